@@ -1,0 +1,743 @@
+//! Rows in and out: parquet (arrow-rs) and JSONL, as JSON objects per row, with
+//! errors that name the file, the row and the column.
+//!
+//! Every reader produces the same thing, a [`Table`]: its columns and its rows. Rows
+//! that cannot be read at all (a JSONL line that is not JSON, bytes that are not UTF-8)
+//! are kept aside in `bad` so a command can stop on the first one or skip them all.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, StructBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Fields, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field as PqField;
+use serde_json::{Map, Value};
+
+use crate::generate::Prompt;
+use crate::models::Message;
+
+pub type Row = Map<String, Value>;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{path}: no column `{column}` (columns found: {}){}", .found.join(", "), suggestion(.column, .found))]
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        found: Vec<String>,
+    },
+    #[error("{path}: row {row}, column `{column}`: {message}")]
+    Cell {
+        path: PathBuf,
+        row: usize,
+        column: String,
+        message: String,
+    },
+    #[error("{path}: row {row}: {message}")]
+    Row {
+        path: PathBuf,
+        row: usize,
+        message: String,
+    },
+}
+
+impl DataError {
+    /// The row an error is about, if any (for --skip-bad-rows accounting).
+    pub fn row(&self) -> Option<usize> {
+        match self {
+            DataError::Cell { row, .. } | DataError::Row { row, .. } => Some(*row),
+            _ => None,
+        }
+    }
+}
+
+fn suggestion(column: &str, found: &[String]) -> String {
+    found
+        .iter()
+        .map(|f| (edit_distance(&column.to_lowercase(), &f.to_lowercase()), f))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, f)| format!("; did you mean `{f}`?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Rows read from one file.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub path: PathBuf,
+    /// Column names in file order.
+    pub columns: Vec<String>,
+    /// Column types as the file declares them (parquet) or as first seen (JSONL).
+    pub types: Vec<String>,
+    pub rows: Vec<Row>,
+    /// Rows that could not be read at all: (row index, reason).
+    pub bad: Vec<(usize, String)>,
+}
+
+impl Table {
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c == name)
+    }
+
+    pub fn require_column(&self, name: &str) -> Result<(), DataError> {
+        if self.has_column(name) {
+            Ok(())
+        } else {
+            Err(DataError::MissingColumn {
+                path: self.path.clone(),
+                column: name.into(),
+                found: self.columns.clone(),
+            })
+        }
+    }
+
+    pub fn column_type(&self, name: &str) -> Option<&str> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .map(|i| self.types[i].as_str())
+    }
+
+    pub fn cell_error(&self, row: usize, column: &str, message: impl Into<String>) -> DataError {
+        DataError::Cell {
+            path: self.path.clone(),
+            row,
+            column: column.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The first unreadable row as an error, if any.
+    pub fn first_bad(&self) -> Option<DataError> {
+        self.bad.first().map(|(row, message)| DataError::Row {
+            path: self.path.clone(),
+            row: *row,
+            message: message.clone(),
+        })
+    }
+}
+
+/// What a file holds, by extension (and by content for parquet's magic bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Parquet,
+    Jsonl,
+}
+
+pub fn format_of(path: &Path) -> Format {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("parquet" | "pq") => Format::Parquet,
+        _ => Format::Jsonl,
+    }
+}
+
+/// Read a parquet or JSONL file.
+pub fn read_table(path: &Path) -> Result<Table, DataError> {
+    let file_err = |message: String| DataError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut file = File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).map_err(|e| file_err(e.to_string()))?;
+    let is_parquet = n == 4 && &magic == b"PAR1";
+    match (format_of(path), is_parquet) {
+        (_, true) => read_parquet(path),
+        (Format::Parquet, false) => Err(file_err(
+            "not a parquet file (it does not start with the PAR1 magic bytes)".into(),
+        )),
+        (Format::Jsonl, false) => read_jsonl(path),
+    }
+}
+
+fn read_parquet(path: &Path) -> Result<Table, DataError> {
+    let file_err = |message: String| DataError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| file_err(format!("not a readable parquet file: {e}")))?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let fields = schema.root_schema().get_fields();
+    let columns: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
+    let types: Vec<String> = fields.iter().map(|f| parquet_type_name(f)).collect();
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    let iter = reader
+        .get_row_iter(None)
+        .map_err(|e| file_err(format!("not a readable parquet file: {e}")))?;
+    for (i, row) in iter.enumerate() {
+        let row = row.map_err(|e| file_err(format!("row {i} cannot be read: {e}")))?;
+        let mut obj = Map::new();
+        for (name, field) in row.get_column_iter() {
+            match field_to_json(field) {
+                Ok(v) => {
+                    obj.insert(name.clone(), v);
+                }
+                Err(msg) => {
+                    obj.insert(name.clone(), Value::Null);
+                    bad.push((i, format!("column `{name}`: {msg}")));
+                }
+            }
+        }
+        rows.push(obj);
+    }
+    Ok(Table {
+        path: path.to_path_buf(),
+        columns,
+        types,
+        rows,
+        bad,
+    })
+}
+
+/// A short, readable name for a parquet column's type ("string", "list", "double").
+fn parquet_type_name(t: &parquet::schema::types::Type) -> String {
+    use parquet::basic::{ConvertedType, LogicalType};
+    let info = t.get_basic_info();
+    if !t.is_primitive() {
+        return match info.converted_type() {
+            ConvertedType::LIST => "list".into(),
+            ConvertedType::MAP | ConvertedType::MAP_KEY_VALUE => "map".into(),
+            _ => "struct".into(),
+        };
+    }
+    match (info.logical_type_ref(), t.get_physical_type()) {
+        (Some(LogicalType::String), _) => "string".into(),
+        (_, p) if info.converted_type() == ConvertedType::UTF8 => format!("string ({p})"),
+        (_, p) => p.to_string().to_lowercase(),
+    }
+}
+
+fn field_to_json(field: &PqField) -> Result<Value, String> {
+    Ok(match field {
+        PqField::Null => Value::Null,
+        PqField::Bool(b) => Value::Bool(*b),
+        PqField::Byte(v) => Value::from(*v),
+        PqField::Short(v) => Value::from(*v),
+        PqField::Int(v) => Value::from(*v),
+        PqField::Long(v) => Value::from(*v),
+        PqField::UByte(v) => Value::from(*v),
+        PqField::UShort(v) => Value::from(*v),
+        PqField::UInt(v) => Value::from(*v),
+        PqField::ULong(v) => Value::from(*v),
+        PqField::Float(v) => float_json(f64::from(*v)),
+        PqField::Double(v) => float_json(*v),
+        PqField::Str(s) => Value::String(s.clone()),
+        PqField::Bytes(b) => std::str::from_utf8(b.data())
+            .map(|s| Value::String(s.to_string()))
+            .map_err(|e| format!("bytes that are not valid UTF-8 ({e})"))?,
+        PqField::Group(row) => {
+            let mut obj = Map::new();
+            for (k, v) in row.get_column_iter() {
+                obj.insert(k.clone(), field_to_json(v)?);
+            }
+            Value::Object(obj)
+        }
+        PqField::ListInternal(list) => Value::Array(
+            list.elements()
+                .iter()
+                .map(field_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        // Dates, times and decimals: their display form.
+        other => Value::String(other.to_string()),
+    })
+}
+
+/// JSON numbers cannot be NaN or infinite: those become the strings Python writes.
+fn float_json(v: f64) -> Value {
+    serde_json::Number::from_f64(v)
+        .map(Value::Number)
+        .unwrap_or_else(|| {
+            Value::String(if v.is_nan() {
+                "NaN".into()
+            } else if v > 0.0 {
+                "Infinity".into()
+            } else {
+                "-Infinity".into()
+            })
+        })
+}
+
+fn read_jsonl(path: &Path) -> Result<Table, DataError> {
+    let file = File::open(path).map_err(|e| DataError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut reader = BufReader::new(file);
+    let mut table = Table {
+        path: path.to_path_buf(),
+        ..Table::default()
+    };
+    let mut line = Vec::new();
+    let mut row = 0usize;
+    let mut line_no = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| DataError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => t,
+            Err(e) => {
+                table.bad.push((row, format!("line {line_no} is not valid UTF-8 ({e})")));
+                table.rows.push(Map::new());
+                row += 1;
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(obj)) => {
+                for (k, v) in &obj {
+                    if !table.columns.iter().any(|c| c == k) {
+                        table.columns.push(k.clone());
+                        table.types.push(json_type(v).into());
+                    }
+                }
+                table.rows.push(obj);
+            }
+            Ok(other) => {
+                table.bad.push((
+                    row,
+                    format!("line {line_no} is a JSON {}, not an object", json_type(&other)),
+                ));
+                table.rows.push(Map::new());
+            }
+            Err(e) => {
+                table
+                    .bad
+                    .push((row, format!("line {line_no} is not valid JSON ({e})")));
+                table.rows.push(Map::new());
+            }
+        }
+        row += 1;
+    }
+    Ok(table)
+}
+
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A required, non-empty text cell.
+pub fn text_cell(table: &Table, row: usize, column: &str) -> Result<String, DataError> {
+    match table.rows[row].get(column) {
+        None | Some(Value::Null) => Err(table.cell_error(row, column, "is null")),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(table.cell_error(row, column, "is empty")),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(table.cell_error(
+            row,
+            column,
+            format!("should be text, found a {}", json_type(other)),
+        )),
+    }
+}
+
+/// A conversation cell: a list of `{role, content}` objects.
+pub fn messages_cell(table: &Table, row: usize, column: &str) -> Result<Vec<Message>, DataError> {
+    let value = table.rows[row].get(column).unwrap_or(&Value::Null);
+    parse_messages(value).map_err(|m| table.cell_error(row, column, m))
+}
+
+/// A list of `{role, content}` objects (content may be null only for an empty turn).
+pub fn parse_messages(value: &Value) -> Result<Vec<Message>, String> {
+    let Value::Array(items) = value else {
+        return Err(format!(
+            "should be a list of {{role, content}} messages, found a {}",
+            json_type(value)
+        ));
+    };
+    if items.is_empty() {
+        return Err("is an empty list of messages".into());
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let role = m.get("role").and_then(Value::as_str);
+            let content = m.get("content").and_then(Value::as_str);
+            match (role, content) {
+                (Some(r), Some(c)) => Ok(Message::new(r, c)),
+                _ => Err(format!(
+                    "message {i} should be an object with text `role` and `content`, found {}",
+                    truncate(&m.to_string(), 80)
+                )),
+            }
+        })
+        .collect()
+}
+
+/// A prompt cell: text, or a list of messages.
+pub fn prompt_cell(table: &Table, row: usize, _row_data: &Row, column: &str) -> Result<Prompt, DataError> {
+    table.require_column(column)?;
+    match table.rows[row].get(column) {
+        Some(Value::Array(_)) => messages_cell(table, row, column).map(Prompt::Chat),
+        _ => text_cell(table, row, column).map(Prompt::Text),
+    }
+}
+
+/// An optional number cell.
+pub fn number_cell(table: &Table, row: usize, column: &str) -> Result<Option<f64>, DataError> {
+    match table.rows[row].get(column) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(other) => Err(table.cell_error(
+            row,
+            column,
+            format!("should be a number, found a {}: {}", json_type(other), truncate(&other.to_string(), 40)),
+        )),
+    }
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// Write rows as JSONL or parquet (by extension), atomically.
+pub fn write_rows(path: &Path, rows: &[Row]) -> Result<(), DataError> {
+    let err = |message: String| DataError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = match format_of(path) {
+        Format::Jsonl => {
+            let mut out = Vec::new();
+            for row in rows {
+                serde_json::to_writer(&mut out, row).map_err(|e| err(e.to_string()))?;
+                out.push(b'\n');
+            }
+            out
+        }
+        Format::Parquet => {
+            let batch = rows_to_batch(rows).map_err(|e| err(e.to_string()))?;
+            let mut out = Vec::new();
+            let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), None)
+                .map_err(|e| err(e.to_string()))?;
+            writer.write(&batch).map_err(|e| err(e.to_string()))?;
+            writer.close().map_err(|e| err(e.to_string()))?;
+            out
+        }
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    crate::util::write_atomic(path, &bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Column names in first-seen order across rows.
+fn column_order(rows: &[Row]) -> Vec<String> {
+    let mut cols: Vec<String> = Vec::new();
+    for row in rows {
+        for k in row.keys() {
+            if !cols.iter().any(|c| c == k) {
+                cols.push(k.clone());
+            }
+        }
+    }
+    cols
+}
+
+/// The parquet type a JSON column is written as.
+#[derive(Debug, Clone, PartialEq)]
+enum ColumnKind {
+    Bool,
+    Int,
+    Float,
+    Text,
+    TextList,
+    BoolList,
+    FloatList,
+    /// A list of objects whose values are all text (chat messages), with these keys.
+    RecordList(Vec<String>),
+    /// Anything else, stored as JSON text.
+    Json,
+}
+
+fn column_kind(values: &[&Value]) -> ColumnKind {
+    let present: Vec<&Value> = values.iter().copied().filter(|v| !v.is_null()).collect();
+    let all = |f: &dyn Fn(&Value) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
+    let all_lists = |f: &dyn Fn(&Value) -> bool| {
+        all(&|v| v.as_array().is_some_and(|a| a.iter().all(f)))
+    };
+    if present.is_empty() {
+        return ColumnKind::Text;
+    }
+    if all(&Value::is_boolean) {
+        ColumnKind::Bool
+    } else if all(&Value::is_i64) {
+        ColumnKind::Int
+    } else if all(&Value::is_number) {
+        ColumnKind::Float
+    } else if all(&Value::is_string) {
+        ColumnKind::Text
+    } else if all_lists(&Value::is_string) {
+        ColumnKind::TextList
+    } else if all_lists(&Value::is_boolean) {
+        ColumnKind::BoolList
+    } else if all_lists(&Value::is_number) {
+        ColumnKind::FloatList
+    } else if all_lists(&|x| x.as_object().is_some_and(|o| o.values().all(Value::is_string))) {
+        let mut keys: Vec<String> = Vec::new();
+        for v in &present {
+            for item in v.as_array().into_iter().flatten() {
+                for k in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+        }
+        ColumnKind::RecordList(keys)
+    } else {
+        ColumnKind::Json
+    }
+}
+
+fn build_column(kind: &ColumnKind, values: &[&Value]) -> ArrayRef {
+    match kind {
+        ColumnKind::Bool => {
+            let mut b = BooleanBuilder::new();
+            values.iter().for_each(|v| b.append_option(v.as_bool()));
+            Arc::new(b.finish())
+        }
+        ColumnKind::Int => {
+            let mut b = Int64Builder::new();
+            values.iter().for_each(|v| b.append_option(v.as_i64()));
+            Arc::new(b.finish())
+        }
+        ColumnKind::Float => {
+            let mut b = Float64Builder::new();
+            values.iter().for_each(|v| b.append_option(v.as_f64()));
+            Arc::new(b.finish())
+        }
+        ColumnKind::Text => {
+            let mut b = StringBuilder::new();
+            values.iter().for_each(|v| b.append_option(v.as_str()));
+            Arc::new(b.finish())
+        }
+        ColumnKind::Json => {
+            let mut b = StringBuilder::new();
+            values
+                .iter()
+                .for_each(|v| b.append_option((!v.is_null()).then(|| v.to_string())));
+            Arc::new(b.finish())
+        }
+        ColumnKind::TextList => {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for v in values {
+                match v.as_array() {
+                    Some(a) => {
+                        a.iter().for_each(|x| b.values().append_option(x.as_str()));
+                        b.append(true);
+                    }
+                    None => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::BoolList => {
+            let mut b = ListBuilder::new(BooleanBuilder::new());
+            for v in values {
+                match v.as_array() {
+                    Some(a) => {
+                        a.iter().for_each(|x| b.values().append_option(x.as_bool()));
+                        b.append(true);
+                    }
+                    None => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::FloatList => {
+            let mut b = ListBuilder::new(Float64Builder::new());
+            for v in values {
+                match v.as_array() {
+                    Some(a) => {
+                        a.iter().for_each(|x| b.values().append_option(x.as_f64()));
+                        b.append(true);
+                    }
+                    None => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnKind::RecordList(keys) => {
+            let fields: Fields = keys
+                .iter()
+                .map(|k| Field::new(k, DataType::Utf8, true))
+                .collect();
+            let builders = keys
+                .iter()
+                .map(|_| Box::new(StringBuilder::new()) as Box<dyn arrow_array::builder::ArrayBuilder>)
+                .collect();
+            let mut b = ListBuilder::new(StructBuilder::new(fields, builders));
+            for v in values {
+                match v.as_array() {
+                    Some(items) => {
+                        for item in items {
+                            let s = b.values();
+                            for (i, k) in keys.iter().enumerate() {
+                                s.field_builder::<StringBuilder>(i)
+                                    .expect("every field is text")
+                                    .append_option(item.get(k).and_then(Value::as_str));
+                            }
+                            s.append(true);
+                        }
+                        b.append(true);
+                    }
+                    None => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// Build one record batch from JSON rows: each column gets the narrowest type that
+/// holds all its values (bool, integer, float, text, lists of those, lists of text
+/// records such as chat messages), and anything else is stored as JSON text.
+pub fn rows_to_batch(rows: &[Row]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for name in column_order(rows) {
+        let values: Vec<&Value> = rows
+            .iter()
+            .map(|r| r.get(&name).unwrap_or(&Value::Null))
+            .collect();
+        let kind = column_kind(&values);
+        let array = build_column(&kind, &values);
+        fields.push(Field::new(&name, array.data_type().clone(), true));
+        arrays.push(array);
+    }
+    if arrays.is_empty() {
+        return Ok(RecordBatch::new_empty(Arc::new(Schema::empty())));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rmtk-data-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn parquet_round_trip_keeps_types_and_messages() {
+        let rows: Vec<Row> = vec![
+            json!({"prompt": "a", "score": 1.5, "n": 3, "ok": true, "tags": ["x", "y"],
+                   "messages": [{"role": "user", "content": "hi"}]}),
+            json!({"prompt": "b", "score": null, "n": 4, "ok": false, "tags": [],
+                   "messages": [{"role": "user", "content": "yo"}, {"role": "assistant", "content": "hey"}]}),
+        ]
+        .into_iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+        let path = tmp("rt.parquet");
+        write_rows(&path, &rows).unwrap();
+        let t = read_table(&path).unwrap();
+        assert_eq!(t.columns, ["prompt", "score", "n", "ok", "tags", "messages"]);
+        assert_eq!(t.rows[0]["score"], json!(1.5));
+        assert_eq!(t.rows[1]["score"], Value::Null);
+        assert_eq!(t.rows[1]["n"], json!(4));
+        assert_eq!(t.rows[0]["tags"], json!(["x", "y"]));
+        // Messages are written as list<struct<role, content>> and read back as such.
+        assert_eq!(
+            parse_messages(&t.rows[1]["messages"]).unwrap()[1],
+            Message::new("assistant", "hey")
+        );
+        assert_eq!(t.column_type("messages"), Some("list"));
+    }
+
+    #[test]
+    fn jsonl_bad_lines_are_kept_aside_with_their_row() {
+        let path = tmp("bad.jsonl");
+        std::fs::write(&path, b"{\"a\": 1}\nnot json\n\xff\xfe\n[1]\n{\"a\": 2}\n").unwrap();
+        let t = read_table(&path).unwrap();
+        assert_eq!(t.rows.len(), 5);
+        let bad: Vec<usize> = t.bad.iter().map(|b| b.0).collect();
+        assert_eq!(bad, [1, 2, 3]);
+        assert!(t.bad[1].1.contains("UTF-8"), "{:?}", t.bad);
+        assert_eq!(t.rows[4]["a"], json!(2));
+    }
+
+    #[test]
+    fn a_file_that_is_not_parquet_says_so() {
+        let path = tmp("fake.parquet");
+        std::fs::write(&path, "hello").unwrap();
+        let err = read_table(&path).unwrap_err().to_string();
+        assert!(err.contains("not a parquet file"), "{err}");
+        assert!(err.contains("fake.parquet"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelled_column_lists_the_columns_and_suggests() {
+        let t = Table {
+            path: "x.parquet".into(),
+            columns: vec!["prompt".into(), "chosen".into(), "rejected".into()],
+            types: vec!["str".into(); 3],
+            ..Table::default()
+        };
+        let err = t.require_column("choosen").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "x.parquet: no column `choosen` (columns found: prompt, chosen, rejected); did you mean `chosen`?"
+        );
+    }
+}

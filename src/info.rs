@@ -1,0 +1,136 @@
+//! `rmtk info`: what a model folder holds, without running it.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use crate::models::{Family, ModelDir};
+
+/// Describe a model: architecture, dimensions, parameter count, stored dtype,
+/// tokenizer and chat template.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InfoConfig {
+    /// A model folder in Hugging Face layout, or a hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cfg: InfoConfig) -> Result<()> {
+    let report = describe(&cfg.model)?;
+    if cfg.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// Everything `info` reports, as JSON.
+pub fn describe(spec: &str) -> Result<Value> {
+    let model = ModelDir::open(spec)?;
+    let weights = model.weights()?;
+    let tok = model.tokenizer()?;
+    let stored_params = weights.num_elements();
+    let dims = match model.family {
+        Family::Llama => {
+            let c = model.llama_config()?;
+            json!({
+                "hidden_size": c.hidden_size,
+                "intermediate_size": c.intermediate_size,
+                "layers": c.num_hidden_layers,
+                "attention_heads": c.num_attention_heads,
+                "kv_heads": c.num_key_value_heads,
+                "head_dim": c.head_dim,
+                "vocab_size": c.vocab_size,
+                "max_position_embeddings": c.max_position_embeddings,
+                "rope_theta": c.rope_theta,
+                "rope_scaling": c.rope_scaling.as_ref().map(|s| format!("{s:?}")),
+                "tied_embeddings": !weights.contains("lm_head.weight"),
+                "qkv_bias": c.qkv_bias,
+                "sliding_window": c.sliding_window,
+            })
+        }
+        Family::Bert => {
+            let c = model.bert_config()?;
+            json!({
+                "hidden_size": c.hidden_size,
+                "intermediate_size": c.intermediate_size,
+                "layers": c.num_hidden_layers,
+                "attention_heads": c.num_attention_heads,
+                "vocab_size": c.vocab_size,
+                "max_position_embeddings": c.max_position_embeddings,
+                "type_vocab_size": c.type_vocab_size,
+                "activation": format!("{:?}", c.hidden_act),
+                "pooler": weights.names().any(|n| n.ends_with("pooler.dense.weight")),
+            })
+        }
+    };
+    let template = tok.chat_template();
+    Ok(json!({
+        "model": model.name,
+        "path": model.dir.display().to_string(),
+        "family": match model.family { Family::Llama => "llama (decoder)", Family::Bert => "bert (encoder)" },
+        "model_type": model.config.get("model_type"),
+        "architectures": model.architectures(),
+        "parameters": stored_params,
+        "stored_dtype": weights.dominant_dtype().map(|d| format!("{d:?}")),
+        "weights": weights.describe(),
+        "dimensions": dims,
+        "tokenizer": {
+            "vocab_size": tok.vocab_size(),
+            "bos_token": tok.bos_token(),
+            "eos_token": tok.eos_token(),
+            "eos_ids": tok.eos_ids(),
+            "pad_id": tok.pad_id(),
+        },
+        "chat_template": template.map(|t| json!({
+            "found": true,
+            "chars": t.len(),
+        })).unwrap_or(json!({"found": false})),
+    }))
+}
+
+fn render(report: &Value) -> String {
+    let mut out = String::new();
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    out += &format!("model          {}\n", s(&report["model"]));
+    out += &format!("path           {}\n", s(&report["path"]));
+    out += &format!("family         {}\n", s(&report["family"]));
+    out += &format!("model_type     {}\n", s(&report["model_type"]));
+    out += &format!("architectures  {}\n", s(&report["architectures"]));
+    let params = report["parameters"].as_u64().unwrap_or(0);
+    out += &format!(
+        "parameters     {params} ({:.1}M)\n",
+        params as f64 / 1e6
+    );
+    out += &format!("stored dtype   {}\n", s(&report["stored_dtype"]));
+    out += &format!("weights        {}\n", s(&report["weights"]));
+    if let Some(dims) = report["dimensions"].as_object() {
+        out += "dimensions\n";
+        for (k, v) in dims {
+            out += &format!("  {k:<24} {}\n", s(v));
+        }
+    }
+    out += "tokenizer\n";
+    if let Some(tok) = report["tokenizer"].as_object() {
+        for (k, v) in tok {
+            out += &format!("  {k:<24} {}\n", s(v));
+        }
+    }
+    let found = report["chat_template"]["found"].as_bool().unwrap_or(false);
+    out += &format!(
+        "chat template  {}\n",
+        if found {
+            format!("yes ({} chars)", s(&report["chat_template"]["chars"]))
+        } else {
+            "none".into()
+        }
+    );
+    out
+}

@@ -1,0 +1,356 @@
+//! Batched decoding with a KV cache: greedy or sampled (temperature, top-k, top-p),
+//! stopping at EOS, a stop string or the token limit; seeded and reproducible.
+
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::llama::{LlamaForCausalLM, PaddingMask};
+use super::tokenizer::{Tokenizer, TokenizerError};
+
+/// How the next token is chosen and when decoding ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 means greedy.
+    pub temperature: f32,
+    /// Nucleus sampling mass; 1.0 disables it.
+    pub top_p: f32,
+    /// Keep only the k most likely tokens; 0 disables it.
+    pub top_k: usize,
+    pub max_new_tokens: usize,
+    pub stop: Vec<String>,
+}
+
+impl SamplingParams {
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        Self {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens,
+            stop: Vec::new(),
+        }
+    }
+
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    Eos,
+    Stop,
+    Length,
+}
+
+/// One generated continuation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// Generated ids, the EOS token included when decoding stopped on it.
+    pub ids: Vec<u32>,
+    /// The text, without the EOS token and cut before a stop string.
+    pub text: String,
+    pub finish: FinishReason,
+}
+
+impl Completion {
+    pub fn truncated(&self) -> bool {
+        self.finish == FinishReason::Length
+    }
+}
+
+/// A seeded random source for sampling.
+pub fn rng_from_seed(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// A random source for one row: the run's seed, and the row's own stream, so that what a
+/// row samples does not depend on which rows share its batch.
+pub fn row_rng(seed: u64, row: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(row);
+    rng
+}
+
+/// Decode continuations of `prompts` (token ids) in one batch, row `i` sampling from
+/// `rngs[i]`. `on_text(row, new_text)` is called as text is produced (for streaming).
+pub fn generate<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    tok: &Tokenizer,
+    prompts: &[Vec<u32>],
+    params: &SamplingParams,
+    rngs: &mut [ChaCha8Rng],
+    device: &B::Device,
+    mut on_text: impl FnMut(usize, &str),
+) -> Result<Vec<Completion>, TokenizerError> {
+    let n = prompts.len();
+    assert_eq!(rngs.len(), n, "one random source per prompt");
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let pad = tok.pad_id();
+    let eos = tok.eos_ids().to_vec();
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    // Left padding: the last position of every row is its newest token.
+    let mut ids = Vec::with_capacity(n * width);
+    let mut valid = Vec::with_capacity(n * width);
+    for p in prompts {
+        let padding = width - p.len();
+        ids.extend(std::iter::repeat_n(pad as i64, padding));
+        ids.extend(p.iter().map(|&t| t as i64));
+        valid.extend(std::iter::repeat_n(false, padding));
+        valid.extend(std::iter::repeat_n(true, p.len()));
+    }
+    let mask = PaddingMask {
+        batch: n,
+        seq: width,
+        valid,
+    };
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, width]), device);
+    let mut cache = model.new_cache(n);
+    let hidden = model.model.forward(input, &mask, Some(&mut cache));
+    let mut logits = last_logits(model, hidden);
+
+    let mut out: Vec<Option<Completion>> = vec![None; n];
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut shown: Vec<usize> = vec![0; n];
+    // `active[i]` is the prompt index of batch row i.
+    let mut active: Vec<usize> = (0..n).collect();
+    for step in 0..params.max_new_tokens {
+        let vocab = logits.len() / active.len();
+        let mut next = Vec::with_capacity(active.len());
+        let mut keep = Vec::with_capacity(active.len());
+        for (row, &p) in active.iter().enumerate() {
+            let token = pick(&logits[row * vocab..(row + 1) * vocab], params, &mut rngs[p]);
+            generated[p].push(token);
+            let finished_eos = eos.contains(&token);
+            let text_ids: &[u32] = if finished_eos {
+                &generated[p][..generated[p].len() - 1]
+            } else {
+                &generated[p]
+            };
+            let mut text = tok.decode(text_ids, true)?;
+            let mut finish = finished_eos.then_some(FinishReason::Eos);
+            if finish.is_none()
+                && let Some(cut) = earliest_stop(&text, &params.stop, shown[p])
+            {
+                text.truncate(cut);
+                finish = Some(FinishReason::Stop);
+            }
+            if finish.is_none() && step + 1 == params.max_new_tokens {
+                finish = Some(FinishReason::Length);
+            }
+            // Hold back text that could be the start of a stop string.
+            let safe = match finish {
+                Some(_) => text.len(),
+                None => safe_prefix(&text, &params.stop),
+            };
+            if safe > shown[p] && text.is_char_boundary(shown[p]) && text.is_char_boundary(safe) {
+                on_text(p, &text[shown[p]..safe]);
+                shown[p] = safe;
+            }
+            match finish {
+                Some(f) => {
+                    out[p] = Some(Completion {
+                        ids: generated[p].clone(),
+                        text,
+                        finish: f,
+                    })
+                }
+                None => {
+                    keep.push(row);
+                    next.push(token as i64);
+                }
+            }
+        }
+        if keep.is_empty() {
+            break;
+        }
+        if keep.len() < active.len() {
+            cache.retain_rows(&keep);
+            active = keep.iter().map(|&r| active[r]).collect();
+        }
+        let b = active.len();
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [b, 1]), device);
+        let hidden = model
+            .model
+            .forward(input, &PaddingMask::all_valid(b, 1), Some(&mut cache));
+        logits = last_logits(model, hidden);
+    }
+    Ok(out
+        .into_iter()
+        .map(|c| {
+            c.unwrap_or(Completion {
+                ids: Vec::new(),
+                text: String::new(),
+                finish: FinishReason::Length,
+            })
+        })
+        .collect())
+}
+
+/// Logits of each row's last position, on the host, row-major `[batch * vocab]`.
+fn last_logits<B: Backend>(model: &LlamaForCausalLM<B>, hidden: Tensor<B, 3>) -> Vec<f32> {
+    let [b, s, h] = hidden.dims();
+    let last = hidden.narrow(1, s - 1, 1).reshape([b, 1, h]);
+    model
+        .logits(last)
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("logits are floats")
+}
+
+/// Byte offset of the earliest stop string that ends after `from`, if any.
+fn earliest_stop(text: &str, stops: &[String], from: usize) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| {
+            let start = from.saturating_sub(s.len());
+            let start = (start..=from.min(text.len()))
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            text[start..].find(s.as_str()).map(|i| start + i)
+        })
+        .min()
+}
+
+/// Length of the prefix of `text` that cannot be the start of a stop string.
+fn safe_prefix(text: &str, stops: &[String]) -> usize {
+    let mut safe = text.len();
+    for s in stops.iter().filter(|s| !s.is_empty()) {
+        for k in (1..s.len()).rev() {
+            if k <= text.len() && text.is_char_boundary(text.len() - k) && s.is_char_boundary(k) {
+                if text.ends_with(&s[..k]) {
+                    safe = safe.min(text.len() - k);
+                    break;
+                }
+            }
+        }
+    }
+    safe
+}
+
+/// Choose the next token from one row of logits.
+pub fn pick(logits: &[f32], params: &SamplingParams, rng: &mut ChaCha8Rng) -> u32 {
+    if params.is_greedy() {
+        return argmax(logits);
+    }
+    let t = params.temperature;
+    let mut cand: Vec<(u32, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.is_finite())
+        .map(|(i, &l)| (i as u32, l / t))
+        .collect();
+    if cand.is_empty() {
+        return argmax(logits);
+    }
+    // Sort by descending score; ties by id for determinism.
+    cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if params.top_k > 0 && params.top_k < cand.len() {
+        cand.truncate(params.top_k);
+    }
+    let max = cand[0].1;
+    let mut probs: Vec<f64> = cand.iter().map(|(_, l)| f64::from(l - max).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    for p in &mut probs {
+        *p /= total;
+    }
+    if params.top_p < 1.0 {
+        // Keep the smallest prefix whose mass reaches top_p (at least one token).
+        let mut mass = 0.0;
+        let mut keep = probs.len();
+        for (i, p) in probs.iter().enumerate() {
+            mass += p;
+            if mass >= f64::from(params.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        probs.truncate(keep);
+        cand.truncate(keep);
+        let total: f64 = probs.iter().sum();
+        for p in &mut probs {
+            *p /= total;
+        }
+    }
+    let u: f64 = rng.random();
+    let mut acc = 0.0;
+    for (i, p) in probs.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return cand[i].0;
+        }
+    }
+    cand[cand.len() - 1].0
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] || logits[best].is_nan() {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        let p = SamplingParams::greedy(1);
+        let mut rng = rng_from_seed(0);
+        assert_eq!(pick(&[0.1, 3.0, 3.0, -1.0], &p, &mut rng), 1);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_sampling_is_seeded() {
+        let mut p = SamplingParams::greedy(1);
+        p.temperature = 1.0;
+        p.top_k = 1;
+        let mut rng = rng_from_seed(3);
+        assert_eq!(pick(&[0.0, 0.5, 2.0, 1.9], &p, &mut rng), 2);
+        p.top_k = 0;
+        let logits = [0.0f32, 0.5, 2.0, 1.9];
+        let a: Vec<u32> = {
+            let mut r = rng_from_seed(7);
+            (0..50).map(|_| pick(&logits, &p, &mut r)).collect()
+        };
+        let b: Vec<u32> = {
+            let mut r = rng_from_seed(7);
+            (0..50).map(|_| pick(&logits, &p, &mut r)).collect()
+        };
+        assert_eq!(a, b);
+        assert!(a.iter().any(|&t| t != 2), "sampling should not be greedy");
+    }
+
+    #[test]
+    fn top_p_keeps_the_nucleus() {
+        let mut p = SamplingParams::greedy(1);
+        p.temperature = 1.0;
+        p.top_p = 0.5;
+        // Token 0 alone has mass > 0.5: only it can be drawn.
+        let logits = [5.0f32, 1.0, 1.0, 1.0];
+        let mut rng = rng_from_seed(1);
+        assert!((0..100).all(|_| pick(&logits, &p, &mut rng) == 0));
+    }
+
+    #[test]
+    fn stop_strings_are_found_and_held_back() {
+        let stops = vec!["</s>".to_string(), "\n\n".to_string()];
+        assert_eq!(earliest_stop("hello</s>x", &stops, 0), Some(5));
+        assert_eq!(earliest_stop("a\n\nb</s>", &stops, 0), Some(1));
+        assert_eq!(earliest_stop("abc", &stops, 0), None);
+        assert_eq!(safe_prefix("hello</", &stops), 5);
+        assert_eq!(safe_prefix("hello\n", &stops), 5);
+        assert_eq!(safe_prefix("hello", &stops), 5);
+    }
+}

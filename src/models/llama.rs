@@ -1,0 +1,631 @@
+//! The Llama decoder family: Llama 2/3/3.x, Qwen2/Qwen2.5, Mistral, SmolLM2.
+//!
+//! RMSNorm, rotate-half RoPE (with Llama 3 frequency scaling), grouped-query attention,
+//! SwiGLU MLP, tied or untied output embeddings. Field names are the checkpoint's keys
+//! (`model.layers.N.self_attn.q_proj.weight`), so loading needs no table.
+//!
+//! Batches may be left-padded: every row gets its own positions (the count of real
+//! tokens before it), padding keys are masked, and a KV cache carries both across
+//! decoding steps.
+
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use serde_json::Value;
+
+use super::config::{ConfigError, get_bool, get_f64, get_usize, opt_usize};
+use super::norm::RmsNorm;
+
+/// RoPE frequency scaling, as `rope_scaling` in config.json.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    /// Llama 3.1: long wavelengths divided by `factor`, short kept, smooth in between.
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
+    /// Positions divided by `factor`.
+    Linear { factor: f64 },
+}
+
+/// Everything the decoder needs from config.json.
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    pub model_type: String,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub rope_scaling: Option<RopeScaling>,
+    pub max_position_embeddings: usize,
+    pub tie_word_embeddings: bool,
+    /// Bias on q, k and v (Qwen2 always; Llama when `attention_bias`).
+    pub qkv_bias: bool,
+    /// Bias on o_proj (Llama's `attention_bias` covers it; Qwen2 has none).
+    pub o_bias: bool,
+    pub mlp_bias: bool,
+    pub sliding_window: Option<usize>,
+}
+
+impl LlamaConfig {
+    /// Read a Hugging Face config.json of model type llama, qwen2 or mistral. Both the
+    /// classic keys (`rope_theta`, `rope_scaling`) and transformers 5's `rope_parameters`
+    /// are understood.
+    pub fn from_hf(json: &Value) -> Result<Self, ConfigError> {
+        let model_type = json
+            .get("model_type")
+            .and_then(Value::as_str)
+            .unwrap_or("llama")
+            .to_string();
+        let hidden_size = get_usize(json, "hidden_size")?;
+        let num_attention_heads = get_usize(json, "num_attention_heads")?;
+        let num_key_value_heads =
+            opt_usize(json, "num_key_value_heads")?.unwrap_or(num_attention_heads);
+        let head_dim = opt_usize(json, "head_dim")?.unwrap_or(hidden_size / num_attention_heads);
+        if num_attention_heads % num_key_value_heads != 0 {
+            return Err(ConfigError::invalid(format!(
+                "num_attention_heads ({num_attention_heads}) is not a multiple of num_key_value_heads ({num_key_value_heads})"
+            )));
+        }
+        let rope_params = json.get("rope_parameters").filter(|v| v.is_object());
+        let rope_theta = match rope_params.and_then(|p| p.get("rope_theta")) {
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| ConfigError::invalid("rope_parameters.rope_theta is not a number"))?,
+            None => get_f64(json, "rope_theta").unwrap_or(10_000.0),
+        };
+        let scaling = json
+            .get("rope_scaling")
+            .filter(|v| v.is_object())
+            .or(rope_params);
+        let rope_scaling = match scaling {
+            None => None,
+            Some(s) => parse_rope_scaling(s)?,
+        };
+        let attention_bias = get_bool(json, "attention_bias").unwrap_or(false);
+        let is_qwen2 = model_type == "qwen2";
+        let sliding_window = if is_qwen2 {
+            // Qwen2 only slides when asked to; its configs carry a window regardless.
+            if get_bool(json, "use_sliding_window").unwrap_or(false) {
+                opt_usize(json, "sliding_window")?
+            } else {
+                None
+            }
+        } else {
+            opt_usize(json, "sliding_window")?
+        };
+        Ok(Self {
+            vocab_size: get_usize(json, "vocab_size")?,
+            hidden_size,
+            intermediate_size: get_usize(json, "intermediate_size")?,
+            num_hidden_layers: get_usize(json, "num_hidden_layers")?,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rms_norm_eps: get_f64(json, "rms_norm_eps").unwrap_or(1e-6),
+            rope_theta,
+            rope_scaling,
+            max_position_embeddings: opt_usize(json, "max_position_embeddings")?.unwrap_or(4096),
+            tie_word_embeddings: get_bool(json, "tie_word_embeddings").unwrap_or(is_qwen2),
+            qkv_bias: is_qwen2 || attention_bias,
+            o_bias: !is_qwen2 && attention_bias,
+            mlp_bias: get_bool(json, "mlp_bias").unwrap_or(false),
+            sliding_window,
+            model_type,
+        })
+    }
+
+    /// The decoder stack with lazily initialised (random) weights.
+    pub fn init_model<B: Backend>(&self, device: &B::Device) -> LlamaModel<B> {
+        let layers = (0..self.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                self_attn: Attention {
+                    q_proj: linear(self.hidden_size, self.num_attention_heads * self.head_dim, self.qkv_bias, device),
+                    k_proj: linear(self.hidden_size, self.num_key_value_heads * self.head_dim, self.qkv_bias, device),
+                    v_proj: linear(self.hidden_size, self.num_key_value_heads * self.head_dim, self.qkv_bias, device),
+                    o_proj: linear(self.num_attention_heads * self.head_dim, self.hidden_size, self.o_bias, device),
+                    num_heads: self.num_attention_heads,
+                    num_kv_heads: self.num_key_value_heads,
+                    head_dim: self.head_dim,
+                },
+                mlp: Mlp {
+                    gate_proj: linear(self.hidden_size, self.intermediate_size, self.mlp_bias, device),
+                    up_proj: linear(self.hidden_size, self.intermediate_size, self.mlp_bias, device),
+                    down_proj: linear(self.intermediate_size, self.hidden_size, self.mlp_bias, device),
+                },
+                input_layernorm: RmsNorm::new(self.hidden_size, self.rms_norm_eps, device),
+                post_attention_layernorm: RmsNorm::new(self.hidden_size, self.rms_norm_eps, device),
+            })
+            .collect();
+        LlamaModel {
+            embed_tokens: EmbeddingConfig::new(self.vocab_size, self.hidden_size).init(device),
+            layers,
+            norm: RmsNorm::new(self.hidden_size, self.rms_norm_eps, device),
+            inv_freq: self.inv_freq(),
+            sliding_window: self.sliding_window.unwrap_or(0),
+        }
+    }
+
+    /// A causal LM: the decoder plus an output projection unless embeddings are tied.
+    pub fn init_causal_lm<B: Backend>(&self, device: &B::Device) -> LlamaForCausalLM<B> {
+        LlamaForCausalLM {
+            model: self.init_model(device),
+            lm_head: (!self.tie_word_embeddings)
+                .then(|| linear(self.hidden_size, self.vocab_size, false, device)),
+        }
+    }
+
+    /// RoPE inverse frequencies, computed in f32 as transformers does, then scaled.
+    pub fn inv_freq(&self) -> Vec<f32> {
+        let dim = self.head_dim;
+        let base = self.rope_theta as f32;
+        let mut freqs: Vec<f32> = (0..dim / 2)
+            .map(|i| 1.0 / base.powf((2 * i) as f32 / dim as f32))
+            .collect();
+        match &self.rope_scaling {
+            None => {}
+            Some(RopeScaling::Linear { factor }) => {
+                for f in &mut freqs {
+                    *f /= *factor as f32;
+                }
+            }
+            Some(RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings: old,
+            }) => {
+                let (factor, low, high, old) = (
+                    *factor as f32,
+                    *low_freq_factor as f32,
+                    *high_freq_factor as f32,
+                    *old as f32,
+                );
+                let low_wavelen = old / low;
+                let high_wavelen = old / high;
+                for f in &mut freqs {
+                    let wavelen = 2.0 * std::f32::consts::PI / *f;
+                    if wavelen > low_wavelen {
+                        *f /= factor;
+                    } else if wavelen >= high_wavelen {
+                        let smooth = (old / wavelen - low) / (high - low);
+                        *f = (1.0 - smooth) * *f / factor + smooth * *f;
+                    }
+                }
+            }
+        }
+        freqs
+    }
+
+    pub fn num_parameters(&self) -> usize {
+        let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
+        let q = self.num_attention_heads * self.head_dim;
+        let kv = self.num_key_value_heads * self.head_dim;
+        let attn = h * q + 2 * h * kv + q * h
+            + if self.qkv_bias { q + 2 * kv } else { 0 }
+            + if self.o_bias { h } else { 0 };
+        let mlp = 3 * h * i + if self.mlp_bias { 2 * i + h } else { 0 };
+        let layer = attn + mlp + 2 * h;
+        let head = if self.tie_word_embeddings { 0 } else { h * v };
+        v * h + self.num_hidden_layers * layer + h + head
+    }
+}
+
+fn parse_rope_scaling(s: &Value) -> Result<Option<RopeScaling>, ConfigError> {
+    let kind = s
+        .get("rope_type")
+        .or_else(|| s.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let num = |key: &str| {
+        s.get(key).and_then(Value::as_f64).ok_or_else(|| {
+            ConfigError::invalid(format!("rope scaling of type {kind} needs a number `{key}`"))
+        })
+    };
+    match kind {
+        "default" => Ok(None),
+        "llama3" => Ok(Some(RopeScaling::Llama3 {
+            factor: num("factor")?,
+            low_freq_factor: num("low_freq_factor")?,
+            high_freq_factor: num("high_freq_factor")?,
+            original_max_position_embeddings: num("original_max_position_embeddings")?,
+        })),
+        "linear" => Ok(Some(RopeScaling::Linear {
+            factor: num("factor")?,
+        })),
+        other => Err(ConfigError::invalid(format!(
+            "rope scaling of type `{other}` is not supported (supported: default, linear, llama3)"
+        ))),
+    }
+}
+
+fn linear<B: Backend>(d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Linear<B> {
+    LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
+}
+
+/// `LlamaForCausalLM` (and Qwen2/Mistral): the decoder and its output head.
+#[derive(Module, Debug)]
+pub struct LlamaForCausalLM<B: Backend> {
+    pub model: LlamaModel<B>,
+    /// Absent when the output projection is tied to the input embeddings.
+    pub lm_head: Option<Linear<B>>,
+}
+
+/// The decoder stack (`model.*` keys).
+#[derive(Module, Debug)]
+pub struct LlamaModel<B: Backend> {
+    pub embed_tokens: Embedding<B>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    inv_freq: Vec<f32>,
+    /// 0 when attention does not slide.
+    sliding_window: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub self_attn: Attention<B>,
+    pub mlp: Mlp<B>,
+    pub input_layernorm: RmsNorm<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub gate_proj: Linear<B>,
+    pub up_proj: Linear<B>,
+    pub down_proj: Linear<B>,
+}
+
+/// Keys and values of past tokens, per layer, plus the host-side bookkeeping that
+/// gives each row its positions and padding mask.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
+    /// `[batch][cached token]`: whether that token is real (not padding).
+    valid: Vec<Vec<bool>>,
+    /// Next position of each row: the number of real tokens it has seen.
+    next_pos: Vec<i64>,
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new(num_layers: usize, batch: usize) -> Self {
+        Self {
+            layers: vec![None; num_layers],
+            valid: vec![Vec::new(); batch],
+            next_pos: vec![0; batch],
+        }
+    }
+
+    /// Tokens held per row (padding included).
+    pub fn len(&self) -> usize {
+        self.valid.first().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep only the given rows (finished rows leave the batch during generation).
+    pub fn retain_rows(&mut self, rows: &[usize]) {
+        if rows.is_empty() {
+            *self = Self::new(self.layers.len(), 0);
+            return;
+        }
+        let first = self.layers.iter().flatten().next();
+        let device = first.map(|(k, _)| k.device());
+        if let Some(device) = device {
+            let idx = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
+                &device,
+            );
+            for (k, v) in self.layers.iter_mut().flatten() {
+                *k = k.clone().select(0, idx.clone());
+                *v = v.clone().select(0, idx.clone());
+            }
+        }
+        self.valid = rows.iter().map(|&r| self.valid[r].clone()).collect();
+        self.next_pos = rows.iter().map(|&r| self.next_pos[r]).collect();
+    }
+}
+
+/// Which tokens of a `[batch, seq]` input are real; row-major `batch * seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaddingMask {
+    pub batch: usize,
+    pub seq: usize,
+    pub valid: Vec<bool>,
+}
+
+impl PaddingMask {
+    pub fn all_valid(batch: usize, seq: usize) -> Self {
+        Self {
+            batch,
+            seq,
+            valid: vec![true; batch * seq],
+        }
+    }
+
+    pub fn row(&self, b: usize) -> &[bool] {
+        &self.valid[b * self.seq..(b + 1) * self.seq]
+    }
+
+    pub fn has_padding(&self) -> bool {
+        self.valid.iter().any(|v| !v)
+    }
+}
+
+/// Per-row positions, the attention mask, and whether plain causal masking suffices.
+struct StepLayout<B: Backend> {
+    positions: Tensor<B, 2, Int>,
+    /// `[batch, 1, q, k]`, true where attention is forbidden; `None` when plain causal.
+    mask: Option<Tensor<B, 4, Bool>>,
+}
+
+impl<B: Backend> LlamaModel<B> {
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.embed_tokens.weight.lazy_shape().as_slice()[1]
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.embed_tokens.weight.lazy_shape().as_slice()[0]
+    }
+
+    /// Hidden states after the final norm, `[batch, seq, hidden]`. With a cache, the
+    /// new tokens attend to the cached ones and are appended to it.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        mask: &PaddingMask,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let device = input_ids.device();
+        let [batch, seq] = input_ids.dims();
+        assert_eq!((mask.batch, mask.seq), (batch, seq), "padding mask shape");
+        let mut fresh;
+        let cache = match cache {
+            Some(c) => c,
+            None => {
+                fresh = KvCache::new(self.layers.len(), batch);
+                &mut fresh
+            }
+        };
+        let layout = self.step_layout(mask, cache, &device);
+        let (cos, sin) = self.rope_tables(layout.positions);
+        let mut x = self.embed_tokens.forward(input_ids);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.input_layernorm.forward(x.clone());
+            let h = layer.self_attn.forward(
+                h,
+                &cos,
+                &sin,
+                layout.mask.clone(),
+                &mut cache.layers[i],
+            );
+            x = x + h;
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            x = x + layer.mlp.forward(h);
+        }
+        self.norm.forward(x)
+    }
+
+    /// Update the cache's bookkeeping with the new tokens and derive positions and mask.
+    fn step_layout(
+        &self,
+        mask: &PaddingMask,
+        cache: &mut KvCache<B>,
+        device: &B::Device,
+    ) -> StepLayout<B> {
+        let (batch, seq) = (mask.batch, mask.seq);
+        let past = cache.len();
+        let mut positions = Vec::with_capacity(batch * seq);
+        for b in 0..batch {
+            let mut next = cache.next_pos[b];
+            for &real in mask.row(b) {
+                positions.push(if real { next } else { 0 });
+                if real {
+                    next += 1;
+                }
+            }
+            cache.next_pos[b] = next;
+            cache.valid[b].extend_from_slice(mask.row(b));
+        }
+        let positions =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq]), device);
+        let any_padding = cache.valid.iter().flatten().any(|v| !v);
+        if past == 0 && !any_padding && self.sliding_window == 0 {
+            return StepLayout {
+                positions,
+                mask: None,
+            };
+        }
+        let total = past + seq;
+        let window = self.sliding_window;
+        let mut forbid = Vec::with_capacity(batch * seq * total);
+        for b in 0..batch {
+            let valid = &cache.valid[b];
+            for q in 0..seq {
+                let qi = past + q;
+                for (k, &key_real) in valid.iter().enumerate() {
+                    let allowed = (key_real
+                        && k <= qi
+                        && (window == 0 || qi - k < window))
+                        // A padding query attends to itself so its row never goes all -inf.
+                        || k == qi;
+                    forbid.push(!allowed);
+                }
+            }
+        }
+        let mask =
+            Tensor::<B, 4, Bool>::from_data(TensorData::new(forbid, [batch, 1, seq, total]), device);
+        StepLayout {
+            positions,
+            mask: Some(mask),
+        }
+    }
+
+    /// cos and sin of every position's rotation angles, `[batch, 1, seq, head_dim]`.
+    fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let device = positions.device();
+        let [batch, seq] = positions.dims();
+        let half = self.inv_freq.len();
+        let inv_freq = Tensor::<B, 1>::from_data(
+            TensorData::new(self.inv_freq.clone(), [half]),
+            &device,
+        );
+        let angles = positions.float().reshape([batch, seq, 1]) * inv_freq.reshape([1, 1, half]);
+        let angles = Tensor::cat(vec![angles.clone(), angles], 2).unsqueeze_dim::<4>(1);
+        (angles.clone().cos(), angles.sin())
+    }
+}
+
+impl<B: Backend> Attention<B> {
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        mask: Option<Tensor<B, 4, Bool>>,
+        cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+    ) -> Tensor<B, 3> {
+        let [batch, seq, _] = x.dims();
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
+        let q = apply_rope(heads(self.q_proj.forward(x.clone()), h), cos, sin);
+        let k = apply_rope(heads(self.k_proj.forward(x.clone()), kvh), cos, sin);
+        let v = heads(self.v_proj.forward(x), kvh);
+        let (k, v) = match cache.take() {
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            None => (k, v),
+        };
+        *cache = Some((k.clone(), v.clone()));
+        let total = k.dims()[2];
+        let (k, v) = if h == kvh {
+            (k, v)
+        } else {
+            let rep = h / kvh;
+            let expand = |t: Tensor<B, 4>| {
+                t.unsqueeze_dim::<5>(2)
+                    .expand([batch, kvh, rep, total, d])
+                    .reshape([batch, h, total, d])
+            };
+            (expand(k), expand(v))
+        };
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: mask.is_none(),
+        };
+        let mask = mask.map(|m| m.expand([batch, h, seq, total]));
+        let out = attention(q, k, v, mask, None, options);
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+    }
+}
+
+/// Rotate-half RoPE: `x * cos + rotate_half(x) * sin`.
+fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+    let d = x.dims()[3];
+    let x1 = x.clone().narrow(3, 0, d / 2);
+    let x2 = x.clone().narrow(3, d / 2, d / 2);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos.clone() + rotated * sin.clone()
+}
+
+impl<B: Backend> Mlp<B> {
+    fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// Project hidden states to vocabulary logits.
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [b, s, h] = hidden.dims();
+                let table = self.model.embed_tokens.weight.val();
+                let vocab = table.dims()[0];
+                hidden
+                    .reshape([b * s, h])
+                    .matmul(table.transpose())
+                    .reshape([b, s, vocab])
+            }
+        }
+    }
+
+    /// Logits of every position, `[batch, seq, vocab]`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        mask: &PaddingMask,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        self.logits(self.model.forward(input_ids, mask, cache))
+    }
+
+    pub fn new_cache(&self, batch: usize) -> KvCache<B> {
+        KvCache::new(self.model.num_layers(), batch)
+    }
+
+    /// Log-probability of each `targets[b, t]` under the distribution predicted from
+    /// `hidden[b, t]`, and that distribution's entropy, `[batch, seq]` each.
+    ///
+    /// The vocabulary projection runs over `chunk` positions at a time, so no more than
+    /// `batch * chunk * vocab` logits exist at once in the forward pass.
+    pub fn token_logprobs(
+        &self,
+        hidden: Tensor<B, 3>,
+        targets: Tensor<B, 2, Int>,
+        chunk: usize,
+        with_entropy: bool,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let [batch, seq, _] = hidden.dims();
+        let chunk = chunk.max(1);
+        let mut logps = Vec::new();
+        let mut entropies = Vec::new();
+        let mut start = 0;
+        while start < seq {
+            let len = chunk.min(seq - start);
+            let h = hidden.clone().narrow(1, start, len);
+            let t = targets.clone().narrow(1, start, len);
+            let logp_all = log_softmax(self.logits(h), 2);
+            if with_entropy {
+                let p = softmax(logp_all.clone().detach(), 2);
+                let ent = (p * logp_all.clone().detach()).sum_dim(2).neg();
+                entropies.push(ent.reshape([batch, len]));
+            }
+            let picked = logp_all.gather(2, t.reshape([batch, len, 1]));
+            logps.push(picked.reshape([batch, len]));
+            start += len;
+        }
+        let entropy = with_entropy.then(|| Tensor::cat(entropies, 1));
+        (Tensor::cat(logps, 1), entropy)
+    }
+}

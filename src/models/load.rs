@@ -1,0 +1,626 @@
+//! Hugging Face safetensors in and out.
+//!
+//! A module's parameter paths are its field names joined with dots
+//! (`model.layers.3.self_attn.q_proj.weight`), and every architecture file names its
+//! fields after the checkpoint's keys, so loading and saving need no remapping tables.
+//! Two layout facts are handled here, once, for every model:
+//! - burn's `Linear` stores its weight as `[in, out]`, PyTorch as `[out, in]`: weights
+//!   whose parent is a `Linear` are transposed on the way in and out;
+//! - enum modules (a backbone that is either a decoder or an encoder) add no path segment.
+//!
+//! Weights are read through a memory map; f32, bf16 and f16 are cast to the compute dtype.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::prelude::*;
+use memmap2::Mmap;
+use safetensors::Dtype;
+
+/// Why a checkpoint could not be read or did not fit the model.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid safetensors file ({reason}); the file may be truncated or corrupt")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: tensor `{name}` has dtype {dtype:?}; only F32, BF16 and F16 weights are supported")]
+    Dtype {
+        path: PathBuf,
+        name: String,
+        dtype: Dtype,
+    },
+    #[error("{dir}: no weights found (expected model.safetensors or model.safetensors.index.json)")]
+    NoWeights { dir: PathBuf },
+    #[error("{path}: {reason}")]
+    Index { path: PathBuf, reason: String },
+    #[error("{}", format_missing(.missing, .source_desc))]
+    Missing {
+        missing: Vec<(String, Vec<usize>)>,
+        source_desc: String,
+    },
+    #[error(
+        "{source_desc}: tensor `{name}` has shape {found:?}, but the model built from config.json expects {expected:?}"
+    )]
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+        source_desc: String,
+    },
+}
+
+fn format_missing(missing: &[(String, Vec<usize>)], source: &str) -> String {
+    let shown: Vec<String> = missing
+        .iter()
+        .take(5)
+        .map(|(n, s)| format!("`{n}` (expected shape {s:?})"))
+        .collect();
+    let more = if missing.len() > 5 {
+        format!(" and {} more", missing.len() - 5)
+    } else {
+        String::new()
+    };
+    format!(
+        "{source}: {} tensor(s) missing: {}{more}",
+        missing.len(),
+        shown.join(", ")
+    )
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    file: usize,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// The tensors of a checkpoint (one file or a sharded set), memory-mapped.
+pub struct Weights {
+    files: Vec<(PathBuf, Mmap)>,
+    entries: HashMap<String, Entry>,
+    desc: String,
+}
+
+impl Weights {
+    /// Open `model.safetensors` or a sharded `model.safetensors.index.json` in a model folder.
+    pub fn from_dir(dir: &Path) -> Result<Self, LoadError> {
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        if index.is_file() {
+            let text = std::fs::read_to_string(&index).map_err(|source| LoadError::Io {
+                path: index.clone(),
+                source,
+            })?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| LoadError::Index {
+                    path: index.clone(),
+                    reason: format!("not valid JSON: {e}"),
+                })?;
+            let map = json
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| LoadError::Index {
+                    path: index.clone(),
+                    reason: "no `weight_map` object".into(),
+                })?;
+            let mut shards: Vec<String> = map
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            shards.sort();
+            shards.dedup();
+            let paths: Vec<PathBuf> = shards.iter().map(|s| dir.join(s)).collect();
+            let weights = Self::from_files(&paths)?;
+            for name in map.keys() {
+                if !weights.entries.contains_key(name) {
+                    return Err(LoadError::Index {
+                        path: index,
+                        reason: format!("tensor `{name}` is listed but not found in its shard"),
+                    });
+                }
+            }
+            Ok(weights)
+        } else if single.is_file() {
+            Self::from_files(&[single])
+        } else {
+            Err(LoadError::NoWeights {
+                dir: dir.to_path_buf(),
+            })
+        }
+    }
+
+    /// Open one or more safetensors files as one set of tensors.
+    pub fn from_files(paths: &[PathBuf]) -> Result<Self, LoadError> {
+        let mut files = Vec::new();
+        let mut entries = HashMap::new();
+        for (i, path) in paths.iter().enumerate() {
+            let file = File::open(path).map_err(|source| LoadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            // SAFETY: the map is read-only and the file is not modified while we hold it;
+            // a concurrent truncation by another process is the usual mmap caveat.
+            let mmap = unsafe { Mmap::map(&file) }.map_err(|source| LoadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let corrupt = |reason: String| LoadError::Corrupt {
+                path: path.clone(),
+                reason,
+            };
+            let (header_len, meta) = safetensors::SafeTensors::read_metadata(&mmap[..])
+                .map_err(|e| corrupt(e.to_string()))?;
+            let data_start = 8 + header_len;
+            for (name, info) in meta.tensors() {
+                let (s, e) = info.data_offsets;
+                let start = data_start + s;
+                let end = data_start + e;
+                if end > mmap.len() || start > end {
+                    return Err(corrupt(format!(
+                        "tensor `{name}` lies beyond the end of the file"
+                    )));
+                }
+                let numel: usize = info.shape.iter().product();
+                // Buffers such as BERT's int64 `position_ids` may sit beside the weights;
+                // they are only an error if the model asks for them.
+                let width = info.dtype.bitsize() / 8;
+                if width > 0 && numel * width != end - start {
+                    return Err(corrupt(format!(
+                        "tensor `{name}` has {} bytes for shape {:?}",
+                        end - start,
+                        info.shape
+                    )));
+                }
+                entries.insert(
+                    name,
+                    Entry {
+                        file: i,
+                        dtype: info.dtype,
+                        shape: info.shape.clone(),
+                        start,
+                        end,
+                    },
+                );
+            }
+            files.push((path.clone(), mmap));
+        }
+        let desc = match paths {
+            [one] => one.display().to_string(),
+            _ => format!(
+                "{} ({} shards)",
+                paths
+                    .first()
+                    .and_then(|p| p.parent())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                paths.len()
+            ),
+        };
+        Ok(Self {
+            files,
+            entries,
+            desc,
+        })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.entries.get(name).map(|e| e.shape.as_slice())
+    }
+
+    /// The dtype most of the stored weights have (what `rmtk info` reports).
+    pub fn dominant_dtype(&self) -> Option<Dtype> {
+        let mut count: BTreeMap<String, (usize, Dtype)> = BTreeMap::new();
+        for e in self.entries.values() {
+            let n: usize = e.shape.iter().product();
+            let slot = count.entry(format!("{:?}", e.dtype)).or_insert((0, e.dtype));
+            slot.0 += n;
+        }
+        count.into_values().max_by_key(|(n, _)| *n).map(|(_, d)| d)
+    }
+
+    pub fn num_elements(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| e.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// A tensor's values as f32, and its shape; `Err` for a dtype that is not a float
+    /// weight type.
+    pub fn read_f32(&self, name: &str) -> Option<Result<(Vec<f32>, Vec<usize>), LoadError>> {
+        let e = self.entries.get(name)?;
+        if !matches!(e.dtype, Dtype::F32 | Dtype::BF16 | Dtype::F16) {
+            return Some(Err(LoadError::Dtype {
+                path: self.files[e.file].0.clone(),
+                name: name.to_string(),
+                dtype: e.dtype,
+            }));
+        }
+        let bytes = &self.files[e.file].1[e.start..e.end];
+        let values = match e.dtype {
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            _ => unreachable!("checked above"),
+        };
+        Some(Ok((values, e.shape.clone())))
+    }
+
+    pub fn describe(&self) -> &str {
+        &self.desc
+    }
+}
+
+/// How checkpoint keys relate to the module's parameter paths.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Path prefixes that may be absent from the checkpoint (a fresh head on a
+    /// pretrained backbone): those parameters keep their initial values.
+    pub allow_missing: Vec<String>,
+    /// Path prefixes that may be stripped to find a key: a `bert.` wrapper loading a
+    /// bare `BertModel` checkpoint.
+    pub strip_prefixes: Vec<String>,
+    /// Prefixes that may be prepended to find a key: a bare encoder loading a
+    /// checkpoint saved from a `BertFor*` wrapper.
+    pub add_prefixes: Vec<String>,
+}
+
+/// Fill a module's parameters from a checkpoint, by path. Returns the module and the
+/// checkpoint keys it did not use.
+pub fn load_module<B: Backend, M: Module<B>>(
+    module: M,
+    weights: &Weights,
+    options: &LoadOptions,
+) -> Result<(M, Vec<String>), LoadError> {
+    let mut mapper = Loader {
+        weights,
+        options,
+        path: Vec::new(),
+        containers: Vec::new(),
+        missing: Vec::new(),
+        shape_error: None,
+        used: Vec::new(),
+    };
+    let module = module.map(&mut mapper);
+    if let Some(err) = mapper.shape_error {
+        return Err(err);
+    }
+    if !mapper.missing.is_empty() {
+        return Err(LoadError::Missing {
+            missing: mapper.missing,
+            source_desc: weights.describe().to_string(),
+        });
+    }
+    let used: std::collections::HashSet<&str> = mapper.used.iter().map(String::as_str).collect();
+    let mut unused: Vec<String> = weights
+        .names()
+        .filter(|n| !used.contains(n))
+        .map(str::to_string)
+        .collect();
+    unused.sort();
+    Ok((module, unused))
+}
+
+/// One segment of the module path: `None` for an enum variant (no key segment).
+struct Loader<'a> {
+    weights: &'a Weights,
+    options: &'a LoadOptions,
+    path: Vec<Option<String>>,
+    containers: Vec<String>,
+    missing: Vec<(String, Vec<usize>)>,
+    /// The first tensor that exists but does not fit (shape or dtype).
+    shape_error: Option<LoadError>,
+    used: Vec<String>,
+}
+
+fn key_of(path: &[Option<String>]) -> String {
+    path.iter().flatten().cloned().collect::<Vec<_>>().join(".")
+}
+
+fn is_linear_weight(path: &[Option<String>], containers: &[String]) -> bool {
+    matches!(path.last(), Some(Some(last)) if last == "weight")
+        && containers.last().map(String::as_str) == Some("Struct:Linear")
+}
+
+/// The key segment a field contributes: none for an enum variant, and a Rust keyword
+/// spelled with a trailing underscore (`self_`) stands for the keyword itself (`self`).
+fn segment(name: &str, container_type: &str) -> Option<String> {
+    if container_type.starts_with("Enum:") {
+        return None;
+    }
+    const KEYWORDS: [&str; 5] = ["self", "type", "ref", "mod", "match"];
+    let name = match name.strip_suffix('_') {
+        Some(stem) if KEYWORDS.contains(&stem) => stem,
+        _ => name,
+    };
+    Some(name.to_string())
+}
+
+impl Loader<'_> {
+    /// The checkpoint key for a module path, trying the declared fallbacks.
+    fn resolve(&self, key: &str) -> Option<String> {
+        if self.weights.contains(key) {
+            return Some(key.to_string());
+        }
+        for prefix in &self.options.strip_prefixes {
+            if let Some(rest) = key.strip_prefix(prefix.as_str())
+                && self.weights.contains(rest)
+            {
+                return Some(rest.to_string());
+            }
+        }
+        for prefix in &self.options.add_prefixes {
+            let candidate = format!("{prefix}{key}");
+            if self.weights.contains(&candidate) {
+                return Some(candidate);
+            }
+        }
+        // Old BERT checkpoints name LayerNorm parameters gamma/beta.
+        let legacy = key
+            .strip_suffix("LayerNorm.weight")
+            .map(|p| format!("{p}LayerNorm.gamma"))
+            .or_else(|| {
+                key.strip_suffix("LayerNorm.bias")
+                    .map(|p| format!("{p}LayerNorm.beta"))
+            });
+        if let Some(legacy) = legacy {
+            return self.resolve(&legacy);
+        }
+        None
+    }
+}
+
+impl<B: Backend> ModuleMapper<B> for Loader<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(segment(name, container_type));
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let key = key_of(&self.path);
+        let transpose = D == 2 && is_linear_weight(&self.path, &self.containers);
+        let mut expected = param.lazy_shape().to_vec();
+        if transpose {
+            expected.reverse();
+        }
+        let Some(found_key) = self.resolve(&key) else {
+            let optional = self
+                .options
+                .allow_missing
+                .iter()
+                .any(|p| key.starts_with(p.as_str()));
+            if !optional {
+                self.missing.push((key, expected));
+            }
+            return param;
+        };
+        let (values, shape) = match self.weights.read_f32(&found_key) {
+            Some(Ok(read)) => read,
+            Some(Err(err)) => {
+                self.shape_error.get_or_insert(err);
+                return param;
+            }
+            None => return param,
+        };
+        if shape != expected {
+            if self.shape_error.is_none() {
+                self.shape_error = Some(LoadError::Shape {
+                    name: found_key,
+                    expected,
+                    found: shape,
+                    source_desc: self.weights.describe().to_string(),
+                });
+            }
+            return param;
+        }
+        self.used.push(found_key);
+        let device = param.lazy_device();
+        let tensor = Tensor::<B, D>::from_data(TensorData::new(values, shape), &device);
+        let tensor = if transpose { tensor.transpose() } else { tensor };
+        Param::initialized(param.id, tensor.require_grad())
+    }
+}
+
+/// A tensor on its way to a checkpoint: key, PyTorch-layout shape, values.
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Every float parameter of a module under its checkpoint key, in PyTorch layout.
+pub fn collect_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
+    let mut collector = Collector {
+        path: Vec::new(),
+        containers: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut collector);
+    collector.out
+}
+
+struct Collector {
+    path: Vec<Option<String>>,
+    containers: Vec<String>,
+    out: Vec<NamedTensor>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Collector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(segment(name, container_type));
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let transpose = D == 2 && is_linear_weight(&self.path, &self.containers);
+        let tensor = param.val();
+        let tensor = if transpose { tensor.transpose() } else { tensor };
+        let data = tensor.into_data();
+        let shape = data.shape.to_vec();
+        let values = data
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("float parameters convert to f32");
+        self.out.push(NamedTensor {
+            name: key_of(&self.path),
+            shape,
+            values,
+        });
+    }
+}
+
+/// The dtype tensors are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaveDtype {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl SaveDtype {
+    fn encode(self, values: &[f32]) -> (Dtype, Vec<u8>) {
+        match self {
+            SaveDtype::F32 => (
+                Dtype::F32,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+            SaveDtype::Bf16 => (
+                Dtype::BF16,
+                values
+                    .iter()
+                    .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            ),
+            SaveDtype::F16 => (
+                Dtype::F16,
+                values
+                    .iter()
+                    .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            ),
+        }
+    }
+
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            SaveDtype::F32 => "float32",
+            SaveDtype::Bf16 => "bfloat16",
+            SaveDtype::F16 => "float16",
+        }
+    }
+}
+
+/// Largest shard written before splitting into `model-0000i-of-0000n.safetensors`.
+pub const DEFAULT_MAX_SHARD_BYTES: usize = 4 << 30;
+
+/// Write tensors as `model.safetensors` (or shards plus an index) in `dir`. Each file is
+/// written to a temporary name and renamed into place.
+pub fn save_safetensors(
+    dir: &Path,
+    tensors: &[NamedTensor],
+    dtype: SaveDtype,
+    max_shard_bytes: usize,
+) -> std::io::Result<()> {
+    let encoded: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = tensors
+        .iter()
+        .map(|t| {
+            let (d, bytes) = dtype.encode(&t.values);
+            (t.name.clone(), t.shape.clone(), d, bytes)
+        })
+        .collect();
+    let mut shards: Vec<Vec<usize>> = vec![Vec::new()];
+    let mut size = 0;
+    for (i, (_, _, _, bytes)) in encoded.iter().enumerate() {
+        if size > 0 && size + bytes.len() > max_shard_bytes {
+            shards.push(Vec::new());
+            size = 0;
+        }
+        size += bytes.len();
+        shards.last_mut().expect("one shard exists").push(i);
+    }
+    let n = shards.len();
+    let mut weight_map = serde_json::Map::new();
+    for (s, members) in shards.iter().enumerate() {
+        let file_name = if n == 1 {
+            "model.safetensors".to_string()
+        } else {
+            format!("model-{:05}-of-{:05}.safetensors", s + 1, n)
+        };
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = members
+            .iter()
+            .map(|&i| {
+                let (name, shape, d, bytes) = &encoded[i];
+                weight_map.insert(name.clone(), serde_json::Value::String(file_name.clone()));
+                let view = safetensors::tensor::TensorView::new(*d, shape.clone(), bytes)
+                    .expect("shape and byte length agree by construction");
+                (name.clone(), view)
+            })
+            .collect();
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(std::io::Error::other)?;
+        crate::util::write_atomic(&dir.join(&file_name), &bytes)?;
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if n > 1 {
+        let total: usize = encoded.iter().map(|e| e.3.len()).sum();
+        let json = serde_json::json!({
+            "metadata": {"total_size": total},
+            "weight_map": weight_map,
+        });
+        crate::util::write_atomic(&index, serde_json::to_string_pretty(&json)?.as_bytes())?;
+    } else if index.exists() {
+        // A stale index would shadow the single file on the next load.
+        std::fs::remove_file(&index)?;
+    }
+    Ok(())
+}
+
+/// Write a small file atomically (used for configs next to the weights).
+pub fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    crate::util::write_atomic(path, text.as_bytes())
+}
+
+/// A fresh parameter id for tensors built outside `Config::init`.
+pub fn new_param<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Param<Tensor<B, D>> {
+    Param::initialized(ParamId::new(), tensor.require_grad())
+}

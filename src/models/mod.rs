@@ -1,0 +1,153 @@
+//! Transformer backbones that load real Hugging Face checkpoints.
+//!
+//! One file per architecture (`llama.rs`, `bert.rs`), field names matching the
+//! checkpoint keys; `load.rs` moves tensors in and out by those names; `tokenizer.rs`
+//! and `generate.rs` turn text into ids and ids into text.
+
+pub mod bert;
+pub mod config;
+pub mod generate;
+pub mod hub;
+pub mod llama;
+pub mod load;
+pub mod norm;
+pub mod reward;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::Backend;
+use serde_json::Value;
+
+pub use bert::{BertConfig, BertModel};
+pub use config::Family;
+pub use llama::{KvCache, LlamaConfig, LlamaForCausalLM, PaddingMask};
+pub use load::{LoadOptions, Weights};
+pub use tokenizer::{Message, Tokenizer};
+
+/// A model folder in Hugging Face layout, with its config read and its family known.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    pub dir: PathBuf,
+    pub config: Value,
+    pub family: Family,
+    /// How the user named it (a folder or a hub id), for messages.
+    pub name: String,
+}
+
+impl ModelDir {
+    /// Resolve `--model` (a folder or a hub id) and read its config.json.
+    pub fn open(spec: &str) -> Result<Self> {
+        let dir = hub::resolve(spec)?;
+        Self::open_dir(&dir, spec)
+    }
+
+    pub fn open_dir(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("model `{name}`: cannot read {}", path.display()))?;
+        let config: Value = serde_json::from_str(&text)
+            .with_context(|| format!("model `{name}`: {} is not valid JSON", path.display()))?;
+        let family = config::family(&config)
+            .with_context(|| format!("model `{name}`: {}", path.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            family,
+            name: name.to_string(),
+        })
+    }
+
+    fn config_context(&self) -> String {
+        format!("model `{}`: {}", self.name, self.dir.join("config.json").display())
+    }
+
+    pub fn llama_config(&self) -> Result<LlamaConfig> {
+        if self.family != Family::Llama {
+            bail!("model `{}` is an encoder (BERT family), but a decoder is needed here", self.name);
+        }
+        LlamaConfig::from_hf(&self.config).with_context(|| self.config_context())
+    }
+
+    pub fn bert_config(&self) -> Result<BertConfig> {
+        if self.family != Family::Bert {
+            bail!("model `{}` is a decoder (Llama family), but an encoder is needed here", self.name);
+        }
+        BertConfig::from_hf(&self.config).with_context(|| self.config_context())
+    }
+
+    pub fn weights(&self) -> Result<Weights> {
+        Weights::from_dir(&self.dir).with_context(|| format!("model `{}`", self.name))
+    }
+
+    /// The tokenizer, checked against the embedding size.
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        let tok = Tokenizer::from_dir(&self.dir, &self.config)
+            .with_context(|| format!("model `{}`", self.name))?;
+        let vocab = config::opt_usize(&self.config, "vocab_size")
+            .ok()
+            .flatten()
+            .unwrap_or(usize::MAX);
+        if let Some(max) = tok.max_token_id()
+            && max as usize >= vocab
+        {
+            bail!(
+                "model `{}`: the tokenizer produces ids up to {max}, but the embedding has only {vocab} rows (config.json vocab_size); tokenizer.json does not belong to this model",
+                self.name
+            );
+        }
+        Ok(tok)
+    }
+
+    /// Names from `architectures` in config.json.
+    pub fn architectures(&self) -> Vec<String> {
+        self.config
+            .get("architectures")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// `load::load_module` with the model's name on its errors.
+pub(crate) fn load_module_with<B: Backend, M: burn::module::Module<B>>(
+    module: M,
+    weights: &Weights,
+    options: &LoadOptions,
+    model: &ModelDir,
+) -> Result<(M, Vec<String>)> {
+    load::load_module(module, weights, options).with_context(|| format!("model `{}`", model.name))
+}
+
+/// Load a decoder as a causal LM.
+pub fn load_causal_lm<B: Backend>(model: &ModelDir, device: &B::Device) -> Result<LlamaForCausalLM<B>> {
+    let cfg = model.llama_config()?;
+    let weights = model.weights()?;
+    let mut cfg = cfg;
+    // A checkpoint without lm_head is tied whatever config.json says.
+    if !weights.contains("lm_head.weight") {
+        cfg.tie_word_embeddings = true;
+    }
+    let module = cfg.init_causal_lm::<B>(device);
+    let (module, _unused) = load_module_with(module, &weights, &LoadOptions::default(), model)?;
+    Ok(module)
+}
+
+/// Load an encoder; `with_pooler` loads `pooler.dense` too (it must then exist).
+/// Checkpoints saved from a `BertFor*` wrapper (keys prefixed `bert.`) load as well.
+pub fn load_bert<B: Backend>(
+    model: &ModelDir,
+    with_pooler: bool,
+    device: &B::Device,
+) -> Result<BertModel<B>> {
+    let cfg = model.bert_config()?;
+    let weights = model.weights()?;
+    let options = LoadOptions {
+        add_prefixes: vec!["bert.".into()],
+        ..LoadOptions::default()
+    };
+    let (module, _unused) =
+        load_module_with(cfg.init::<B>(with_pooler, device), &weights, &options, model)?;
+    Ok(module)
+}

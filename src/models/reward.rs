@@ -1,0 +1,237 @@
+//! Scalar reward models in Hugging Face's sequence-classification layout, so that
+//! `AutoModelForSequenceClassification` loads what rmtk saves and gives the same rewards:
+//! - decoders (`LlamaForSequenceClassification`, Qwen2, Mistral): `model.*` plus
+//!   `score.weight` (no bias), read at the last real token of each row;
+//! - encoders (`BertForSequenceClassification`): `bert.*` (with the pooler) plus
+//!   `classifier`, read from the pooled `[CLS]` output. The head has no bias in
+//!   training; a zero `classifier.bias` is written so transformers finds one.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde_json::{Value, json};
+
+use super::bert::BertModel;
+use super::config::Family;
+use super::llama::{LlamaModel, PaddingMask};
+use super::load::{self, LoadOptions, NamedTensor, SaveDtype};
+use super::{ModelDir, load_module_with};
+
+#[derive(Module, Debug)]
+pub struct DecoderRewardModel<B: Backend> {
+    pub model: LlamaModel<B>,
+    pub score: Linear<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderRewardModel<B: Backend> {
+    pub bert: BertModel<B>,
+    pub classifier: Linear<B>,
+}
+
+/// A backbone with a scalar head.
+#[derive(Module, Debug)]
+pub enum RewardModel<B: Backend> {
+    Decoder(DecoderRewardModel<B>),
+    Encoder(EncoderRewardModel<B>),
+}
+
+/// Token ids of a batch for a reward model.
+#[derive(Debug, Clone)]
+pub struct RewardBatch<B: Backend> {
+    pub input_ids: Tensor<B, 2, Int>,
+    /// Segment ids for encoders (0 for the prompt, 1 for the response); `None` for decoders.
+    pub token_type_ids: Option<Tensor<B, 2, Int>>,
+    pub mask: PaddingMask,
+}
+
+/// Where a fresh head comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadInit {
+    pub seed: u64,
+}
+
+impl<B: Backend> RewardModel<B> {
+    /// A pretrained backbone (any supported family) with a new head drawn from
+    /// N(0, 1/(hidden+1)), or, if the checkpoint already has a head, that head.
+    pub fn from_pretrained(model: &ModelDir, init: HeadInit, device: &B::Device) -> Result<Self> {
+        let weights = model.weights()?;
+        let head_key = match model.family {
+            Family::Llama => "score.weight",
+            Family::Bert => "classifier.weight",
+        };
+        let has_head = weights.contains(head_key);
+        let fresh = Self::init(model, init, device)?;
+        let options = LoadOptions {
+            allow_missing: if has_head { vec![] } else { vec![head_key.into()] },
+            // A bare `BertModel` checkpoint has no `bert.` prefix.
+            strip_prefixes: vec!["bert.".into()],
+            add_prefixes: vec![],
+        };
+        let (loaded, _unused) = load_module_with(fresh, &weights, &options, model)?;
+        if let (RewardModel::Encoder(m), false) = (&loaded, has_head)
+            && m.bert.pooler.is_none()
+        {
+            anyhow::bail!("model `{}`: the encoder has no pooler", model.name);
+        }
+        Ok(loaded)
+    }
+
+    /// The architecture with random weights and a seeded head (tests, tiny models).
+    pub fn init(model: &ModelDir, init: HeadInit, device: &B::Device) -> Result<Self> {
+        let mut rng = ChaCha8Rng::seed_from_u64(init.seed);
+        Ok(match model.family {
+            Family::Llama => {
+                let cfg = model.llama_config()?;
+                let score = head(cfg.hidden_size, &mut rng, device);
+                RewardModel::Decoder(DecoderRewardModel {
+                    model: cfg.init_model(device),
+                    score,
+                })
+            }
+            Family::Bert => {
+                let cfg = model.bert_config()?;
+                let classifier = head(cfg.hidden_size, &mut rng, device);
+                RewardModel::Encoder(EncoderRewardModel {
+                    bert: cfg.init(true, device),
+                    classifier,
+                })
+            }
+        })
+    }
+
+    pub fn family(&self) -> Family {
+        match self {
+            RewardModel::Decoder(_) => Family::Llama,
+            RewardModel::Encoder(_) => Family::Bert,
+        }
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        match self {
+            RewardModel::Decoder(m) => m.model.hidden_size(),
+            RewardModel::Encoder(m) => m.bert.hidden_size(),
+        }
+    }
+
+    /// One reward per row, `[batch]`.
+    pub fn forward(&self, batch: &RewardBatch<B>) -> Tensor<B, 1> {
+        match self {
+            RewardModel::Decoder(m) => {
+                let hidden = m.model.forward(batch.input_ids.clone(), &batch.mask, None);
+                let [b, s, h] = hidden.dims();
+                let last: Vec<i64> = (0..b)
+                    .map(|r| {
+                        let row = batch.mask.row(r);
+                        let idx = row.iter().rposition(|&v| v).unwrap_or(s - 1);
+                        (r * s + idx) as i64
+                    })
+                    .collect();
+                let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [b]), &hidden.device());
+                let picked = hidden.reshape([b * s, h]).select(0, idx);
+                m.score.forward(picked).reshape([b])
+            }
+            RewardModel::Encoder(m) => {
+                let hidden =
+                    m.bert
+                        .forward(batch.input_ids.clone(), batch.token_type_ids.clone(), &batch.mask);
+                let pooled = m.bert.pool(hidden).expect("reward encoders are built with a pooler");
+                let b = pooled.dims()[0];
+                m.classifier.forward(pooled).reshape([b])
+            }
+        }
+    }
+
+    /// Save in Hugging Face sequence-classification layout: weights, config.json with
+    /// `num_labels: 1` and the matching architecture, and the base model's tokenizer
+    /// files. `pad_token_id` is the id rmtk pads with, which is how transformers finds
+    /// the last real token of a decoder row.
+    pub fn save_pretrained(
+        &self,
+        dir: &Path,
+        base: &ModelDir,
+        pad_token_id: u32,
+        dtype: SaveDtype,
+    ) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut tensors = load::collect_tensors(self);
+        if let RewardModel::Encoder(_) = self {
+            tensors.push(NamedTensor {
+                name: "classifier.bias".into(),
+                shape: vec![1],
+                values: vec![0.0],
+            });
+        }
+        load::save_safetensors(dir, &tensors, dtype, load::DEFAULT_MAX_SHARD_BYTES)
+            .with_context(|| format!("writing weights to {}", dir.display()))?;
+        let config = seq_cls_config(&base.config, self.family(), pad_token_id, dtype);
+        load::write_json(&dir.join("config.json"), &config)
+            .with_context(|| format!("writing {}", dir.join("config.json").display()))?;
+        copy_tokenizer_files(&base.dir, dir)?;
+        Ok(())
+    }
+}
+
+fn head<B: Backend>(hidden: usize, rng: &mut ChaCha8Rng, device: &B::Device) -> Linear<B> {
+    let std = 1.0 / ((hidden + 1) as f64).sqrt();
+    let normal = Normal::new(0.0, std).expect("std is positive");
+    let values: Vec<f32> = (0..hidden).map(|_| normal.sample(rng) as f32).collect();
+    let mut linear = LinearConfig::new(hidden, 1).with_bias(false).init(device);
+    linear.weight = load::new_param(Tensor::from_data(TensorData::new(values, [hidden, 1]), device));
+    linear
+}
+
+/// config.json of a sequence-classification model derived from its base config.
+pub fn seq_cls_config(base: &Value, family: Family, pad_token_id: u32, dtype: SaveDtype) -> Value {
+    let mut config = base.clone();
+    let arch = match family {
+        Family::Llama => {
+            let model_type = base.get("model_type").and_then(Value::as_str).unwrap_or("llama");
+            match model_type {
+                "qwen2" => "Qwen2ForSequenceClassification",
+                "mistral" => "MistralForSequenceClassification",
+                _ => "LlamaForSequenceClassification",
+            }
+        }
+        Family::Bert => "BertForSequenceClassification",
+    };
+    if let Some(obj) = config.as_object_mut() {
+        obj.insert("architectures".into(), json!([arch]));
+        obj.insert("num_labels".into(), json!(1));
+        obj.insert("id2label".into(), json!({"0": "LABEL_0"}));
+        obj.insert("label2id".into(), json!({"LABEL_0": 0}));
+        obj.insert("pad_token_id".into(), json!(pad_token_id));
+        obj.insert("problem_type".into(), json!("regression"));
+        obj.insert("torch_dtype".into(), json!(dtype.torch_name()));
+        obj.remove("dtype");
+    }
+    config
+}
+
+/// Copy the tokenizer files of a model folder (those that exist) into `dir`.
+pub fn copy_tokenizer_files(from: &Path, dir: &Path) -> Result<()> {
+    if from == dir {
+        return Ok(());
+    }
+    for name in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "chat_template.jinja",
+        "generation_config.json",
+    ] {
+        let src = from.join(name);
+        if src.is_file() {
+            let bytes = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+            crate::util::write_atomic(&dir.join(name), &bytes)
+                .with_context(|| format!("writing {}", dir.join(name).display()))?;
+        }
+    }
+    Ok(())
+}
