@@ -131,7 +131,9 @@ mod tests {
                 Ok(())
             }
         }
-        let err = run_on(DeviceSpec::Cuda(0), Nothing).unwrap_err().to_string();
+        let err = run_on(DeviceSpec::Cuda(0), Nothing)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("built without CUDA"), "{err}");
     }
 }

@@ -107,7 +107,9 @@ pub fn encode_prompt(
     if !chat {
         return match prompt {
             Prompt::Text(t) => Ok(tok.encode(t, true)?),
-            Prompt::Chat(_) => bail!("the prompt is a list of messages: add --chat to render it with the chat template"),
+            Prompt::Chat(_) => bail!(
+                "the prompt is a list of messages: add --chat to render it with the chat template"
+            ),
         };
     }
     let mut messages = Vec::new();
@@ -146,10 +148,18 @@ pub fn run(cfg: GenerateConfig) -> Result<()> {
     };
     let mut encoded = Vec::with_capacity(prompts.len());
     for (i, p) in prompts.iter().enumerate() {
-        let ids = encode_prompt(&tok, p, cfg.chat, cfg.system.as_deref()).with_context(|| match &table {
-            Some(t) => format!("{}: row {}, column `{}`", t.path.display(), i, cfg.prompt_column),
-            None => "--prompt".to_string(),
-        })?;
+        let ids =
+            encode_prompt(&tok, p, cfg.chat, cfg.system.as_deref()).with_context(
+                || match &table {
+                    Some(t) => format!(
+                        "{}: row {}, column `{}`",
+                        t.path.display(),
+                        i,
+                        cfg.prompt_column
+                    ),
+                    None => "--prompt".to_string(),
+                },
+            )?;
         encoded.push(ids);
     }
     run_on(
@@ -188,10 +198,18 @@ impl Job for GenerateJob<'_> {
         if streaming {
             let mut rngs = vec![row_rng(cfg.seed, 0)];
             let mut stdout = std::io::stdout();
-            let done = generate(&lm, &self.tok, &self.encoded, &self.params, &mut rngs, &device, |_, text| {
-                let _ = stdout.write_all(text.as_bytes());
-                let _ = stdout.flush();
-            })?;
+            let done = generate(
+                &lm,
+                &self.tok,
+                &self.encoded,
+                &self.params,
+                &mut rngs,
+                &device,
+                |_, text| {
+                    let _ = stdout.write_all(text.as_bytes());
+                    let _ = stdout.flush();
+                },
+            )?;
             println!();
             if let Some(c) = done.first()
                 && c.truncated()
@@ -203,12 +221,23 @@ impl Job for GenerateJob<'_> {
         let bar = crate::util::progress_bar(items.len() as u64, "generate");
         let mut rows_out: Vec<Map<String, Value>> = Vec::with_capacity(items.len());
         for chunk in items.chunks(cfg.batch_size) {
-            let prompts: Vec<Vec<u32>> = chunk.iter().map(|&(p, _)| self.encoded[p].clone()).collect();
+            let prompts: Vec<Vec<u32>> = chunk
+                .iter()
+                .map(|&(p, _)| self.encoded[p].clone())
+                .collect();
             let mut rngs: Vec<_> = chunk
                 .iter()
                 .map(|&(p, s)| row_rng(cfg.seed, (p * cfg.num_samples + s) as u64))
                 .collect();
-            let done = generate(&lm, &self.tok, &prompts, &self.params, &mut rngs, &device, |_, _| {})?;
+            let done = generate(
+                &lm,
+                &self.tok,
+                &prompts,
+                &self.params,
+                &mut rngs,
+                &device,
+                |_, _| {},
+            )?;
             for (&(p, s), c) in chunk.iter().zip(done) {
                 let mut row = match &self.table {
                     Some(t) => t.rows[p].clone(),

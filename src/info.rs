@@ -3,7 +3,9 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::models::{Family, ModelDir};
+use crate::device::Cpu;
+use crate::models::load::check_module;
+use crate::models::{Family, LoadOptions, ModelDir};
 
 /// Describe a model: architecture, dimensions, parameter count, stored dtype,
 /// tokenizer and chat template.
@@ -31,7 +33,38 @@ pub fn run(cfg: InfoConfig) -> Result<()> {
 pub fn describe(spec: &str) -> Result<Value> {
     let model = ModelDir::open(spec)?;
     let weights = model.weights()?;
-    let tok = model.tokenizer()?;
+    // Every tensor the architecture needs, present with the shape config.json implies
+    // (from the file header: nothing is read).
+    let device = Default::default();
+    let checked = match model.family {
+        Family::Llama => {
+            let mut cfg = model.llama_config()?;
+            cfg.tie_word_embeddings = !weights.contains("lm_head.weight");
+            check_module(
+                &cfg.init_causal_lm::<Cpu>(&device),
+                &weights,
+                &LoadOptions::default(),
+            )
+        }
+        Family::Bert => {
+            let pooler = weights.names().any(|n| n.ends_with("pooler.dense.weight"));
+            let options = LoadOptions {
+                add_prefixes: vec!["bert.".into()],
+                ..LoadOptions::default()
+            };
+            check_module(
+                &model.bert_config()?.init::<Cpu>(pooler, &device),
+                &weights,
+                &options,
+            )
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("model `{}`: {e}", model.name))?;
+    let tok = if model.dir.join("tokenizer.json").is_file() {
+        Some(model.tokenizer()?)
+    } else {
+        None
+    };
     let stored_params = weights.num_elements();
     let dims = match model.family {
         Family::Llama => {
@@ -67,7 +100,7 @@ pub fn describe(spec: &str) -> Result<Value> {
             })
         }
     };
-    let template = tok.chat_template();
+    let template = tok.as_ref().and_then(|t| t.chat_template());
     Ok(json!({
         "model": model.name,
         "path": model.dir.display().to_string(),
@@ -77,14 +110,15 @@ pub fn describe(spec: &str) -> Result<Value> {
         "parameters": stored_params,
         "stored_dtype": weights.dominant_dtype().map(|d| format!("{d:?}")),
         "weights": weights.describe(),
+        "tensors_checked": checked,
         "dimensions": dims,
-        "tokenizer": {
+        "tokenizer": tok.as_ref().map(|tok| json!({
             "vocab_size": tok.vocab_size(),
             "bos_token": tok.bos_token(),
             "eos_token": tok.eos_token(),
             "eos_ids": tok.eos_ids(),
             "pad_id": tok.pad_id(),
-        },
+        })),
         "chat_template": template.map(|t| json!({
             "found": true,
             "chars": t.len(),
@@ -105,23 +139,27 @@ fn render(report: &Value) -> String {
     out += &format!("model_type     {}\n", s(&report["model_type"]));
     out += &format!("architectures  {}\n", s(&report["architectures"]));
     let params = report["parameters"].as_u64().unwrap_or(0);
-    out += &format!(
-        "parameters     {params} ({:.1}M)\n",
-        params as f64 / 1e6
-    );
+    out += &format!("parameters     {params} ({:.1}M)\n", params as f64 / 1e6);
     out += &format!("stored dtype   {}\n", s(&report["stored_dtype"]));
-    out += &format!("weights        {}\n", s(&report["weights"]));
+    out += &format!(
+        "weights        {} ({} tensors match config.json)\n",
+        s(&report["weights"]),
+        s(&report["tensors_checked"])
+    );
     if let Some(dims) = report["dimensions"].as_object() {
         out += "dimensions\n";
         for (k, v) in dims {
             out += &format!("  {k:<24} {}\n", s(v));
         }
     }
-    out += "tokenizer\n";
-    if let Some(tok) = report["tokenizer"].as_object() {
-        for (k, v) in tok {
-            out += &format!("  {k:<24} {}\n", s(v));
+    match report["tokenizer"].as_object() {
+        Some(tok) => {
+            out += "tokenizer\n";
+            for (k, v) in tok {
+                out += &format!("  {k:<24} {}\n", s(v));
+            }
         }
+        None => out += "tokenizer      none (no tokenizer.json)\n",
     }
     let found = report["chat_template"]["found"].as_bool().unwrap_or(false);
     out += &format!(

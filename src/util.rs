@@ -8,7 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Write `bytes` to `path` so that readers see either the old file or the whole new one:
 /// write a temporary file in the same folder, flush it to disk, then rename it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -47,5 +50,8 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
 
 fn console_wanted() -> bool {
     use std::io::IsTerminal;
-    std::env::var("RMTK_PROGRESS").map(|v| v == "1").unwrap_or(false) || std::io::stderr().is_terminal()
+    std::env::var("RMTK_PROGRESS")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+        || std::io::stderr().is_terminal()
 }

@@ -318,7 +318,9 @@ fn read_jsonl(path: &Path) -> Result<Table, DataError> {
         let text = match std::str::from_utf8(&line) {
             Ok(t) => t,
             Err(e) => {
-                table.bad.push((row, format!("line {line_no} is not valid UTF-8 ({e})")));
+                table
+                    .bad
+                    .push((row, format!("line {line_no} is not valid UTF-8 ({e})")));
                 table.rows.push(Map::new());
                 row += 1;
                 continue;
@@ -340,7 +342,10 @@ fn read_jsonl(path: &Path) -> Result<Table, DataError> {
             Ok(other) => {
                 table.bad.push((
                     row,
-                    format!("line {line_no} is a JSON {}, not an object", json_type(&other)),
+                    format!(
+                        "line {line_no} is a JSON {}, not an object",
+                        json_type(&other)
+                    ),
                 ));
                 table.rows.push(Map::new());
             }
@@ -371,7 +376,9 @@ pub fn json_type(v: &Value) -> &'static str {
 pub fn text_cell(table: &Table, row: usize, column: &str) -> Result<String, DataError> {
     match table.rows[row].get(column) {
         None | Some(Value::Null) => Err(table.cell_error(row, column, "is null")),
-        Some(Value::String(s)) if s.trim().is_empty() => Err(table.cell_error(row, column, "is empty")),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(table.cell_error(row, column, "is empty"))
+        }
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(table.cell_error(
             row,
@@ -416,7 +423,12 @@ pub fn parse_messages(value: &Value) -> Result<Vec<Message>, String> {
 }
 
 /// A prompt cell: text, or a list of messages.
-pub fn prompt_cell(table: &Table, row: usize, _row_data: &Row, column: &str) -> Result<Prompt, DataError> {
+pub fn prompt_cell(
+    table: &Table,
+    row: usize,
+    _row_data: &Row,
+    column: &str,
+) -> Result<Prompt, DataError> {
     table.require_column(column)?;
     match table.rows[row].get(column) {
         Some(Value::Array(_)) => messages_cell(table, row, column).map(Prompt::Chat),
@@ -432,7 +444,11 @@ pub fn number_cell(table: &Table, row: usize, column: &str) -> Result<Option<f64
         Some(other) => Err(table.cell_error(
             row,
             column,
-            format!("should be a number, found a {}: {}", json_type(other), truncate(&other.to_string(), 40)),
+            format!(
+                "should be a number, found a {}: {}",
+                json_type(other),
+                truncate(&other.to_string(), 40)
+            ),
         )),
     }
 }
@@ -508,9 +524,8 @@ enum ColumnKind {
 fn column_kind(values: &[&Value]) -> ColumnKind {
     let present: Vec<&Value> = values.iter().copied().filter(|v| !v.is_null()).collect();
     let all = |f: &dyn Fn(&Value) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
-    let all_lists = |f: &dyn Fn(&Value) -> bool| {
-        all(&|v| v.as_array().is_some_and(|a| a.iter().all(f)))
-    };
+    let all_lists =
+        |f: &dyn Fn(&Value) -> bool| all(&|v| v.as_array().is_some_and(|a| a.iter().all(f)));
     if present.is_empty() {
         return ColumnKind::Text;
     }
@@ -528,7 +543,10 @@ fn column_kind(values: &[&Value]) -> ColumnKind {
         ColumnKind::BoolList
     } else if all_lists(&Value::is_number) {
         ColumnKind::FloatList
-    } else if all_lists(&|x| x.as_object().is_some_and(|o| o.values().all(Value::is_string))) {
+    } else if all_lists(&|x| {
+        x.as_object()
+            .is_some_and(|o| o.values().all(Value::is_string))
+    }) {
         let mut keys: Vec<String> = Vec::new();
         for v in &present {
             for item in v.as_array().into_iter().flatten() {
@@ -620,7 +638,9 @@ fn build_column(kind: &ColumnKind, values: &[&Value]) -> ArrayRef {
                 .collect();
             let builders = keys
                 .iter()
-                .map(|_| Box::new(StringBuilder::new()) as Box<dyn arrow_array::builder::ArrayBuilder>)
+                .map(|_| {
+                    Box::new(StringBuilder::new()) as Box<dyn arrow_array::builder::ArrayBuilder>
+                })
                 .collect();
             let mut b = ListBuilder::new(StructBuilder::new(fields, builders));
             for v in values {
@@ -692,7 +712,10 @@ mod tests {
         let path = tmp("rt.parquet");
         write_rows(&path, &rows).unwrap();
         let t = read_table(&path).unwrap();
-        assert_eq!(t.columns, ["prompt", "score", "n", "ok", "tags", "messages"]);
+        assert_eq!(
+            t.columns,
+            ["prompt", "score", "n", "ok", "tags", "messages"]
+        );
         assert_eq!(t.rows[0]["score"], json!(1.5));
         assert_eq!(t.rows[1]["score"], Value::Null);
         assert_eq!(t.rows[1]["n"], json!(4));

@@ -41,7 +41,10 @@ pub struct BertConfig {
 
 impl BertConfig {
     pub fn from_hf(json: &Value) -> Result<Self, ConfigError> {
-        let act = json.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu");
+        let act = json
+            .get("hidden_act")
+            .and_then(Value::as_str)
+            .unwrap_or("gelu");
         let hidden_act = match act {
             "gelu" => Activation::Gelu,
             "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
@@ -122,7 +125,8 @@ impl BertConfig {
 
     pub fn num_parameters(&self, with_pooler: bool) -> usize {
         let (h, i) = (self.hidden_size, self.intermediate_size);
-        let emb = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h;
+        let emb =
+            (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h;
         let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
         emb + self.num_hidden_layers * layer + if with_pooler { h * h + h } else { 0 }
     }
@@ -189,15 +193,27 @@ pub struct BertPooler<B: Backend> {
 
 impl<B: Backend> BertModel<B> {
     pub fn hidden_size(&self) -> usize {
-        self.embeddings.word_embeddings.weight.lazy_shape().as_slice()[1]
+        self.embeddings
+            .word_embeddings
+            .weight
+            .lazy_shape()
+            .as_slice()[1]
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.embeddings.word_embeddings.weight.lazy_shape().as_slice()[0]
+        self.embeddings
+            .word_embeddings
+            .weight
+            .lazy_shape()
+            .as_slice()[0]
     }
 
     pub fn max_positions(&self) -> usize {
-        self.embeddings.position_embeddings.weight.lazy_shape().as_slice()[0]
+        self.embeddings
+            .position_embeddings
+            .weight
+            .lazy_shape()
+            .as_slice()[0]
     }
 
     /// Last hidden states `[batch, seq, hidden]` of right- or left-padded rows.
@@ -220,8 +236,7 @@ impl<B: Backend> BertModel<B> {
         }
         let positions =
             Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq]), &device);
-        let token_types =
-            token_type_ids.unwrap_or_else(|| Tensor::zeros([batch, seq], &device));
+        let token_types = token_type_ids.unwrap_or_else(|| Tensor::zeros([batch, seq], &device));
         let e = &self.embeddings;
         let x = e.word_embeddings.forward(input_ids)
             + e.position_embeddings.forward(positions)

@@ -61,7 +61,10 @@ pub fn get_bool(json: &Value, key: &str) -> Option<bool> {
 pub fn token_ids(json: &Value, key: &str) -> Vec<u32> {
     match json.get(key) {
         Some(Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_u64().map(|n| n as u32)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_u64().map(|n| n as u32))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -94,13 +97,20 @@ pub fn family(json: &Value) -> Result<Family, ConfigError> {
         .and_then(|a| a.first())
         .and_then(Value::as_str)
         .unwrap_or("");
-    if ["Llama", "Qwen2", "Mistral"].iter().any(|p| arch.starts_with(p)) {
+    if ["Llama", "Qwen2", "Mistral"]
+        .iter()
+        .any(|p| arch.starts_with(p))
+    {
         Ok(Family::Llama)
     } else if arch.starts_with("Bert") {
         Ok(Family::Bert)
     } else {
         Err(ConfigError::Unsupported {
-            found: if arch.is_empty() { "(none given)".into() } else { arch.into() },
+            found: if arch.is_empty() {
+                "(none given)".into()
+            } else {
+                arch.into()
+            },
         })
     }
 }

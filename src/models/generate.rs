@@ -124,7 +124,11 @@ pub fn generate<B: Backend>(
         let mut next = Vec::with_capacity(active.len());
         let mut keep = Vec::with_capacity(active.len());
         for (row, &p) in active.iter().enumerate() {
-            let token = pick(&logits[row * vocab..(row + 1) * vocab], params, &mut rngs[p]);
+            let token = pick(
+                &logits[row * vocab..(row + 1) * vocab],
+                params,
+                &mut rngs[p],
+            );
             generated[p].push(token);
             let finished_eos = eos.contains(&token);
             let text_ids: &[u32] = if finished_eos {

@@ -67,11 +67,10 @@ pub fn resolve(spec: &str) -> Result<PathBuf, HubError> {
     let cache = Cache::from_env();
     let cached = cache.model(spec.to_string());
     if let Some(config) = cached.get("config.json") {
-        let dir = config
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        if dir.join("model.safetensors").exists() || dir.join("model.safetensors.index.json").exists() {
+        let dir = config.parent().map(Path::to_path_buf).unwrap_or_default();
+        if dir.join("model.safetensors").exists()
+            || dir.join("model.safetensors.index.json").exists()
+        {
             return Ok(dir);
         }
     }
@@ -95,7 +94,9 @@ fn download(id: &str) -> Result<PathBuf, HubError> {
         .build()
         .map_err(|e| err("(client)", e.to_string()))?;
     let repo = api.model(id.to_string());
-    let config = repo.get("config.json").map_err(|e| err("config.json", e.to_string()))?;
+    let config = repo
+        .get("config.json")
+        .map_err(|e| err("config.json", e.to_string()))?;
     for file in FILES.iter().skip(1) {
         // Optional files: a model without them is still usable.
         let _ = repo.get(file);
@@ -108,7 +109,11 @@ fn download(id: &str) -> Result<PathBuf, HubError> {
                 .map_err(|e| err("model.safetensors.index.json", e.to_string()))?;
             let mut shards: Vec<String> = json["weight_map"]
                 .as_object()
-                .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|m| {
+                    m.values()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             shards.sort();
             shards.dedup();

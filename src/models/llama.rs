@@ -78,9 +78,9 @@ impl LlamaConfig {
         }
         let rope_params = json.get("rope_parameters").filter(|v| v.is_object());
         let rope_theta = match rope_params.and_then(|p| p.get("rope_theta")) {
-            Some(v) => v
-                .as_f64()
-                .ok_or_else(|| ConfigError::invalid("rope_parameters.rope_theta is not a number"))?,
+            Some(v) => v.as_f64().ok_or_else(|| {
+                ConfigError::invalid("rope_parameters.rope_theta is not a number")
+            })?,
             None => get_f64(json, "rope_theta").unwrap_or(10_000.0),
         };
         let scaling = json
@@ -129,18 +129,53 @@ impl LlamaConfig {
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
                 self_attn: Attention {
-                    q_proj: linear(self.hidden_size, self.num_attention_heads * self.head_dim, self.qkv_bias, device),
-                    k_proj: linear(self.hidden_size, self.num_key_value_heads * self.head_dim, self.qkv_bias, device),
-                    v_proj: linear(self.hidden_size, self.num_key_value_heads * self.head_dim, self.qkv_bias, device),
-                    o_proj: linear(self.num_attention_heads * self.head_dim, self.hidden_size, self.o_bias, device),
+                    q_proj: linear(
+                        self.hidden_size,
+                        self.num_attention_heads * self.head_dim,
+                        self.qkv_bias,
+                        device,
+                    ),
+                    k_proj: linear(
+                        self.hidden_size,
+                        self.num_key_value_heads * self.head_dim,
+                        self.qkv_bias,
+                        device,
+                    ),
+                    v_proj: linear(
+                        self.hidden_size,
+                        self.num_key_value_heads * self.head_dim,
+                        self.qkv_bias,
+                        device,
+                    ),
+                    o_proj: linear(
+                        self.num_attention_heads * self.head_dim,
+                        self.hidden_size,
+                        self.o_bias,
+                        device,
+                    ),
                     num_heads: self.num_attention_heads,
                     num_kv_heads: self.num_key_value_heads,
                     head_dim: self.head_dim,
                 },
                 mlp: Mlp {
-                    gate_proj: linear(self.hidden_size, self.intermediate_size, self.mlp_bias, device),
-                    up_proj: linear(self.hidden_size, self.intermediate_size, self.mlp_bias, device),
-                    down_proj: linear(self.intermediate_size, self.hidden_size, self.mlp_bias, device),
+                    gate_proj: linear(
+                        self.hidden_size,
+                        self.intermediate_size,
+                        self.mlp_bias,
+                        device,
+                    ),
+                    up_proj: linear(
+                        self.hidden_size,
+                        self.intermediate_size,
+                        self.mlp_bias,
+                        device,
+                    ),
+                    down_proj: linear(
+                        self.intermediate_size,
+                        self.hidden_size,
+                        self.mlp_bias,
+                        device,
+                    ),
                 },
                 input_layernorm: RmsNorm::new(self.hidden_size, self.rms_norm_eps, device),
                 post_attention_layernorm: RmsNorm::new(self.hidden_size, self.rms_norm_eps, device),
@@ -210,7 +245,9 @@ impl LlamaConfig {
         let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
         let q = self.num_attention_heads * self.head_dim;
         let kv = self.num_key_value_heads * self.head_dim;
-        let attn = h * q + 2 * h * kv + q * h
+        let attn = h * q
+            + 2 * h * kv
+            + q * h
             + if self.qkv_bias { q + 2 * kv } else { 0 }
             + if self.o_bias { h } else { 0 };
         let mlp = 3 * h * i + if self.mlp_bias { 2 * i + h } else { 0 };
@@ -228,7 +265,9 @@ fn parse_rope_scaling(s: &Value) -> Result<Option<RopeScaling>, ConfigError> {
         .unwrap_or("default");
     let num = |key: &str| {
         s.get(key).and_then(Value::as_f64).ok_or_else(|| {
-            ConfigError::invalid(format!("rope scaling of type {kind} needs a number `{key}`"))
+            ConfigError::invalid(format!(
+                "rope scaling of type {kind} needs a number `{key}`"
+            ))
         })
     };
     match kind {
@@ -336,7 +375,10 @@ impl<B: Backend> KvCache<B> {
         let device = first.map(|(k, _)| k.device());
         if let Some(device) = device {
             let idx = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
+                TensorData::new(
+                    rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+                    [rows.len()],
+                ),
                 &device,
             );
             for (k, v) in self.layers.iter_mut().flatten() {
@@ -419,13 +461,10 @@ impl<B: Backend> LlamaModel<B> {
         let mut x = self.embed_tokens.forward(input_ids);
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(x.clone());
-            let h = layer.self_attn.forward(
-                h,
-                &cos,
-                &sin,
-                layout.mask.clone(),
-                &mut cache.layers[i],
-            );
+            let h =
+                layer
+                    .self_attn
+                    .forward(h, &cos, &sin, layout.mask.clone(), &mut cache.layers[i]);
             x = x + h;
             let h = layer.post_attention_layernorm.forward(x.clone());
             x = x + layer.mlp.forward(h);
@@ -480,8 +519,10 @@ impl<B: Backend> LlamaModel<B> {
                 }
             }
         }
-        let mask =
-            Tensor::<B, 4, Bool>::from_data(TensorData::new(forbid, [batch, 1, seq, total]), device);
+        let mask = Tensor::<B, 4, Bool>::from_data(
+            TensorData::new(forbid, [batch, 1, seq, total]),
+            device,
+        );
         StepLayout {
             positions,
             mask: Some(mask),
@@ -493,10 +534,8 @@ impl<B: Backend> LlamaModel<B> {
         let device = positions.device();
         let [batch, seq] = positions.dims();
         let half = self.inv_freq.len();
-        let inv_freq = Tensor::<B, 1>::from_data(
-            TensorData::new(self.inv_freq.clone(), [half]),
-            &device,
-        );
+        let inv_freq =
+            Tensor::<B, 1>::from_data(TensorData::new(self.inv_freq.clone(), [half]), &device);
         let angles = positions.float().reshape([batch, seq, 1]) * inv_freq.reshape([1, 1, half]);
         let angles = Tensor::cat(vec![angles.clone(), angles], 2).unsqueeze_dim::<4>(1);
         (angles.clone().cos(), angles.sin())

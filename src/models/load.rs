@@ -27,9 +27,13 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: not a valid safetensors file ({reason}); the file may be truncated or corrupt")]
+    #[error(
+        "{path}: not a valid safetensors file ({reason}); the file may be truncated or corrupt"
+    )]
     Corrupt { path: PathBuf, reason: String },
-    #[error("{path}: tensor `{name}` has dtype {dtype:?}; only F32, BF16 and F16 weights are supported")]
+    #[error(
+        "{path}: tensor `{name}` has dtype {dtype:?}; only F32, BF16 and F16 weights are supported"
+    )]
     Dtype {
         path: PathBuf,
         name: String,
@@ -228,15 +232,19 @@ impl Weights {
         let mut count: BTreeMap<String, (usize, Dtype)> = BTreeMap::new();
         for e in self.entries.values() {
             let n: usize = e.shape.iter().product();
-            let slot = count.entry(format!("{:?}", e.dtype)).or_insert((0, e.dtype));
+            let slot = count
+                .entry(format!("{:?}", e.dtype))
+                .or_insert((0, e.dtype));
             slot.0 += n;
         }
         count.into_values().max_by_key(|(n, _)| *n).map(|(_, d)| d)
     }
 
+    /// Number of float values (weights; integer buffers are not parameters).
     pub fn num_elements(&self) -> usize {
         self.entries
             .values()
+            .filter(|e| matches!(e.dtype, Dtype::F32 | Dtype::BF16 | Dtype::F16))
             .map(|e| e.shape.iter().product::<usize>())
             .sum()
     }
@@ -361,37 +369,115 @@ fn segment(name: &str, container_type: &str) -> Option<String> {
     Some(name.to_string())
 }
 
-impl Loader<'_> {
-    /// The checkpoint key for a module path, trying the declared fallbacks.
-    fn resolve(&self, key: &str) -> Option<String> {
-        if self.weights.contains(key) {
-            return Some(key.to_string());
+/// The checkpoint key for a module path, trying the declared fallbacks.
+fn resolve(weights: &Weights, options: &LoadOptions, key: &str) -> Option<String> {
+    if weights.contains(key) {
+        return Some(key.to_string());
+    }
+    for prefix in &options.strip_prefixes {
+        if let Some(rest) = key.strip_prefix(prefix.as_str())
+            && weights.contains(rest)
+        {
+            return Some(rest.to_string());
         }
-        for prefix in &self.options.strip_prefixes {
-            if let Some(rest) = key.strip_prefix(prefix.as_str())
-                && self.weights.contains(rest)
-            {
-                return Some(rest.to_string());
+    }
+    for prefix in &options.add_prefixes {
+        let candidate = format!("{prefix}{key}");
+        if weights.contains(&candidate) {
+            return Some(candidate);
+        }
+    }
+    // Old BERT checkpoints name LayerNorm parameters gamma/beta.
+    let legacy = key
+        .strip_suffix("LayerNorm.weight")
+        .map(|p| format!("{p}LayerNorm.gamma"))
+        .or_else(|| {
+            key.strip_suffix("LayerNorm.bias")
+                .map(|p| format!("{p}LayerNorm.beta"))
+        });
+    legacy.and_then(|legacy| resolve(weights, options, &legacy))
+}
+
+/// Check, from the checkpoint's header alone, that every parameter of a (lazily
+/// initialised) module is present with the right shape. Nothing is read or allocated.
+pub fn check_module<B: Backend, M: Module<B>>(
+    module: &M,
+    weights: &Weights,
+    options: &LoadOptions,
+) -> Result<usize, LoadError> {
+    let mut checker = Checker {
+        weights,
+        options,
+        path: Vec::new(),
+        containers: Vec::new(),
+        missing: Vec::new(),
+        error: None,
+        count: 0,
+    };
+    module.visit(&mut checker);
+    if let Some(err) = checker.error {
+        return Err(err);
+    }
+    if !checker.missing.is_empty() {
+        return Err(LoadError::Missing {
+            missing: checker.missing,
+            source_desc: weights.describe().to_string(),
+        });
+    }
+    Ok(checker.count)
+}
+
+struct Checker<'a> {
+    weights: &'a Weights,
+    options: &'a LoadOptions,
+    path: Vec<Option<String>>,
+    containers: Vec<String>,
+    missing: Vec<(String, Vec<usize>)>,
+    error: Option<LoadError>,
+    count: usize,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Checker<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(segment(name, container_type));
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let key = key_of(&self.path);
+        let mut expected = param.lazy_shape().to_vec();
+        if D == 2 && is_linear_weight(&self.path, &self.containers) {
+            expected.reverse();
+        }
+        match resolve(self.weights, self.options, &key) {
+            None => {
+                if !self
+                    .options
+                    .allow_missing
+                    .iter()
+                    .any(|p| key.starts_with(p.as_str()))
+                {
+                    self.missing.push((key, expected));
+                }
+            }
+            Some(found) => {
+                let shape = self.weights.shape(&found).unwrap_or_default().to_vec();
+                if shape != expected && self.error.is_none() {
+                    self.error = Some(LoadError::Shape {
+                        name: found,
+                        expected,
+                        found: shape,
+                        source_desc: self.weights.describe().to_string(),
+                    });
+                }
+                self.count += 1;
             }
         }
-        for prefix in &self.options.add_prefixes {
-            let candidate = format!("{prefix}{key}");
-            if self.weights.contains(&candidate) {
-                return Some(candidate);
-            }
-        }
-        // Old BERT checkpoints name LayerNorm parameters gamma/beta.
-        let legacy = key
-            .strip_suffix("LayerNorm.weight")
-            .map(|p| format!("{p}LayerNorm.gamma"))
-            .or_else(|| {
-                key.strip_suffix("LayerNorm.bias")
-                    .map(|p| format!("{p}LayerNorm.beta"))
-            });
-        if let Some(legacy) = legacy {
-            return self.resolve(&legacy);
-        }
-        None
     }
 }
 
@@ -413,7 +499,7 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
         if transpose {
             expected.reverse();
         }
-        let Some(found_key) = self.resolve(&key) else {
+        let Some(found_key) = resolve(self.weights, self.options, &key) else {
             let optional = self
                 .options
                 .allow_missing
@@ -446,7 +532,11 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
         self.used.push(found_key);
         let device = param.lazy_device();
         let tensor = Tensor::<B, D>::from_data(TensorData::new(values, shape), &device);
-        let tensor = if transpose { tensor.transpose() } else { tensor };
+        let tensor = if transpose {
+            tensor.transpose()
+        } else {
+            tensor
+        };
         Param::initialized(param.id, tensor.require_grad())
     }
 }
@@ -489,7 +579,11 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let transpose = D == 2 && is_linear_weight(&self.path, &self.containers);
         let tensor = param.val();
-        let tensor = if transpose { tensor.transpose() } else { tensor };
+        let tensor = if transpose {
+            tensor.transpose()
+        } else {
+            tensor
+        };
         let data = tensor.into_data();
         let shape = data.shape.to_vec();
         let values = data

@@ -60,19 +60,29 @@ impl ModelDir {
     }
 
     fn config_context(&self) -> String {
-        format!("model `{}`: {}", self.name, self.dir.join("config.json").display())
+        format!(
+            "model `{}`: {}",
+            self.name,
+            self.dir.join("config.json").display()
+        )
     }
 
     pub fn llama_config(&self) -> Result<LlamaConfig> {
         if self.family != Family::Llama {
-            bail!("model `{}` is an encoder (BERT family), but a decoder is needed here", self.name);
+            bail!(
+                "model `{}` is an encoder (BERT family), but a decoder is needed here",
+                self.name
+            );
         }
         LlamaConfig::from_hf(&self.config).with_context(|| self.config_context())
     }
 
     pub fn bert_config(&self) -> Result<BertConfig> {
         if self.family != Family::Bert {
-            bail!("model `{}` is a decoder (Llama family), but an encoder is needed here", self.name);
+            bail!(
+                "model `{}` is a decoder (Llama family), but an encoder is needed here",
+                self.name
+            );
         }
         BertConfig::from_hf(&self.config).with_context(|| self.config_context())
     }
@@ -105,7 +115,11 @@ impl ModelDir {
         self.config
             .get("architectures")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -121,7 +135,10 @@ pub(crate) fn load_module_with<B: Backend, M: burn::module::Module<B>>(
 }
 
 /// Load a decoder as a causal LM.
-pub fn load_causal_lm<B: Backend>(model: &ModelDir, device: &B::Device) -> Result<LlamaForCausalLM<B>> {
+pub fn load_causal_lm<B: Backend>(
+    model: &ModelDir,
+    device: &B::Device,
+) -> Result<LlamaForCausalLM<B>> {
     let cfg = model.llama_config()?;
     let weights = model.weights()?;
     let mut cfg = cfg;
@@ -147,7 +164,11 @@ pub fn load_bert<B: Backend>(
         add_prefixes: vec!["bert.".into()],
         ..LoadOptions::default()
     };
-    let (module, _unused) =
-        load_module_with(cfg.init::<B>(with_pooler, device), &weights, &options, model)?;
+    let (module, _unused) = load_module_with(
+        cfg.init::<B>(with_pooler, device),
+        &weights,
+        &options,
+        model,
+    )?;
     Ok(module)
 }

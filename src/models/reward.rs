@@ -68,7 +68,11 @@ impl<B: Backend> RewardModel<B> {
         let has_head = weights.contains(head_key);
         let fresh = Self::init(model, init, device)?;
         let options = LoadOptions {
-            allow_missing: if has_head { vec![] } else { vec![head_key.into()] },
+            allow_missing: if has_head {
+                vec![]
+            } else {
+                vec![head_key.into()]
+            },
             // A bare `BertModel` checkpoint has no `bert.` prefix.
             strip_prefixes: vec!["bert.".into()],
             add_prefixes: vec![],
@@ -132,15 +136,21 @@ impl<B: Backend> RewardModel<B> {
                         (r * s + idx) as i64
                     })
                     .collect();
-                let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [b]), &hidden.device());
+                let idx =
+                    Tensor::<B, 1, Int>::from_data(TensorData::new(last, [b]), &hidden.device());
                 let picked = hidden.reshape([b * s, h]).select(0, idx);
                 m.score.forward(picked).reshape([b])
             }
             RewardModel::Encoder(m) => {
-                let hidden =
-                    m.bert
-                        .forward(batch.input_ids.clone(), batch.token_type_ids.clone(), &batch.mask);
-                let pooled = m.bert.pool(hidden).expect("reward encoders are built with a pooler");
+                let hidden = m.bert.forward(
+                    batch.input_ids.clone(),
+                    batch.token_type_ids.clone(),
+                    &batch.mask,
+                );
+                let pooled = m
+                    .bert
+                    .pool(hidden)
+                    .expect("reward encoders are built with a pooler");
                 let b = pooled.dims()[0];
                 m.classifier.forward(pooled).reshape([b])
             }
@@ -182,7 +192,10 @@ fn head<B: Backend>(hidden: usize, rng: &mut ChaCha8Rng, device: &B::Device) -> 
     let normal = Normal::new(0.0, std).expect("std is positive");
     let values: Vec<f32> = (0..hidden).map(|_| normal.sample(rng) as f32).collect();
     let mut linear = LinearConfig::new(hidden, 1).with_bias(false).init(device);
-    linear.weight = load::new_param(Tensor::from_data(TensorData::new(values, [hidden, 1]), device));
+    linear.weight = load::new_param(Tensor::from_data(
+        TensorData::new(values, [hidden, 1]),
+        device,
+    ));
     linear
 }
 
@@ -191,7 +204,10 @@ pub fn seq_cls_config(base: &Value, family: Family, pad_token_id: u32, dtype: Sa
     let mut config = base.clone();
     let arch = match family {
         Family::Llama => {
-            let model_type = base.get("model_type").and_then(Value::as_str).unwrap_or("llama");
+            let model_type = base
+                .get("model_type")
+                .and_then(Value::as_str)
+                .unwrap_or("llama");
             match model_type {
                 "qwen2" => "Qwen2ForSequenceClassification",
                 "mistral" => "MistralForSequenceClassification",
@@ -228,7 +244,8 @@ pub fn copy_tokenizer_files(from: &Path, dir: &Path) -> Result<()> {
     ] {
         let src = from.join(name);
         if src.is_file() {
-            let bytes = std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
+            let bytes =
+                std::fs::read(&src).with_context(|| format!("reading {}", src.display()))?;
             crate::util::write_atomic(&dir.join(name), &bytes)
                 .with_context(|| format!("writing {}", dir.join(name).display()))?;
         }
