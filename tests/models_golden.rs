@@ -12,14 +12,20 @@ type B = Cpu;
 const TOL: f32 = 1e-4;
 
 fn fixture(name: &str) -> (ModelDir, Value) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let golden: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
     (ModelDir::open_dir(&dir, name).unwrap(), golden)
 }
 
 fn ids_of(v: &Value) -> Vec<i64> {
-    v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -46,8 +52,16 @@ fn assert_close(what: &str, got: &[f32], want: &[f32]) {
         .zip(want)
         .map(|(a, b)| (a - b).abs())
         .enumerate()
-        .fold((0, 0.0f32), |acc, (i, d)| if d > acc.1 { (i, d) } else { acc });
-    assert!(d <= TOL, "{what}: max abs diff {d} at {i} (got {}, want {})", got[i], want[i]);
+        .fold(
+            (0, 0.0f32),
+            |acc, (i, d)| if d > acc.1 { (i, d) } else { acc },
+        );
+    assert!(
+        d <= TOL,
+        "{what}: max abs diff {d} at {i} (got {}, want {})",
+        got[i],
+        want[i]
+    );
 }
 
 fn ids_tensor(rows: &[Vec<i64>]) -> Tensor<B, 2, Int> {
@@ -68,7 +82,11 @@ fn decoder_checks(name: &str) {
         let n = ids.len();
 
         // Whole row, no cache.
-        let logits = lm.forward(ids_tensor(&[ids.clone()]), &PaddingMask::all_valid(1, n), None);
+        let logits = lm.forward(
+            ids_tensor(&[ids.clone()]),
+            &PaddingMask::all_valid(1, n),
+            None,
+        );
         assert_close(&format!("{name} row {r} logits"), &to_vec(logits), &want);
 
         // Prefill part, then decode one token at a time with the cache.
@@ -89,7 +107,11 @@ fn decoder_checks(name: &str) {
         assert_close(&format!("{name} row {r} logits with KV cache"), &got, &want);
 
         // Teacher-forced log-probs of the next tokens.
-        let hidden = lm.model.forward(ids_tensor(&[ids.clone()]), &PaddingMask::all_valid(1, n), None);
+        let hidden = lm.model.forward(
+            ids_tensor(&[ids.clone()]),
+            &PaddingMask::all_valid(1, n),
+            None,
+        );
         let hidden = hidden.narrow(1, 0, n - 1);
         let targets = ids_tensor(&[ids[1..].to_vec()]);
         let (logp, entropy) = lm.token_logprobs(hidden, targets, 3, true);
@@ -101,16 +123,32 @@ fn decoder_checks(name: &str) {
         );
         let nll = -logp.iter().sum::<f32>() / logp.len() as f32;
         let want_nll = row["mean_nll"].as_f64().unwrap() as f32;
-        assert!((nll - want_nll).abs() < TOL, "{name} row {r} mean NLL {nll} vs {want_nll}");
-        assert!(to_vec(entropy.unwrap()).iter().all(|e| *e >= 0.0 && *e <= (vocab as f32).ln() + 1e-4));
+        assert!(
+            (nll - want_nll).abs() < TOL,
+            "{name} row {r} mean NLL {nll} vs {want_nll}"
+        );
+        assert!(
+            to_vec(entropy.unwrap())
+                .iter()
+                .all(|e| *e >= 0.0 && *e <= (vocab as f32).ln() + 1e-4)
+        );
     }
 
     // Left-padded batch: every valid position matches its unpadded row, and so does
     // decoding on from the padded prefill with the cache.
     let batch = &golden["left_padded_batch"];
-    let rows: Vec<Vec<i64>> = batch["input_ids"].as_array().unwrap().iter().map(ids_of).collect();
-    let mask_rows: Vec<Vec<i64>> =
-        batch["attention_mask"].as_array().unwrap().iter().map(ids_of).collect();
+    let rows: Vec<Vec<i64>> = batch["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids_of)
+        .collect();
+    let mask_rows: Vec<Vec<i64>> = batch["attention_mask"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids_of)
+        .collect();
     let width = rows[0].len();
     let mask = PaddingMask {
         batch: rows.len(),
@@ -131,12 +169,19 @@ fn decoder_checks(name: &str) {
     let prefix_mask = PaddingMask {
         batch: rows.len(),
         seq: width - 1,
-        valid: mask_rows.iter().flat_map(|m| m[..width - 1].iter().map(|&v| v == 1)).collect(),
+        valid: mask_rows
+            .iter()
+            .flat_map(|m| m[..width - 1].iter().map(|&v| v == 1))
+            .collect(),
     };
     let mut cache = lm.new_cache(rows.len());
     lm.forward(ids_tensor(&prefix), &prefix_mask, Some(&mut cache));
     let last: Vec<Vec<i64>> = rows.iter().map(|r| vec![r[width - 1]]).collect();
-    let step = to_vec(lm.forward(ids_tensor(&last), &PaddingMask::all_valid(rows.len(), 1), Some(&mut cache)));
+    let step = to_vec(lm.forward(
+        ids_tensor(&last),
+        &PaddingMask::all_valid(rows.len(), 1),
+        Some(&mut cache),
+    ));
     for (r, row) in per_row.iter().enumerate() {
         let want = floats(&row["logits"]);
         let n = ids_of(&row["ids"]).len();
@@ -163,9 +208,24 @@ fn tiny_bert_f16_matches_transformers() {
     let (dir, golden) = fixture("tiny-bert");
     let bert = models::load_bert::<B>(&dir, false, &Default::default()).unwrap();
     let batch = &golden["right_padded_batch"];
-    let rows: Vec<Vec<i64>> = batch["input_ids"].as_array().unwrap().iter().map(ids_of).collect();
-    let types: Vec<Vec<i64>> = batch["token_type_ids"].as_array().unwrap().iter().map(ids_of).collect();
-    let masks: Vec<Vec<i64>> = batch["attention_mask"].as_array().unwrap().iter().map(ids_of).collect();
+    let rows: Vec<Vec<i64>> = batch["input_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids_of)
+        .collect();
+    let types: Vec<Vec<i64>> = batch["token_type_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids_of)
+        .collect();
+    let masks: Vec<Vec<i64>> = batch["attention_mask"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids_of)
+        .collect();
     let width = rows[0].len();
     let mask = PaddingMask {
         batch: rows.len(),
@@ -179,8 +239,16 @@ fn tiny_bert_f16_matches_transformers() {
     for (r, row) in golden["per_row"].as_array().unwrap().iter().enumerate() {
         let n = ids_of(&row["ids"]).len();
         let got = &hidden[r * width * h..(r * width + n) * h];
-        assert_close(&format!("bert row {r} last_hidden_state"), got, &floats(&row["last_hidden_state"]));
-        assert_close(&format!("bert row {r} cls"), &got[..h], &floats(&row["cls"]));
+        assert_close(
+            &format!("bert row {r} last_hidden_state"),
+            got,
+            &floats(&row["last_hidden_state"]),
+        );
+        assert_close(
+            &format!("bert row {r} cls"),
+            &got[..h],
+            &floats(&row["cls"]),
+        );
         assert_close(
             &format!("bert row {r} mean pooled"),
             &pooled[r * h..(r + 1) * h],
