@@ -17,6 +17,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing the configs would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Generate text with a decoder (batched, KV cache, greedy or sampled).
     Generate(generate::GenerateConfig),

@@ -14,3 +14,4 @@ pub mod generate;
 pub mod info;
 pub mod models;
 pub mod util;
+pub mod verify;

@@ -83,7 +83,7 @@ fn decoder_checks(name: &str) {
 
         // Whole row, no cache.
         let logits = lm.forward(
-            ids_tensor(&[ids.clone()]),
+            ids_tensor(std::slice::from_ref(&ids)),
             &PaddingMask::all_valid(1, n),
             None,
         );
@@ -97,9 +97,9 @@ fn decoder_checks(name: &str) {
             &PaddingMask::all_valid(1, split),
             Some(&mut cache),
         ));
-        for t in split..n {
+        for &token in &ids[split..] {
             got.extend(to_vec(lm.forward(
-                ids_tensor(&[vec![ids[t]]]),
+                ids_tensor(&[vec![token]]),
                 &PaddingMask::all_valid(1, 1),
                 Some(&mut cache),
             )));
@@ -108,7 +108,7 @@ fn decoder_checks(name: &str) {
 
         // Teacher-forced log-probs of the next tokens.
         let hidden = lm.model.forward(
-            ids_tensor(&[ids.clone()]),
+            ids_tensor(std::slice::from_ref(&ids)),
             &PaddingMask::all_valid(1, n),
             None,
         );

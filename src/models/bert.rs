@@ -14,8 +14,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
 
 use super::config::{ConfigError, get_f64, get_usize, opt_usize};
+use super::layers::{LayerNorm, project};
 use super::llama::PaddingMask;
-use super::norm::LayerNorm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -278,7 +278,7 @@ impl<B: Backend> BertLayer<B> {
     fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         let attn = self.attention.self_.forward(x.clone(), mask);
         let x = self.attention.output.forward(attn, x);
-        let inter = self.intermediate.dense.forward(x.clone());
+        let inter = project(&self.intermediate.dense, x.clone());
         let inter = if self.tanh_gelu {
             gelu_approximate(inter)
         } else {
@@ -290,7 +290,7 @@ impl<B: Backend> BertLayer<B> {
 
 impl<B: Backend> BertAddNorm<B> {
     fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.LayerNorm.forward(self.dense.forward(x) + residual)
+        self.LayerNorm.forward(project(&self.dense, x) + residual)
     }
 }
 
@@ -300,9 +300,9 @@ impl<B: Backend> BertSelfAttention<B> {
         let h = self.num_heads;
         let d = hidden / h;
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, h, d]).swap_dims(1, 2);
-        let q = heads(self.query.forward(x.clone()));
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x));
+        let q = heads(project(&self.query, x.clone()));
+        let k = heads(project(&self.key, x.clone()));
+        let v = heads(project(&self.value, x));
         let mask = mask.map(|m| m.expand([batch, h, seq, seq]));
         let options = AttentionModuleOptions {
             scale: None,

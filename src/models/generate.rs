@@ -228,11 +228,13 @@ fn safe_prefix(text: &str, stops: &[String]) -> usize {
     let mut safe = text.len();
     for s in stops.iter().filter(|s| !s.is_empty()) {
         for k in (1..s.len()).rev() {
-            if k <= text.len() && text.is_char_boundary(text.len() - k) && s.is_char_boundary(k) {
-                if text.ends_with(&s[..k]) {
-                    safe = safe.min(text.len() - k);
-                    break;
-                }
+            if k <= text.len()
+                && text.is_char_boundary(text.len() - k)
+                && s.is_char_boundary(k)
+                && text.ends_with(&s[..k])
+            {
+                safe = safe.min(text.len() - k);
+                break;
             }
         }
     }

@@ -16,7 +16,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
 
 use super::config::{ConfigError, get_bool, get_f64, get_usize, opt_usize};
-use super::norm::RmsNorm;
+use super::layers::{RmsNorm, project};
 
 /// RoPE frequency scaling, as `rope_scaling` in config.json.
 #[derive(Debug, Clone, PartialEq)]
@@ -554,9 +554,9 @@ impl<B: Backend> Attention<B> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
-        let q = apply_rope(heads(self.q_proj.forward(x.clone()), h), cos, sin);
-        let k = apply_rope(heads(self.k_proj.forward(x.clone()), kvh), cos, sin);
-        let v = heads(self.v_proj.forward(x), kvh);
+        let q = apply_rope(heads(project(&self.q_proj, x.clone()), h), cos, sin);
+        let k = apply_rope(heads(project(&self.k_proj, x.clone()), kvh), cos, sin);
+        let v = heads(project(&self.v_proj, x), kvh);
         let (k, v) = match cache.take() {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
             None => (k, v),
@@ -581,8 +581,10 @@ impl<B: Backend> Attention<B> {
         };
         let mask = mask.map(|m| m.expand([batch, h, seq, total]));
         let out = attention(q, k, v, mask, None, options);
-        self.o_proj
-            .forward(out.swap_dims(1, 2).reshape([batch, seq, h * d]))
+        project(
+            &self.o_proj,
+            out.swap_dims(1, 2).reshape([batch, seq, h * d]),
+        )
     }
 }
 
@@ -597,8 +599,8 @@ fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4
 
 impl<B: Backend> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(project(&self.gate_proj, x.clone()));
+        project(&self.down_proj, gate * project(&self.up_proj, x))
     }
 }
 
@@ -606,7 +608,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// Project hidden states to vocabulary logits.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => project(head, hidden),
             None => {
                 let [b, s, h] = hidden.dims();
                 let table = self.model.embed_tokens.weight.val();

@@ -77,6 +77,9 @@ fn format_missing(missing: &[(String, Vec<usize>)], source: &str) -> String {
     )
 }
 
+/// Values and shape of a tensor read to the host.
+pub type HostTensor = (Vec<f32>, Vec<usize>);
+
 #[derive(Debug, Clone)]
 struct Entry {
     file: usize,
@@ -251,7 +254,7 @@ impl Weights {
 
     /// A tensor's values as f32, and its shape; `Err` for a dtype that is not a float
     /// weight type.
-    pub fn read_f32(&self, name: &str) -> Option<Result<(Vec<f32>, Vec<usize>), LoadError>> {
+    pub fn read_f32(&self, name: &str) -> Option<Result<HostTensor, LoadError>> {
         let e = self.entries.get(name)?;
         if !matches!(e.dtype, Dtype::F32 | Dtype::BF16 | Dtype::F16) {
             return Some(Err(LoadError::Dtype {
@@ -507,8 +510,11 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
                 .any(|p| key.starts_with(p.as_str()));
             if !optional {
                 self.missing.push((key, expected));
+                return param;
             }
-            return param;
+            // A fresh parameter (a new head): keep its initial value, under its key's id.
+            let (_, tensor, _) = param.consume();
+            return Param::initialized(param_id(&key), tensor);
         };
         let (values, shape) = match self.weights.read_f32(&found_key) {
             Some(Ok(read)) => read,
@@ -531,14 +537,46 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
         }
         self.used.push(found_key);
         let device = param.lazy_device();
-        let tensor = Tensor::<B, D>::from_data(TensorData::new(values, shape), &device);
-        let tensor = if transpose {
-            tensor.transpose()
+        // Transpose on the host so the weight is contiguous in burn's layout: a strided
+        // view would be copied again by every matmul that reshapes it.
+        let (values, shape) = if transpose {
+            (
+                transpose_2d(&values, shape[0], shape[1]),
+                vec![shape[1], shape[0]],
+            )
         } else {
-            tensor
+            (values, shape)
         };
-        Param::initialized(param.id, tensor.require_grad())
+        let tensor = Tensor::<B, D>::from_data(TensorData::new(values, shape), &device);
+        Param::initialized(param_id(&key), tensor.require_grad())
     }
+}
+
+/// A parameter's id derived from its checkpoint key (FNV-1a), so the same parameter has
+/// the same id in every run: optimizer state saved by id finds its parameter on resume.
+pub fn param_id(key: &str) -> ParamId {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    ParamId::from(h)
+}
+
+/// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-friendly blocks.
+fn transpose_2d(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 32;
+    let mut out = vec![0.0f32; values.len()];
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..cols).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for c in c0..(c0 + BLOCK).min(cols) {
+                    out[c * rows + r] = values[r * cols + c];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A tensor on its way to a checkpoint: key, PyTorch-layout shape, values.

@@ -8,9 +8,9 @@ pub mod bert;
 pub mod config;
 pub mod generate;
 pub mod hub;
+pub mod layers;
 pub mod llama;
 pub mod load;
-pub mod norm;
 pub mod reward;
 pub mod tokenizer;
 

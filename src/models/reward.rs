@@ -36,6 +36,7 @@ pub struct EncoderRewardModel<B: Backend> {
 
 /// A backbone with a scalar head.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum RewardModel<B: Backend> {
     Decoder(DecoderRewardModel<B>),
     Encoder(EncoderRewardModel<B>),

@@ -1,8 +1,19 @@
-//! Normalisation layers with the parameter names Hugging Face checkpoints use
-//! (`weight`, `bias`), so they load without renaming.
+//! Building blocks the architectures share: normalisation layers with the parameter
+//! names Hugging Face checkpoints use (`weight`, `bias`), and a row-folded linear.
 
 use burn::module::Param;
+use burn::nn::Linear;
 use burn::prelude::*;
+
+/// `layer(x)` for `x: [batch, seq, in]`, computed as one `[batch * seq, in]` matrix
+/// product. burn's `Linear` on a 3-d input broadcasts the weight into a batched
+/// product, which streams the weight once per row of the batch.
+pub fn project<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [batch, seq, d_in] = x.dims();
+    let y = layer.forward(x.reshape([batch * seq, d_in]));
+    let d_out = y.dims()[1];
+    y.reshape([batch, seq, d_out])
+}
 
 /// Root-mean-square norm (Llama family): `x / sqrt(mean(x^2) + eps) * weight`.
 #[derive(Module, Debug)]
@@ -14,7 +25,7 @@ pub struct RmsNorm<B: Backend> {
 impl<B: Backend> RmsNorm<B> {
     pub fn new(size: usize, eps: f64, device: &B::Device) -> Self {
         Self {
-            weight: crate::models::load::new_param(Tensor::ones([size], device)),
+            weight: super::load::new_param(Tensor::ones([size], device)),
             eps,
         }
     }
@@ -37,8 +48,8 @@ pub struct LayerNorm<B: Backend> {
 impl<B: Backend> LayerNorm<B> {
     pub fn new(size: usize, eps: f64, device: &B::Device) -> Self {
         Self {
-            weight: crate::models::load::new_param(Tensor::ones([size], device)),
-            bias: crate::models::load::new_param(Tensor::zeros([size], device)),
+            weight: super::load::new_param(Tensor::ones([size], device)),
+            bias: super::load::new_param(Tensor::zeros([size], device)),
             eps,
         }
     }
