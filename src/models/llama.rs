@@ -457,14 +457,13 @@ impl<B: Backend> LlamaModel<B> {
             }
         };
         let layout = self.step_layout(mask, cache, &device);
-        let (cos, sin) = self.rope_tables(layout.positions);
+        let rope = self.rope_tables(layout.positions);
         let mut x = self.embed_tokens.forward(input_ids);
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(x.clone());
-            let h =
-                layer
-                    .self_attn
-                    .forward(h, &cos, &sin, layout.mask.clone(), &mut cache.layers[i]);
+            let h = layer
+                .self_attn
+                .forward(h, &rope, layout.mask.clone(), &mut cache.layers[i]);
             x = x + h;
             let h = layer.post_attention_layernorm.forward(x.clone());
             x = x + layer.mlp.forward(h);
@@ -529,16 +528,67 @@ impl<B: Backend> LlamaModel<B> {
         }
     }
 
-    /// cos and sin of every position's rotation angles, `[batch, 1, seq, head_dim]`.
-    fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// The rotation of every position, laid out to match the projections.
+    fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> RopeTables<B> {
         let device = positions.device();
         let [batch, seq] = positions.dims();
         let half = self.inv_freq.len();
+        let d = 2 * half;
         let inv_freq =
             Tensor::<B, 1>::from_data(TensorData::new(self.inv_freq.clone(), [half]), &device);
+        // Angles in f32, as transformers computes them: position * inverse frequency.
         let angles = positions.float().reshape([batch, seq, 1]) * inv_freq.reshape([1, 1, half]);
-        let angles = Tensor::cat(vec![angles.clone(), angles], 2).unsqueeze_dim::<4>(1);
-        (angles.clone().cos(), angles.sin())
+        let angles = Tensor::cat(vec![angles.clone(), angles], 2);
+        let (cos, sin) = (angles.clone().cos(), angles.sin());
+        let attn = &self.layers[0].self_attn;
+        // Tables repeated over heads and materialised once per forward, so each layer's
+        // rotation is plain same-shape arithmetic (flex has no fast path for a broadcast
+        // over a middle dimension).
+        let per_heads = |t: &Tensor<B, 3>, heads: usize| {
+            t.clone()
+                .unsqueeze_dim::<4>(2)
+                .expand([batch, seq, heads, d])
+                .reshape([batch * seq * heads, d])
+        };
+        // rotate_half(x) = x @ R: out[i] = -x[i + d/2] for i < d/2, x[i - d/2] above.
+        let mut r = vec![0.0f32; d * d];
+        for i in 0..half {
+            r[(i + half) * d + i] = -1.0;
+            r[i * d + i + half] = 1.0;
+        }
+        RopeTables {
+            cos_q: per_heads(&cos, attn.num_heads),
+            sin_q: per_heads(&sin, attn.num_heads),
+            cos_k: per_heads(&cos, attn.num_kv_heads),
+            sin_k: per_heads(&sin, attn.num_kv_heads),
+            rotate: Tensor::from_data(TensorData::new(r, [d, d]), &device),
+        }
+    }
+}
+
+/// cos and sin of each token's angles, repeated per head: `[batch * seq * heads, head_dim]`
+/// for the query heads and for the key/value heads, and the rotate-half matrix.
+struct RopeTables<B: Backend> {
+    cos_q: Tensor<B, 2>,
+    sin_q: Tensor<B, 2>,
+    cos_k: Tensor<B, 2>,
+    sin_k: Tensor<B, 2>,
+    rotate: Tensor<B, 2>,
+}
+
+impl<B: Backend> RopeTables<B> {
+    /// Rotate-half RoPE on `[batch, seq, heads * head_dim]`: `x * cos + rotate_half(x) * sin`.
+    fn apply(&self, x: Tensor<B, 3>, keys: bool) -> Tensor<B, 3> {
+        let (cos, sin) = if keys {
+            (&self.cos_k, &self.sin_k)
+        } else {
+            (&self.cos_q, &self.sin_q)
+        };
+        let dims = x.dims();
+        let [rows, d] = cos.dims();
+        let flat = x.reshape([rows, d]);
+        let rotated = flat.clone().matmul(self.rotate.clone());
+        (flat * cos.clone() + rotated * sin.clone()).reshape(dims)
     }
 }
 
@@ -546,16 +596,15 @@ impl<B: Backend> Attention<B> {
     fn forward(
         &self,
         x: Tensor<B, 3>,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
+        rope: &RopeTables<B>,
         mask: Option<Tensor<B, 4, Bool>>,
         cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
-        let q = apply_rope(heads(project(&self.q_proj, x.clone()), h), cos, sin);
-        let k = apply_rope(heads(project(&self.k_proj, x.clone()), kvh), cos, sin);
+        let q = heads(rope.apply(project(&self.q_proj, x.clone()), false), h);
+        let k = heads(rope.apply(project(&self.k_proj, x.clone()), true), kvh);
         let v = heads(project(&self.v_proj, x), kvh);
         let (k, v) = match cache.take() {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
@@ -563,38 +612,38 @@ impl<B: Backend> Attention<B> {
         };
         *cache = Some((k.clone(), v.clone()));
         let total = k.dims()[2];
-        let (k, v) = if h == kvh {
-            (k, v)
-        } else {
-            let rep = h / kvh;
-            let expand = |t: Tensor<B, 4>| {
-                t.unsqueeze_dim::<5>(2)
-                    .expand([batch, kvh, rep, total, d])
-                    .reshape([batch, h, total, d])
-            };
-            (expand(k), expand(v))
-        };
-        let options = AttentionModuleOptions {
+        let rep = h / kvh;
+        let options = |causal: bool| AttentionModuleOptions {
             scale: None,
             softcap: None,
-            is_causal: mask.is_none(),
+            is_causal: causal,
         };
-        let mask = mask.map(|m| m.expand([batch, h, seq, total]));
-        let out = attention(q, k, v, mask, None, options);
+        let out = if rep > 1 && seq == 1 {
+            // One new token per row (decoding): the `rep` query heads that share a key/value
+            // head become `rep` query rows of it, so keys and values are not duplicated.
+            let q = q.reshape([batch, kvh, rep, d]);
+            let mask = mask.map(|m| m.expand([batch, kvh, rep, total]));
+            attention(q, k, v, mask, None, options(false)).reshape([batch, h, 1, d])
+        } else {
+            let (k, v) = if rep == 1 {
+                (k, v)
+            } else {
+                let expand = |t: Tensor<B, 4>| {
+                    t.unsqueeze_dim::<5>(2)
+                        .expand([batch, kvh, rep, total, d])
+                        .reshape([batch, h, total, d])
+                };
+                (expand(k), expand(v))
+            };
+            let causal = mask.is_none();
+            let mask = mask.map(|m| m.expand([batch, h, seq, total]));
+            attention(q, k, v, mask, None, options(causal))
+        };
         project(
             &self.o_proj,
             out.swap_dims(1, 2).reshape([batch, seq, h * d]),
         )
     }
-}
-
-/// Rotate-half RoPE: `x * cos + rotate_half(x) * sin`.
-fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
-    let d = x.dims()[3];
-    let x1 = x.clone().narrow(3, 0, d / 2);
-    let x2 = x.clone().narrow(3, d / 2, d / 2);
-    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-    x * cos.clone() + rotated * sin.clone()
 }
 
 impl<B: Backend> Mlp<B> {
