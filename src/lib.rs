@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod generate;
+pub mod grpo;
 pub mod info;
 pub mod models;
 pub mod util;
