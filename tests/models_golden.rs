@@ -256,3 +256,41 @@ fn tiny_bert_f16_matches_transformers() {
         );
     }
 }
+
+/// Continuation log-probs of a batch of (prompt, continuation) splits of the golden rows
+/// equal transformers' teacher-forced log-probs of those tokens.
+#[test]
+fn continuation_logprobs_match_teacher_forcing() {
+    use rmtk::models::llama::ContinuationBatch;
+    for name in ["tiny-llama", "tiny-qwen2"] {
+        let (dir, golden) = fixture(name);
+        let lm: LlamaForCausalLM<B> = models::load_causal_lm(&dir, &Default::default()).unwrap();
+        let rows: Vec<Vec<u32>> = golden["per_row"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| ids_of(&r["ids"]).iter().map(|&i| i as u32).collect())
+            .collect();
+        // Split each row at a different point.
+        let splits: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| 1 + (i * 2) % (r.len() - 1))
+            .collect();
+        let prompts: Vec<&[u32]> = rows.iter().zip(&splits).map(|(r, &k)| &r[..k]).collect();
+        let conts: Vec<&[u32]> = rows.iter().zip(&splits).map(|(r, &k)| &r[k..]).collect();
+        let batch = ContinuationBatch::<B>::new(&prompts, &conts, 0, &Default::default());
+        let (logp, _) = lm.continuation_logprobs(&batch, 4, false);
+        let logp = to_vec(logp);
+        for (r, row) in golden["per_row"].as_array().unwrap().iter().enumerate() {
+            let want = floats(&row["next_token_logprobs"]);
+            let k = splits[r];
+            let got = &logp[r * batch.width..r * batch.width + conts[r].len()];
+            assert_close(
+                &format!("{name} row {r} continuation log-probs"),
+                got,
+                &want[k - 1..],
+            );
+        }
+    }
+}

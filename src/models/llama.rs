@@ -719,3 +719,87 @@ impl<B: Backend> LlamaForCausalLM<B> {
         (Tensor::cat(logps, 1), entropy)
     }
 }
+
+/// A batch of (prompt, continuation) pairs laid out for scoring continuations: prompts
+/// left-padded to `prompt_width`, continuations right-padded to `width`, so every
+/// continuation starts at the same column.
+#[derive(Debug, Clone)]
+pub struct ContinuationBatch<B: Backend> {
+    pub input_ids: Tensor<B, 2, Int>,
+    pub mask: PaddingMask,
+    /// The continuation tokens, `[batch, width]` (padding where a row is shorter).
+    pub targets: Tensor<B, 2, Int>,
+    /// 1.0 where `targets` holds a real token, `[batch, width]`.
+    pub target_mask: Tensor<B, 2>,
+    pub prompt_width: usize,
+    pub width: usize,
+}
+
+impl<B: Backend> ContinuationBatch<B> {
+    pub fn new(prompts: &[&[u32]], continuations: &[&[u32]], pad: u32, device: &B::Device) -> Self {
+        assert_eq!(
+            prompts.len(),
+            continuations.len(),
+            "one continuation per prompt"
+        );
+        let n = prompts.len();
+        let prompt_width = prompts.iter().map(|p| p.len()).max().unwrap_or(0).max(1);
+        let width = continuations
+            .iter()
+            .map(|c| c.len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let total = prompt_width + width;
+        let mut ids = Vec::with_capacity(n * total);
+        let mut valid = Vec::with_capacity(n * total);
+        let mut targets = Vec::with_capacity(n * width);
+        let mut target_mask = Vec::with_capacity(n * width);
+        for (p, c) in prompts.iter().zip(continuations) {
+            let lead = prompt_width - p.len();
+            let tail = width - c.len();
+            ids.extend(std::iter::repeat_n(i64::from(pad), lead));
+            ids.extend(p.iter().map(|&t| i64::from(t)));
+            ids.extend(c.iter().map(|&t| i64::from(t)));
+            ids.extend(std::iter::repeat_n(i64::from(pad), tail));
+            valid.extend(std::iter::repeat_n(false, lead));
+            valid.extend(std::iter::repeat_n(true, p.len() + c.len()));
+            valid.extend(std::iter::repeat_n(false, tail));
+            targets.extend(c.iter().map(|&t| i64::from(t)));
+            targets.extend(std::iter::repeat_n(i64::from(pad), tail));
+            target_mask.extend(std::iter::repeat_n(1.0f32, c.len()));
+            target_mask.extend(std::iter::repeat_n(0.0f32, tail));
+        }
+        Self {
+            input_ids: Tensor::from_data(TensorData::new(ids, [n, total]), device),
+            mask: PaddingMask {
+                batch: n,
+                seq: total,
+                valid,
+            },
+            targets: Tensor::from_data(TensorData::new(targets, [n, width]), device),
+            target_mask: Tensor::from_data(TensorData::new(target_mask, [n, width]), device),
+            prompt_width,
+            width,
+        }
+    }
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// Log-probability (and optionally the entropy) of every continuation token given
+    /// its prompt and the continuation before it, `[batch, width]`; padding positions
+    /// hold meaningless values (multiply by `target_mask`).
+    pub fn continuation_logprobs(
+        &self,
+        batch: &ContinuationBatch<B>,
+        chunk: usize,
+        with_entropy: bool,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let hidden = self
+            .model
+            .forward(batch.input_ids.clone(), &batch.mask, None);
+        // The state at column i predicts the token at column i + 1.
+        let hidden = hidden.narrow(1, batch.prompt_width - 1, batch.width);
+        self.token_logprobs(hidden, batch.targets.clone(), chunk, with_entropy)
+    }
+}
