@@ -172,3 +172,41 @@ pub fn load_bert<B: Backend>(
     )?;
     Ok(module)
 }
+
+/// Save a causal LM as a Hugging Face folder (weights, config.json, tokenizer files,
+/// generation_config.json), loadable by transformers' `AutoModelForCausalLM` and by
+/// [`load_causal_lm`]. `base` is the folder it was loaded from (its config and tokenizer
+/// are carried over).
+pub fn save_causal_lm<B: Backend>(
+    lm: &LlamaForCausalLM<B>,
+    dir: &Path,
+    base: &ModelDir,
+    dtype: load::SaveDtype,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tensors = load::collect_tensors(lm);
+    load::save_safetensors(dir, &tensors, dtype, load::DEFAULT_MAX_SHARD_BYTES)
+        .with_context(|| format!("writing weights to {}", dir.display()))?;
+    let mut config = base.config.clone();
+    if let Some(obj) = config.as_object_mut() {
+        let arch = match obj.get("model_type").and_then(Value::as_str) {
+            Some("qwen2") => "Qwen2ForCausalLM",
+            Some("mistral") => "MistralForCausalLM",
+            _ => "LlamaForCausalLM",
+        };
+        obj.insert("architectures".into(), serde_json::json!([arch]));
+        obj.insert(
+            "tie_word_embeddings".into(),
+            serde_json::json!(lm.lm_head.is_none()),
+        );
+        obj.insert("torch_dtype".into(), serde_json::json!(dtype.torch_name()));
+        obj.remove("dtype");
+        // A reward model's head settings do not belong to a causal LM.
+        for key in ["num_labels", "id2label", "label2id", "problem_type"] {
+            obj.remove(key);
+        }
+    }
+    load::write_json(&dir.join("config.json"), &config)
+        .with_context(|| format!("writing {}", dir.join("config.json").display()))?;
+    reward::copy_tokenizer_files(&base.dir, dir)
+}
