@@ -1,8 +1,10 @@
 //! The command line: one subcommand per job, each flattening its command's config.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
-use crate::{generate, info};
+use crate::{generate, info, plot};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,12 +26,64 @@ pub enum Command {
     Generate(generate::GenerateConfig),
     /// Describe a model folder: architecture, sizes, weights, tokenizer, chat template.
     Info(info::InfoConfig),
+    /// Draw a training run's main curves (OUTPUT/metrics.jsonl) to a PNG.
+    Plot(PlotConfig),
+}
+
+/// Draw the curves of `OUTPUT/metrics.jsonl` (train-rm or grpo) to a PNG.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlotConfig {
+    /// A run's output folder (or its metrics.jsonl).
+    pub run: PathBuf,
+    /// Where to write the PNG; default: RUN/metrics.png.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Metrics to draw, one panel each (`a+b` overlays b on a's panel); default: the
+    /// run kind's main curves.
+    #[arg(long, value_delimiter = ',')]
+    pub metrics: Option<Vec<String>>,
+    /// Exponential-moving-average weight of the smoothed overlay; 0 draws raw lines only.
+    #[arg(long, default_value_t = 0.1)]
+    pub smooth: f64,
+    #[arg(long, default_value_t = 1600)]
+    pub width: u32,
+    #[arg(long, default_value_t = 1000)]
+    pub height: u32,
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+fn run_plot(cfg: PlotConfig) -> anyhow::Result<()> {
+    let out = cfg.output.clone().unwrap_or_else(|| {
+        if cfg.run.is_dir() {
+            cfg.run.join("metrics.png")
+        } else {
+            cfg.run.with_extension("png")
+        }
+    });
+    let opts = plot::PlotOptions {
+        metrics: cfg.metrics,
+        width: cfg.width,
+        height: cfg.height,
+        title: cfg.title,
+        smooth: (cfg.smooth > 0.0).then_some(cfg.smooth),
+    };
+    let summary = plot::plot_run(&cfg.run, &out, &opts)?;
+    eprintln!(
+        "wrote {} ({} panels: {}; {} points)",
+        out.display(),
+        summary.panels.len(),
+        summary.panels.join(", "),
+        summary.points
+    );
+    Ok(())
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(cfg) => generate::run(cfg),
         Command::Info(cfg) => info::run(cfg),
+        Command::Plot(cfg) => run_plot(cfg),
     }
 }
 

@@ -79,7 +79,7 @@ fn run_cuda<J: Job>(index: usize, job: J) -> Result<J::Output> {
 /// Touch the device once, turning the driver's panic on a machine without a usable GPU
 /// into an error that says so.
 #[cfg(feature = "cuda")]
-fn probe_cuda(index: usize, device: &<Gpu as Backend>::Device) -> Result<()> {
+fn probe_cuda(index: usize, device: &burn::backend::cuda::CudaDevice) -> Result<()> {
     use burn::tensor::Tensor;
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));

@@ -14,5 +14,6 @@ pub mod generate;
 pub mod grpo;
 pub mod info;
 pub mod models;
+pub mod plot;
 pub mod util;
 pub mod verify;

@@ -1,0 +1,726 @@
+//! Which curves to draw: the table of known metrics, how a run's kind is recognised, the
+//! default panels for each kind, and how one panel's series are built from the metrics.
+//!
+//! Trainers' field names may still drift; [`FIELDS`] is the one place that maps every name a
+//! metric may be logged under to its canonical name, title and axis range.
+
+use super::figure::{Panel, Series, Shape, palette};
+use super::metrics::{Metrics, Points};
+use super::raster::Rgb;
+use super::ticks::format_number;
+
+/// How far a metric's y axis may be padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    /// Any value.
+    Free,
+    /// Never below zero (lengths, norms, times).
+    NonNegative,
+    /// Within `[0, 1]` (rates, accuracies).
+    Fraction,
+}
+
+impl Range {
+    fn limits(self) -> (f64, f64) {
+        match self {
+            Range::Free => (f64::NEG_INFINITY, f64::INFINITY),
+            Range::NonNegative => (0.0, f64::INFINITY),
+            Range::Fraction => (0.0, 1.0),
+        }
+    }
+}
+
+/// A metric the plotter knows.
+#[derive(Debug)]
+pub struct Field {
+    /// Canonical name, used by recipes and accepted in `--metrics`.
+    pub name: &'static str,
+    /// Other names the trainers may log it under, tried after `name`, in order.
+    pub aliases: &'static [&'static str],
+    /// Panel title.
+    pub title: &'static str,
+    pub range: Range,
+}
+
+const fn field(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    title: &'static str,
+    range: Range,
+) -> Field {
+    Field {
+        name,
+        aliases,
+        title,
+        range,
+    }
+}
+
+use Range::{Fraction, Free, NonNegative};
+
+/// Every metric the plotter knows by name. Edit here when a trainer renames a field.
+#[rustfmt::skip]
+pub const FIELDS: &[Field] = &[
+    // Shared by both trainers.
+    field("loss", &["train_loss", "total_loss"], "Loss", Free),
+    field("grad_norm", &["gradient_norm", "grad_norm_total"], "Gradient norm", NonNegative),
+    field("lr", &["learning_rate"], "Learning rate", NonNegative),
+    field("tokens_per_s", &["tokens_per_sec", "tok_per_s", "throughput"], "Throughput (tokens/s)", NonNegative),
+    field("epoch", &[], "Epoch", NonNegative),
+    // rmtk train-rm.
+    field("accuracy", &["acc", "pair_accuracy", "pairwise_accuracy"], "Pairwise accuracy", Fraction),
+    field("margin", &["margin_mean", "mean_margin", "reward_margin"], "Mean margin (chosen - rejected)", Free),
+    field("reward_mean", &["rewards_mean", "mean_reward"], "Reward (mean ± std)", Free),
+    field("reward_std", &["rewards_std", "std_reward"], "Reward std", NonNegative),
+    // rmtk grpo.
+    field("pass_rate", &["constraint_pass_rate", "verifier_pass_rate"], "Constraint pass rate", Fraction),
+    field("writing_reward_mean", &["writing_reward", "rm_reward_mean"], "Writing reward (mean ± std)", Free),
+    field("writing_reward_std", &["rm_reward_std"], "Writing reward std", NonNegative),
+    field("delta_mean", &["mixed_delta_mean"], "Mean delta", Free),
+    field("violators", &["violators_mean", "num_violators"], "Violators per group", NonNegative),
+    field("violator_negative_adv_frac", &["violators_negative_adv_frac"], "Violators with negative advantage", Fraction),
+    field("filtered_group_rate", &["filtered_groups_rate", "filter_rate"], "Filtered-group rate", Fraction),
+    field("generation_rounds", &["gen_rounds"], "Generation rounds", NonNegative),
+    field("response_len_mean", &["response_length_mean", "mean_response_len"], "Response length (tokens)", NonNegative),
+    field("response_len_max", &["response_length_max", "max_response_len"], "Longest response (tokens)", NonNegative),
+    field("truncation_rate", &["truncated_frac", "truncation_frac"], "Truncation rate", Fraction),
+    field("kl", &["kl_mean", "kl_div", "approx_kl"], "KL divergence", Free),
+    field("clip_fraction", &["clip_frac", "clipfrac"], "Clip fraction", Fraction),
+    field("entropy", &["entropy_mean"], "Entropy", NonNegative),
+    field("time_generation_s", &["generation_time_s"], "Time per step (s)", NonNegative),
+    field("time_scoring_s", &["scoring_time_s"], "Scoring time (s)", NonNegative),
+    field("time_update_s", &["update_time_s"], "Update time (s)", NonNegative),
+];
+
+/// Fields that are bookkeeping, not curves worth a panel of their own by default.
+const BOOKKEEPING: &[&str] = &[
+    "epoch",
+    "timestamp",
+    "time",
+    "wall_time",
+    "elapsed_s",
+    "seed",
+    "rank",
+];
+
+/// The known metric `name` is (its canonical name or one of its aliases).
+pub fn lookup(name: &str) -> Option<&'static Field> {
+    FIELDS
+        .iter()
+        .find(|f| f.name == name || f.aliases.contains(&name))
+}
+
+/// Names to try for `name` in a file: a known metric's canonical name then its aliases, or
+/// `name` alone.
+fn spellings(name: &str) -> Vec<&str> {
+    match lookup(name) {
+        Some(f) => std::iter::once(f.name)
+            .chain(f.aliases.iter().copied())
+            .collect(),
+        None => vec![name],
+    }
+}
+
+/// The training points of metric `name`, under whichever spelling the file uses.
+pub fn train_points<'m>(metrics: &'m Metrics, name: &str) -> Option<&'m [(f64, f64)]> {
+    spellings(name)
+        .into_iter()
+        .find_map(|n| metrics.train.get(n))
+}
+
+/// The evaluation points of metric `name`: from evaluation lines, or from training-line
+/// fields named `eval_NAME` / `eval/NAME`.
+pub fn eval_points<'m>(metrics: &'m Metrics, name: &str) -> Option<&'m [(f64, f64)]> {
+    let names = spellings(name);
+    names.iter().find_map(|n| metrics.eval.get(n)).or_else(|| {
+        names
+            .iter()
+            .flat_map(|n| [format!("eval_{n}"), format!("eval/{n}")])
+            .find_map(|n| metrics.train.get(&n))
+    })
+}
+
+fn has_data(metrics: &Metrics, name: &str) -> bool {
+    let finite = |points: &[(f64, f64)]| points.iter().any(|(_, y)| y.is_finite());
+    train_points(metrics, name).is_some_and(finite)
+        || eval_points(metrics, name).is_some_and(finite)
+}
+
+/// The trainer a metrics file comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// `rmtk grpo`.
+    Grpo,
+    /// `rmtk train-rm`.
+    RewardModel,
+    /// Anything else: the first numeric fields are plotted.
+    Other,
+}
+
+impl RunKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            RunKind::Grpo => "GRPO run",
+            RunKind::RewardModel => "reward-model run",
+            RunKind::Other => "run",
+        }
+    }
+}
+
+/// Metrics only a GRPO run logs, and only a reward-model run logs.
+const GRPO_SIGNS: &[&str] = &[
+    "pass_rate",
+    "writing_reward_mean",
+    "kl",
+    "filtered_group_rate",
+    "response_len_mean",
+    "clip_fraction",
+    "delta_mean",
+    "violators",
+];
+const REWARD_MODEL_SIGNS: &[&str] = &["accuracy", "margin", "reward_mean"];
+
+/// The kind whose telltale metrics the file has more of.
+pub fn detect_kind(metrics: &Metrics) -> RunKind {
+    let count = |signs: &[&str]| signs.iter().filter(|s| has_data(metrics, s)).count();
+    let (grpo, rm) = (count(GRPO_SIGNS), count(REWARD_MODEL_SIGNS));
+    match (grpo, rm) {
+        (0, 0) => RunKind::Other,
+        (g, r) if g >= r => RunKind::Grpo,
+        _ => RunKind::RewardModel,
+    }
+}
+
+/// A panel built around one metric.
+#[derive(Debug)]
+pub struct Recipe {
+    /// Canonical name of the main line (and of its eval markers).
+    pub main: &'static str,
+    /// Legend name of the main line when the panel has other lines.
+    pub main_label: &'static str,
+    /// A standard deviation drawn as a ± band around the main line.
+    pub band: Option<&'static str>,
+    /// Further lines on the same axes, with their legend names.
+    pub also: &'static [(&'static str, &'static str)],
+}
+
+const fn single(main: &'static str) -> Recipe {
+    Recipe {
+        main,
+        main_label: "train",
+        band: None,
+        also: &[],
+    }
+}
+
+const fn banded(main: &'static str, std: &'static str) -> Recipe {
+    Recipe {
+        main,
+        main_label: "mean",
+        band: Some(std),
+        also: &[],
+    }
+}
+
+/// Default panels of a GRPO run, by priority: the first six with data are drawn.
+pub const GRPO_PANELS: &[Recipe] = &[
+    single("pass_rate"),
+    banded("writing_reward_mean", "writing_reward_std"),
+    single("kl"),
+    single("loss"),
+    Recipe {
+        main: "response_len_mean",
+        main_label: "mean",
+        band: None,
+        also: &[("response_len_max", "max")],
+    },
+    single("filtered_group_rate"),
+    single("entropy"),
+    single("clip_fraction"),
+    single("grad_norm"),
+    single("truncation_rate"),
+    single("delta_mean"),
+    single("violator_negative_adv_frac"),
+    Recipe {
+        main: "time_generation_s",
+        main_label: "generation",
+        band: None,
+        also: &[("time_scoring_s", "scoring"), ("time_update_s", "update")],
+    },
+    single("tokens_per_s"),
+];
+
+/// Default panels of a reward-model run, by priority: the first six with data are drawn.
+pub const REWARD_MODEL_PANELS: &[Recipe] = &[
+    single("loss"),
+    single("accuracy"),
+    single("margin"),
+    banded("reward_mean", "reward_std"),
+    single("lr"),
+    single("grad_norm"),
+    single("tokens_per_s"),
+];
+
+/// Most panels a figure holds.
+pub const MAX_PANELS: usize = 6;
+
+/// One panel to draw, with every name resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub title: String,
+    /// Metric of the main line and eval markers.
+    pub main: String,
+    pub main_label: String,
+    pub band: Option<String>,
+    /// Further lines and their legend names.
+    pub also: Vec<(String, String)>,
+    pub range: Range,
+}
+
+impl Plan {
+    fn from_recipe(r: &Recipe) -> Plan {
+        let field = lookup(r.main);
+        Plan {
+            title: field.map_or(r.main, |f| f.title).to_string(),
+            main: r.main.to_string(),
+            main_label: r.main_label.to_string(),
+            band: r.band.map(str::to_string),
+            also: r
+                .also
+                .iter()
+                .map(|(n, l)| (n.to_string(), l.to_string()))
+                .collect(),
+            range: field.map_or(Range::Free, |f| f.range),
+        }
+    }
+
+    /// The recipe for `name` if one exists, else a plain one-metric panel.
+    fn for_metric(name: &str) -> Plan {
+        let canonical = lookup(name).map_or(name, |f| f.name);
+        let recipe = GRPO_PANELS
+            .iter()
+            .chain(REWARD_MODEL_PANELS)
+            .find(|r| r.main == canonical);
+        match (recipe, lookup(name)) {
+            (Some(r), _) => Plan::from_recipe(r),
+            (None, Some(f)) => Plan::from_recipe(&single(f.name)),
+            (None, None) => Plan {
+                title: name.to_string(),
+                main: name.to_string(),
+                main_label: "train".into(),
+                band: None,
+                also: Vec::new(),
+                range: Range::Free,
+            },
+        }
+    }
+}
+
+/// The default panels for `metrics`: the first [`MAX_PANELS`] recipes of its kind that have
+/// data, or for an unknown kind its first numeric fields.
+pub fn default_plans(metrics: &Metrics, kind: RunKind) -> Vec<Plan> {
+    let recipes = match kind {
+        RunKind::Grpo => GRPO_PANELS,
+        RunKind::RewardModel => REWARD_MODEL_PANELS,
+        RunKind::Other => {
+            let mut names: Vec<&str> = metrics.train.names().collect();
+            names.extend(
+                metrics
+                    .eval
+                    .names()
+                    .filter(|n| metrics.train.get(n).is_none()),
+            );
+            return names
+                .into_iter()
+                .filter(|n| {
+                    !BOOKKEEPING.contains(n) && !n.starts_with("eval_") && !n.starts_with("eval/")
+                })
+                .filter(|n| has_data(metrics, n))
+                .take(MAX_PANELS)
+                .map(Plan::for_metric)
+                .collect();
+        }
+    };
+    recipes
+        .iter()
+        .filter(|r| has_data(metrics, r.main))
+        .take(MAX_PANELS)
+        .map(Plan::from_recipe)
+        .collect()
+}
+
+/// Panels for the metrics a user asked for, in order. `a+b` draws `b` on `a`'s panel.
+/// Returns the first name the file does not have as `Err`.
+pub fn requested_plans(metrics: &Metrics, requested: &[String]) -> Result<Vec<Plan>, String> {
+    let mut plans = Vec::new();
+    for entry in requested {
+        let names: Vec<&str> = entry
+            .split('+')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        if let Some(missing) = names.iter().find(|n| !has_data(metrics, n)) {
+            return Err(missing.to_string());
+        }
+        match names.as_slice() {
+            [] => {}
+            [one] => plans.push(Plan::for_metric(one)),
+            [first, rest @ ..] => {
+                let mut plan = Plan::for_metric(first);
+                plan.title = names.join(" + ");
+                plan.main_label = first.to_string();
+                plan.band = None;
+                plan.also = rest
+                    .iter()
+                    .map(|n| (n.to_string(), n.to_string()))
+                    .collect();
+                plans.push(plan);
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// Every field name with data, for error messages.
+pub fn available(metrics: &Metrics) -> Vec<String> {
+    let mut names: Vec<String> = metrics.train.names().map(str::to_string).collect();
+    for n in metrics.eval.names() {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_string());
+        }
+    }
+    names
+}
+
+/// Colours of a panel's lines after the main one.
+const ALSO_COLORS: [Rgb; 4] = [
+    palette::BLUISH_GREEN,
+    palette::REDDISH_PURPLE,
+    palette::ORANGE,
+    palette::SKY_BLUE,
+];
+const TRAIN_COLOR: Rgb = palette::BLUE;
+const EVAL_COLOR: Rgb = palette::VERMILLION;
+const LINE_WIDTH: f32 = 2.5;
+const RAW_WIDTH: f32 = 1.5;
+/// Opacity of the raw line under its smoothed version.
+const RAW_OPACITY: f32 = 0.3;
+const BAND_OPACITY: f32 = 0.2;
+const MARKER_RADIUS: f32 = 5.0;
+
+/// Build the panel for `plan`; also returns how many data points it draws.
+/// `smooth` is the EMA weight of each new point for a smoothed overlay.
+pub fn build_panel(metrics: &Metrics, plan: &Plan, smooth: Option<f64>) -> (Panel, usize) {
+    let mut series = Vec::new();
+    let mut points = 0;
+    // Series that get the latest value in their legend entry: (index, name, value).
+    let mut latest: Vec<(usize, String, Option<f64>)> = Vec::new();
+
+    let main = train_points(metrics, &plan.main);
+    if let (Some(mean), Some(std)) = (
+        main,
+        plan.band.as_deref().and_then(|b| train_points(metrics, b)),
+    ) {
+        let (mut mean, mut std) = join(mean, std);
+        if let Some(alpha) = smooth {
+            mean = ema(&mean, alpha);
+            std = ema(&std, alpha);
+        }
+        let band = mean
+            .iter()
+            .zip(&std)
+            .map(|((x, m), (_, s))| (*x, m - s, m + s))
+            .collect();
+        series.push(Series {
+            label: "± std".into(),
+            color: TRAIN_COLOR,
+            opacity: BAND_OPACITY,
+            shape: Shape::Band { points: band },
+        });
+    }
+
+    let lines = main
+        .map(|p| (p, TRAIN_COLOR, plan.main_label.as_str()))
+        .into_iter()
+        .chain(plan.also.iter().zip(ALSO_COLORS.iter().cycle()).filter_map(
+            |((name, label), color)| Some((train_points(metrics, name)?, *color, label.as_str())),
+        ));
+    for (raw, color, label) in lines {
+        points += finite_count(raw);
+        let solid = match smooth {
+            Some(alpha) => {
+                series.push(Series {
+                    label: String::new(),
+                    color,
+                    opacity: RAW_OPACITY,
+                    shape: Shape::Line {
+                        points: raw.to_vec(),
+                        width: RAW_WIDTH,
+                    },
+                });
+                ema(raw, alpha)
+            }
+            None => raw.to_vec(),
+        };
+        latest.push((series.len(), label.to_string(), last_finite(&solid)));
+        series.push(Series {
+            label: label.to_string(),
+            color,
+            opacity: 1.0,
+            shape: Shape::Line {
+                points: solid,
+                width: LINE_WIDTH,
+            },
+        });
+    }
+
+    if let Some(eval) = eval_points(metrics, &plan.main).filter(|p| finite_count(p) > 0) {
+        points += finite_count(eval);
+        latest.push((series.len(), "eval".into(), last_finite(eval)));
+        series.push(Series {
+            label: "eval".into(),
+            color: EVAL_COLOR,
+            opacity: 1.0,
+            shape: Shape::Markers {
+                points: eval.to_vec(),
+                radius: MARKER_RADIUS,
+                joined: true,
+            },
+        });
+    }
+
+    // Legend entries carry the latest value; a lone series shows it as the header note.
+    let labelled = series.iter().filter(|s| !s.label.is_empty()).count();
+    let mut note = String::new();
+    if labelled >= 2 {
+        for (i, name, value) in &latest {
+            if let Some(value) = value {
+                series[*i].label = format!("{name} {}", format_number(*value));
+            }
+        }
+    } else if let Some((_, name, Some(value))) = latest.first() {
+        let name = if name == "eval" { "eval" } else { "last" };
+        note = format!("{name} {}", format_number(*value));
+    }
+
+    let panel = Panel {
+        title: plan.title.clone(),
+        note,
+        series,
+        y_limits: plan.range.limits(),
+    };
+    (panel, points)
+}
+
+/// The steps both series have, as two aligned series.
+fn join(a: &[(f64, f64)], b: &[(f64, f64)]) -> (Points, Points) {
+    let (mut i, mut j) = (0, 0);
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].0.total_cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                left.push(a[i]);
+                right.push(b[j]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (left, right)
+}
+
+/// Exponential moving average: `s = alpha * y + (1 - alpha) * s`, starting at the first
+/// finite value. Non-finite values stay gaps and leave the average as it was.
+pub fn ema(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
+    let mut state: Option<f64> = None;
+    points
+        .iter()
+        .map(|(x, y)| {
+            if !y.is_finite() {
+                return (*x, f64::NAN);
+            }
+            let s = state.map_or(*y, |s| alpha * y + (1.0 - alpha) * s);
+            state = Some(s);
+            (*x, s)
+        })
+        .collect()
+}
+
+fn finite_count(points: &[(f64, f64)]) -> usize {
+    points.iter().filter(|(_, y)| y.is_finite()).count()
+}
+
+fn last_finite(points: &[(f64, f64)]) -> Option<f64> {
+    points.iter().rev().map(|(_, y)| *y).find(|y| y.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(text: &str) -> Metrics {
+        Metrics::parse(text.as_bytes())
+    }
+
+    fn titles(plans: &[Plan]) -> Vec<&str> {
+        plans.iter().map(|p| p.main.as_str()).collect()
+    }
+
+    #[test]
+    fn the_field_table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for f in FIELDS {
+            for n in std::iter::once(f.name).chain(f.aliases.iter().copied()) {
+                assert!(seen.insert(n), "`{n}` is listed twice");
+            }
+        }
+        for r in GRPO_PANELS.iter().chain(REWARD_MODEL_PANELS) {
+            let names = std::iter::once(r.main)
+                .chain(r.band)
+                .chain(r.also.iter().map(|(n, _)| *n));
+            for n in names {
+                assert!(
+                    lookup(n).is_some_and(|f| f.name == n),
+                    "recipe names unknown field `{n}`"
+                );
+            }
+        }
+        for s in GRPO_SIGNS.iter().chain(REWARD_MODEL_SIGNS) {
+            assert!(lookup(s).is_some(), "{s}");
+        }
+    }
+
+    #[test]
+    fn grpo_runs_get_their_priority_panels() {
+        let m = metrics(include_str!("../../tests/fixtures/plot/grpo.jsonl"));
+        assert_eq!(detect_kind(&m), RunKind::Grpo);
+        let plans = default_plans(&m, RunKind::Grpo);
+        assert_eq!(
+            titles(&plans),
+            [
+                "pass_rate",
+                "writing_reward_mean",
+                "kl",
+                "loss",
+                "response_len_mean",
+                "filtered_group_rate"
+            ]
+        );
+        assert_eq!(plans[1].band.as_deref(), Some("writing_reward_std"));
+    }
+
+    #[test]
+    fn reward_model_runs_get_their_priority_panels() {
+        let m = metrics(include_str!("../../tests/fixtures/plot/train_rm.jsonl"));
+        assert_eq!(detect_kind(&m), RunKind::RewardModel);
+        let plans = default_plans(&m, RunKind::RewardModel);
+        assert_eq!(
+            titles(&plans),
+            [
+                "loss",
+                "accuracy",
+                "margin",
+                "reward_mean",
+                "lr",
+                "grad_norm"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_metrics_let_later_ones_in_and_aliases_count() {
+        let m = metrics(concat!(
+            "{\"step\": 1, \"constraint_pass_rate\": 0.2, \"loss\": 1, \"entropy\": 2, \"kl_mean\": 0.01}\n",
+            "{\"step\": 2, \"constraint_pass_rate\": 0.3, \"loss\": 0.9, \"entropy\": 1.9, \"kl_mean\": \"NaN\"}\n",
+        ));
+        assert_eq!(detect_kind(&m), RunKind::Grpo);
+        assert_eq!(
+            titles(&default_plans(&m, RunKind::Grpo)),
+            ["pass_rate", "kl", "loss", "entropy"]
+        );
+        assert_eq!(train_points(&m, "pass_rate").map(<[_]>::len), Some(2));
+    }
+
+    #[test]
+    fn unknown_runs_plot_their_first_fields() {
+        let m = metrics(
+            "{\"step\": 1, \"epoch\": 0, \"foo\": 1}\n{\"step\": 2, \"bar\": 2}\n{\"step\": 2, \"split\": \"eval\", \"baz\": 3}\n",
+        );
+        assert_eq!(detect_kind(&m), RunKind::Other);
+        assert_eq!(
+            titles(&default_plans(&m, RunKind::Other)),
+            ["foo", "bar", "baz"]
+        );
+    }
+
+    #[test]
+    fn requested_metrics_override_and_overlay() {
+        let m = metrics(include_str!("../../tests/fixtures/plot/grpo.jsonl"));
+        let asked = [
+            "writing_reward".to_string(),
+            "time_generation_s + time_update_s".to_string(),
+        ];
+        let plans = requested_plans(&m, &asked).unwrap();
+        assert_eq!(plans[0].main, "writing_reward_mean");
+        assert_eq!(plans[0].band.as_deref(), Some("writing_reward_std"));
+        assert_eq!(
+            plans[1].also,
+            [("time_update_s".to_string(), "time_update_s".to_string())]
+        );
+        assert_eq!(
+            requested_plans(&m, &["nope".to_string()]),
+            Err("nope".to_string())
+        );
+    }
+
+    #[test]
+    fn eval_markers_join_their_panel() {
+        let m = metrics(concat!(
+            "{\"step\": 1, \"accuracy\": 0.5, \"eval_margin\": 0.2}\n",
+            "{\"step\": 1, \"split\": \"eval\", \"accuracy\": 0.55}\n",
+        ));
+        assert_eq!(eval_points(&m, "accuracy"), Some(&[(1.0, 0.55)][..]));
+        assert_eq!(eval_points(&m, "margin"), Some(&[(1.0, 0.2)][..]));
+        let (panel, points) = build_panel(&m, &Plan::for_metric("accuracy"), None);
+        assert_eq!(points, 2);
+        let labels: Vec<&str> = panel.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["train 0.5", "eval 0.55"]);
+        assert_eq!(panel.y_limits, (0.0, 1.0));
+    }
+
+    #[test]
+    fn smoothing_and_bands() {
+        assert_eq!(
+            ema(
+                &[(1.0, 0.0), (2.0, 10.0), (3.0, f64::NAN), (4.0, 10.0)],
+                0.5
+            )[1],
+            (2.0, 5.0)
+        );
+        assert_eq!(
+            ema(
+                &[(1.0, 0.0), (2.0, 10.0), (3.0, f64::NAN), (4.0, 10.0)],
+                0.5
+            )[3],
+            (4.0, 7.5)
+        );
+        let m = metrics(concat!(
+            "{\"step\": 1, \"reward_mean\": 1, \"reward_std\": 0.5}\n",
+            "{\"step\": 2, \"reward_mean\": 2}\n",
+            "{\"step\": 3, \"reward_mean\": 3, \"reward_std\": 1}\n",
+        ));
+        let (panel, points) = build_panel(&m, &Plan::for_metric("reward_mean"), Some(0.5));
+        assert_eq!(points, 3);
+        let Shape::Band { points: band } = &panel.series[0].shape else {
+            panic!("band first")
+        };
+        assert_eq!(band, &[(1.0, 0.5, 1.5), (3.0, 1.25, 2.75)]);
+        // The raw line is faded and unlabelled; one labelled line leaves the value as a note.
+        assert_eq!(panel.series[1].label, "");
+        assert_eq!(panel.series[0].label, "± std");
+        assert_eq!(panel.note, "");
+        assert_eq!(panel.series[2].label, "mean 2.25");
+    }
+}
