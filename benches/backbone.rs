@@ -1,5 +1,6 @@
 //! Backbone throughput on CPU: forward tokens/s at batch x length, and KV-cached decode
-//! tokens/s at batch 1 and 8. `cargo bench --bench backbone -- [--backend flex|ndarray]
+//! tokens/s at batch 1 and 8. `cargo bench --bench backbone [--features bench-ndarray]
+//! -- [--backend flex|ndarray]
 //! [--model DIR] [--batch 8] [--seq 512] [--prompt 32] [--new 64] [--reps 3]`.
 //! Prints one JSON line per measurement (scripts/bench-models.sh tabulates them).
 
@@ -145,7 +146,8 @@ fn main() {
     let a = parse();
     match a.backend.as_str() {
         "flex" => run::<burn::backend::Flex>(&a),
+        #[cfg(feature = "bench-ndarray")]
         "ndarray" => run::<burn::backend::NdArray>(&a),
-        other => panic!("unknown backend {other} (flex, ndarray)"),
+        other => panic!("unknown backend {other} (flex; ndarray with --features bench-ndarray)"),
     }
 }

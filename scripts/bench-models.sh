@@ -5,6 +5,7 @@
 #   decode:  tokens/s of KV-cached greedy decoding after a 32-token prompt, batch 1 and 8
 #
 # Usage: scripts/bench-models.sh [--backends "flex ndarray"] [--model DIR] [--new 64] [--reps 3]
+#        (NDARRAY_FEATURE=bench-openblas for ndarray on OpenBLAS: apt-get install libopenblas-dev)
 # Needs: models (scripts/fetch-models.sh); for the PyTorch column, the reference venv
 # (scripts/setup-ref-venv.sh) or PYTHON pointing at a python with torch + transformers.
 set -euo pipefail
@@ -28,8 +29,11 @@ OUT="$(mktemp)"
 trap 'rm -f "$OUT"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+FEATURES=""
+case " $BACKENDS " in *" ndarray "*) FEATURES="--features ${NDARRAY_FEATURE:-bench-ndarray}" ;; esac
 for b in $BACKENDS; do
-  cargo bench --quiet --bench backbone -- --backend "$b" --model "$MODEL" --new "$NEW" --reps "$REPS" | tee -a "$OUT" >&2
+  # shellcheck disable=SC2086
+  cargo bench --quiet $FEATURES --bench backbone -- --backend "$b" --model "$MODEL" --new "$NEW" --reps "$REPS" | tee -a "$OUT" >&2
 done
 if [ -x "$PYTHON" ] || command -v "$PYTHON" >/dev/null 2>&1; then
   "$PYTHON" scripts/bench-torch.py --model "$MODEL" --new "$NEW" --reps "$REPS" 2>/dev/null | tee -a "$OUT" >&2
