@@ -5,3 +5,4 @@
 
 pub mod loss;
 pub mod mixing;
+pub mod rollout;
