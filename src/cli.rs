@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{generate, info};
+use crate::{generate, info, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,12 +24,16 @@ pub enum Command {
     Generate(generate::GenerateConfig),
     /// Describe a model folder: architecture, sizes, weights, tokenizer, chat template.
     Info(info::InfoConfig),
+    /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
+    /// run IFEval's evaluation (--ifeval).
+    Verify(verify::VerifyConfig),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(cfg) => generate::run(cfg),
         Command::Info(cfg) => info::run(cfg),
+        Command::Verify(cfg) => verify::run(cfg),
     }
 }
 
