@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{generate, info, plot};
+use crate::{generate, info, plot, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +26,9 @@ pub enum Command {
     Generate(generate::GenerateConfig),
     /// Describe a model folder: architecture, sizes, weights, tokenizer, chat template.
     Info(info::InfoConfig),
+    /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
+    /// run IFEval's evaluation (--ifeval).
+    Verify(verify::VerifyConfig),
     /// Draw a training run's main curves (OUTPUT/metrics.jsonl) to a PNG.
     Plot(PlotConfig),
 }
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(cfg) => generate::run(cfg),
         Command::Info(cfg) => info::run(cfg),
+        Command::Verify(cfg) => verify::run(cfg),
         Command::Plot(cfg) => run_plot(cfg),
     }
 }

@@ -537,11 +537,12 @@ fn column_kind(values: &[&Value]) -> ColumnKind {
         ColumnKind::Float
     } else if all(&Value::is_string) {
         ColumnKind::Text
-    } else if all_lists(&Value::is_string) {
+    // Lists may hold nulls (a judge's probability for the checks it did not make).
+    } else if all_lists(&|x| x.is_string() || x.is_null()) {
         ColumnKind::TextList
-    } else if all_lists(&Value::is_boolean) {
+    } else if all_lists(&|x| x.is_boolean() || x.is_null()) {
         ColumnKind::BoolList
-    } else if all_lists(&Value::is_number) {
+    } else if all_lists(&|x| x.is_number() || x.is_null()) {
         ColumnKind::FloatList
     } else if all_lists(&|x| {
         x.as_object()
@@ -557,7 +558,13 @@ fn column_kind(values: &[&Value]) -> ColumnKind {
                 }
             }
         }
-        ColumnKind::RecordList(keys)
+        if keys.is_empty() {
+            // Only empty objects (IFEval kwargs such as `[{}]`): parquet has no empty
+            // structs, so they are kept as JSON text.
+            ColumnKind::Json
+        } else {
+            ColumnKind::RecordList(keys)
+        }
     } else {
         ColumnKind::Json
     }
@@ -702,8 +709,8 @@ mod tests {
     fn parquet_round_trip_keeps_types_and_messages() {
         let rows: Vec<Row> = vec![
             json!({"prompt": "a", "score": 1.5, "n": 3, "ok": true, "tags": ["x", "y"],
-                   "messages": [{"role": "user", "content": "hi"}]}),
-            json!({"prompt": "b", "score": null, "n": 4, "ok": false, "tags": [],
+                   "messages": [{"role": "user", "content": "hi"}], "probs": [null, 0.25]}),
+            json!({"prompt": "b", "score": null, "n": 4, "ok": false, "tags": [], "probs": [],
                    "messages": [{"role": "user", "content": "yo"}, {"role": "assistant", "content": "hey"}]}),
         ]
         .into_iter()
@@ -714,12 +721,20 @@ mod tests {
         let t = read_table(&path).unwrap();
         assert_eq!(
             t.columns,
-            ["prompt", "score", "n", "ok", "tags", "messages"]
+            ["prompt", "score", "n", "ok", "tags", "messages", "probs"]
         );
         assert_eq!(t.rows[0]["score"], json!(1.5));
         assert_eq!(t.rows[1]["score"], Value::Null);
         assert_eq!(t.rows[1]["n"], json!(4));
         assert_eq!(t.rows[0]["tags"], json!(["x", "y"]));
+        assert_eq!(t.column_type("probs"), Some("list"));
+        assert_eq!(t.rows[0]["probs"], json!([null, 0.25]));
+        assert_eq!(t.rows[1]["probs"], json!([]));
+        // Lists of empty objects have no parquet type: they are written as JSON text.
+        let path = tmp("empty-structs.parquet");
+        let rows: Vec<Row> = vec![json!({"kwargs": [{}]}).as_object().unwrap().clone()];
+        write_rows(&path, &rows).unwrap();
+        assert_eq!(read_table(&path).unwrap().rows[0]["kwargs"], json!("[{}]"));
         // Messages are written as list<struct<role, content>> and read back as such.
         assert_eq!(
             parse_messages(&t.rows[1]["messages"]).unwrap()[1],

@@ -1,5 +1,1259 @@
 //! Constraint verification, the objective half of RLMR: binary, all-or-nothing per
-//! response. `rules` checks IFEval's programmatic instructions exactly as the reference
-//! checker does.
+//! response.
+//!
+//! Three ways to check a constraint, one verdict:
+//! * [`rules`]: IFEval's 25 programmatic instructions, exactly as the reference checker
+//!   (strict, or IFEval's loose variant);
+//! * a judge ([`judge::Judge`]): an LLM asked whether the response meets a constraint
+//!   phrased as text, read as `P(yes) / (P(yes) + P(no))` and thresholded; hosted on
+//!   Burn ([`judge::BurnJudge`], any backend) or behind an OpenAI-compatible endpoint
+//!   ([`remote::RemoteJudge`]);
+//! * hybrid (the default when a judge is configured): the rules check what they can,
+//!   the judge the rest; a response passes when every check passes.
+//!
+//! # Library use (GRPO calls this every step)
+//! ```no_run
+//! use rmtk::verify::{ConstraintSet, Verifier, VerifyItem};
+//! # fn main() -> anyhow::Result<()> {
+//! // Built once per prompt (ids and kwargs as in IFEval's input_data.jsonl)...
+//! let prompt = "Write a haiku about rain. Do not use any commas.";
+//! let kwargs = vec![serde_json::Map::new()];
+//! let constraints = ConstraintSet::ifeval(Some(prompt), &["punctuation:no_comma"], &kwargs)?;
+//! // ... and shared by the n responses sampled for it.
+//! let responses = ["Rain taps the window\nsoft and slow", "Rain, soft rain"];
+//! let items: Vec<VerifyItem> = responses
+//!     .iter()
+//!     .map(|r| VerifyItem { prompt, response: r, constraints: &constraints })
+//!     .collect();
+//! let verifier = Verifier::rules(false);
+//! let verdicts = verifier.verify(&items)?;
+//! assert!(verdicts[0].pass && !verdicts[1].pass);
+//! # Ok(()) }
+//! ```
+//! With a judge, build the verifier from [`VerifierArgs`] ([`build_verifier`], generic
+//! over the Burn backend, the model loaded once) or from a [`judge::Judge`] of your own
+//! ([`Verifier::new`]). A remote judge that stays unreachable through its retries
+//! fails the call with [`VerifyError::is_endpoint_down`] true, so a trainer can stop
+//! cleanly with its last checkpoint intact.
+//!
+//! # The command
+//! `rmtk verify --input ROWS --output OUT` verifies rows (see [`input`] for the three
+//! forms constraints take); `rmtk verify --ifeval INPUT_DATA.jsonl --responses
+//! RESPONSES.jsonl` is IFEval's own evaluation ([`ifeval`]).
 
+pub mod ifeval;
+pub mod input;
+pub mod judge;
+mod output;
+pub mod remote;
 pub mod rules;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::Backend;
+use rayon::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::data::{self, Row};
+use crate::device::{DeviceSpec, Job, run_on};
+use crate::models::ModelDir;
+use judge::{BurnJudge, BurnJudgeOptions, Judge, JudgeError, JudgeQuery, PROMPT_CONSTRAINTS};
+use remote::{RemoteJudge, RemoteOptions, Secret};
+use rules::{Instruction, RuleError};
+
+// ---------------------------------------------------------------------------------
+// The library API
+// ---------------------------------------------------------------------------------
+
+/// How constraints are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// IFEval instructions by the rules; anything else is an error.
+    Rules,
+    /// Everything by the judge, IFEval instructions phrased as text
+    /// ([`Instruction::describe`]).
+    Judge,
+    /// IFEval instructions by the rules, free-text constraints and constraints stated
+    /// only in the prompt by the judge.
+    Hybrid,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Rules => "rules",
+            Mode::Judge => "judge",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// One constraint on a response.
+#[derive(Debug, Clone)]
+pub enum Constraint {
+    /// An IFEval instruction, checkable by the rules.
+    Rule(Instruction),
+    /// A constraint in words, for the judge.
+    Text(String),
+}
+
+impl Constraint {
+    /// How the constraint is named in verdicts: the IFEval id, or the text.
+    pub fn label(&self) -> Cow<'_, str> {
+        match self {
+            Constraint::Rule(inst) => Cow::Borrowed(inst.id()),
+            Constraint::Text(text) => Cow::Borrowed(text),
+        }
+    }
+
+    /// The constraint as the judge reads it.
+    pub fn as_text(&self) -> Cow<'_, str> {
+        match self {
+            Constraint::Rule(inst) => Cow::Owned(inst.describe()),
+            Constraint::Text(text) => Cow::Borrowed(text),
+        }
+    }
+}
+
+/// Why a set of constraints could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConstraintError {
+    #[error("instruction {index} of the list: {source}")]
+    Rule {
+        index: usize,
+        #[source]
+        source: RuleError,
+    },
+    #[error("{ids} instruction ids but {kwargs} kwargs objects; they go in pairs")]
+    Lengths { ids: usize, kwargs: usize },
+    #[error("constraint {index} of the list is empty")]
+    EmptyText { index: usize },
+}
+
+/// The constraints of one prompt: IFEval instructions and free-text constraints.
+/// Empty means the judge reads the constraints from the prompt itself.
+///
+/// Build it once per prompt and share it among the prompt's responses: building
+/// validates the arguments and prepares each rule.
+#[derive(Debug, Clone, Default)]
+pub struct ConstraintSet {
+    constraints: Vec<Constraint>,
+}
+
+impl ConstraintSet {
+    /// No constraints: the judge reads them from the prompt.
+    pub fn from_prompt() -> ConstraintSet {
+        ConstraintSet::default()
+    }
+
+    /// IFEval instructions: ids and their kwargs, as in IFEval's `input_data.jsonl`
+    /// (`null` kwargs values count as absent). With `prompt`, it stands in for a
+    /// missing `prompt_to_repeat` of `combination:repeat_prompt`.
+    pub fn ifeval<S: AsRef<str>>(
+        prompt: Option<&str>,
+        ids: &[S],
+        kwargs: &[Map<String, Value>],
+    ) -> Result<ConstraintSet, ConstraintError> {
+        if ids.len() != kwargs.len() {
+            return Err(ConstraintError::Lengths {
+                ids: ids.len(),
+                kwargs: kwargs.len(),
+            });
+        }
+        let constraints = ids
+            .iter()
+            .zip(kwargs)
+            .enumerate()
+            .map(|(index, (id, kwargs))| {
+                let built = match prompt {
+                    Some(p) => Instruction::with_prompt(id.as_ref(), kwargs, p),
+                    None => Instruction::new(id.as_ref(), kwargs),
+                };
+                built
+                    .map(Constraint::Rule)
+                    .map_err(|source| ConstraintError::Rule { index, source })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ConstraintSet { constraints })
+    }
+
+    /// Free-text constraints, for the judge.
+    pub fn texts<S: AsRef<str>>(texts: &[S]) -> Result<ConstraintSet, ConstraintError> {
+        let mut set = ConstraintSet::default();
+        for text in texts {
+            set.push_text(text.as_ref())?;
+        }
+        Ok(set)
+    }
+
+    pub fn push_rule(&mut self, instruction: Instruction) {
+        self.constraints.push(Constraint::Rule(instruction));
+    }
+
+    pub fn push_text(&mut self, text: &str) -> Result<(), ConstraintError> {
+        if text.trim().is_empty() {
+            return Err(ConstraintError::EmptyText {
+                index: self.constraints.len(),
+            });
+        }
+        self.constraints
+            .push(Constraint::Text(text.trim().to_owned()));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.constraints.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.constraints.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Constraint> {
+        self.constraints.iter()
+    }
+
+    pub fn as_slice(&self) -> &[Constraint] {
+        &self.constraints
+    }
+
+    /// Whether every constraint is an IFEval instruction (and there is at least one):
+    /// the rules alone can verify it.
+    pub fn rules_only(&self) -> bool {
+        !self.is_empty()
+            && self
+                .constraints
+                .iter()
+                .all(|c| matches!(c, Constraint::Rule(_)))
+    }
+}
+
+/// One response to verify, with the prompt it answers and that prompt's constraints.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyItem<'a> {
+    pub prompt: &'a str,
+    pub response: &'a str,
+    pub constraints: &'a ConstraintSet,
+}
+
+/// Who decided a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    Rules,
+    Judge,
+}
+
+impl Checker {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Checker::Rules => "rules",
+            Checker::Judge => "judge",
+        }
+    }
+}
+
+/// The verdict on one constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstraintVerdict {
+    /// The IFEval id, the free text, or [`PROMPT_LABEL`].
+    pub constraint: String,
+    pub checker: Checker,
+    pub pass: bool,
+    /// On failure, a short reason, e.g.
+    /// `length_constraints:number_words: 212 words, needs at least 300`.
+    pub reason: Option<String>,
+    /// The judge's `P(yes) / (P(yes) + P(no))` (judge verdicts only).
+    pub probability: Option<f32>,
+    /// The judge's rationale (with a rationale-writing judge).
+    pub rationale: Option<String>,
+    /// The judge's note (its input was shortened, or it gave no yes/no answer).
+    pub note: Option<String>,
+}
+
+/// The verdict on one response: `pass` when every constraint is met.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub pass: bool,
+    pub checks: Vec<ConstraintVerdict>,
+}
+
+impl Verdict {
+    /// The failure reasons, in constraint order.
+    pub fn reasons(&self) -> impl Iterator<Item = &str> {
+        self.checks.iter().filter_map(|c| c.reason.as_deref())
+    }
+}
+
+/// The label of the one constraint checked when a prompt names none.
+pub const PROMPT_LABEL: &str = "(the constraints stated in the prompt)";
+
+/// Why a batch could not be verified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// An item needs a judge and the verifier has none.
+    #[error(
+        "item {item}: {what} needs a judge, and this verifier has none (configure --judge-model or --judge-url)"
+    )]
+    NeedsJudge { item: usize, what: &'static str },
+    #[error(transparent)]
+    Judge(#[from] JudgeError),
+}
+
+impl VerifyError {
+    /// True when a remote judge's endpoint stayed unreachable through its retries.
+    pub fn is_endpoint_down(&self) -> bool {
+        matches!(self, VerifyError::Judge(e) if e.is_endpoint_down())
+    }
+}
+
+/// How a [`Verifier`] decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VerifierOptions {
+    pub mode: Mode,
+    /// Rules: IFEval's loose variant instead of strict.
+    pub loose: bool,
+    /// Judge: pass when `P(yes) / (P(yes) + P(no))` is at least this.
+    pub threshold: f32,
+}
+
+impl Default for VerifierOptions {
+    fn default() -> VerifierOptions {
+        VerifierOptions {
+            mode: Mode::Rules,
+            loose: false,
+            threshold: 0.5,
+        }
+    }
+}
+
+/// The verifier: rules, a judge, or both. Build it once; call [`Verifier::verify`]
+/// as often as needed.
+pub struct Verifier {
+    options: VerifierOptions,
+    judge: Option<Box<dyn Judge + Send>>,
+}
+
+/// What one constraint of one item becomes.
+enum Slot {
+    Rule(usize),
+    Judge(usize, Cow<'static, str>),
+}
+
+impl Verifier {
+    /// The rules alone (strict, or IFEval's loose variant).
+    pub fn rules(loose: bool) -> Verifier {
+        Verifier {
+            options: VerifierOptions {
+                loose,
+                ..VerifierOptions::default()
+            },
+            judge: None,
+        }
+    }
+
+    /// A verifier with `options`; the judge and hybrid modes need a `judge`.
+    pub fn new(
+        options: VerifierOptions,
+        judge: Option<Box<dyn Judge + Send>>,
+    ) -> Result<Verifier, JudgeError> {
+        if !(0.0..=1.0).contains(&options.threshold) {
+            return Err(JudgeError::Config(format!(
+                "the judge threshold must be within [0, 1], not {}",
+                options.threshold
+            )));
+        }
+        if options.mode != Mode::Rules && judge.is_none() {
+            return Err(JudgeError::Config(format!(
+                "mode {} needs a judge (--judge-model, with --judge-url for a remote one)",
+                options.mode.as_str()
+            )));
+        }
+        Ok(Verifier { options, judge })
+    }
+
+    pub fn options(&self) -> &VerifierOptions {
+        &self.options
+    }
+
+    /// The judge, if any.
+    pub fn judge(&self) -> Option<&(dyn Judge + Send)> {
+        self.judge.as_deref()
+    }
+
+    /// Verdicts for `items`, in order. Rules run in parallel over items; every judge
+    /// query of the call goes to the judge at once (batched, or concurrent for a
+    /// remote judge).
+    pub fn verify(&self, items: &[VerifyItem<'_>]) -> Result<Vec<Verdict>, VerifyError> {
+        let use_rules = self.options.mode != Mode::Judge;
+        let mut queries: Vec<JudgeQuery<'_>> = Vec::new();
+        let mut plans: Vec<Vec<Slot>> = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let needs_judge = |what| -> Result<(), VerifyError> {
+                match self.judge {
+                    Some(_) => Ok(()),
+                    None => Err(VerifyError::NeedsJudge { item: index, what }),
+                }
+            };
+            let mut plan = Vec::with_capacity(item.constraints.len().max(1));
+            if item.constraints.is_empty() {
+                needs_judge("a prompt without listed constraints")?;
+                plan.push(Slot::Judge(queries.len(), Cow::Borrowed(PROMPT_LABEL)));
+                queries.push(JudgeQuery {
+                    instruction: item.prompt,
+                    constraint: Cow::Borrowed(PROMPT_CONSTRAINTS),
+                    response: item.response,
+                });
+            }
+            for (k, constraint) in item.constraints.iter().enumerate() {
+                match constraint {
+                    Constraint::Rule(_) if use_rules => plan.push(Slot::Rule(k)),
+                    _ => {
+                        needs_judge("a free-text constraint")?;
+                        plan.push(Slot::Judge(
+                            queries.len(),
+                            Cow::Owned(constraint.label().into_owned()),
+                        ));
+                        queries.push(JudgeQuery {
+                            instruction: item.prompt,
+                            constraint: constraint.as_text(),
+                            response: item.response,
+                        });
+                    }
+                }
+            }
+            plans.push(plan);
+        }
+        let loose = self.options.loose;
+        let rule_checks: Vec<Vec<Option<rules::Check>>> = items
+            .par_iter()
+            .zip(&plans)
+            .map(|(item, plan)| {
+                let constraints = item.constraints.as_slice();
+                plan.iter()
+                    .map(|slot| match slot {
+                        Slot::Rule(k) => match &constraints[*k] {
+                            Constraint::Rule(inst) if loose => {
+                                Some(rules::check_loose(inst, item.response))
+                            }
+                            Constraint::Rule(inst) => Some(inst.check(item.response)),
+                            Constraint::Text(_) => None,
+                        },
+                        Slot::Judge(..) => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let answers = match (&self.judge, queries.is_empty()) {
+            (Some(judge), false) => judge.judge(&queries)?,
+            _ => Vec::new(),
+        };
+        let threshold = self.options.threshold;
+        let verdicts = plans
+            .into_iter()
+            .zip(rule_checks)
+            .zip(items)
+            .map(|((plan, checks), item)| {
+                let constraints = item.constraints.as_slice();
+                let checks: Vec<ConstraintVerdict> = plan
+                    .into_iter()
+                    .zip(checks)
+                    .map(|(slot, check)| match (slot, check) {
+                        (Slot::Rule(k), Some(check)) => ConstraintVerdict {
+                            constraint: constraints[k].label().into_owned(),
+                            checker: Checker::Rules,
+                            pass: check.pass,
+                            reason: check.reason,
+                            probability: None,
+                            rationale: None,
+                            note: None,
+                        },
+                        (Slot::Judge(q, label), _) => judge_verdict(&label, &answers[q], threshold),
+                        (Slot::Rule(k), None) => unreachable!("rule slot {k} has a check"),
+                    })
+                    .collect();
+                Verdict {
+                    pass: checks.iter().all(|c| c.pass),
+                    checks,
+                }
+            })
+            .collect();
+        Ok(verdicts)
+    }
+}
+
+/// A judge's answer as a verdict.
+fn judge_verdict(label: &str, answer: &judge::JudgeAnswer, threshold: f32) -> ConstraintVerdict {
+    let pass = answer.probability.is_some_and(|p| p >= threshold);
+    let reason = (!pass).then(|| {
+        let name = data::truncate(label, 60);
+        let mut reason = match answer.probability {
+            Some(p) => format!("{name}: the judge says no (P(yes) {p:.2} < {threshold:.2})"),
+            None => format!("{name}: the judge gave no verdict"),
+        };
+        if let Some(rationale) = answer.rationale.as_deref().filter(|r| !r.is_empty()) {
+            reason.push_str(&format!(": {}", data::truncate(rationale, 200)));
+        }
+        if let Some(note) = &answer.note {
+            reason.push_str(&format!(" ({note})"));
+        }
+        reason
+    });
+    ConstraintVerdict {
+        constraint: label.to_owned(),
+        checker: Checker::Judge,
+        pass,
+        reason,
+        probability: answer.probability,
+        rationale: answer.rationale.clone(),
+        note: answer.note.clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Configuration (shared with commands that verify in-process, such as GRPO)
+// ---------------------------------------------------------------------------------
+
+/// The judge's options, on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JudgeArgs {
+    /// The judge: a decoder folder or hub id run locally on Burn, or, with
+    /// --judge-url, the model name the endpoint serves.
+    #[arg(long)]
+    pub judge_model: Option<String>,
+    /// An OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp server), e.g.
+    /// http://localhost:8000/v1; /chat/completions is appended unless present.
+    #[arg(long, requires = "judge_model")]
+    pub judge_url: Option<String>,
+    /// The judge's prompt template (placeholders {instruction}, {constraints},
+    /// {response}, {answer_format}); default: data/judge/default.txt, built in.
+    #[arg(long)]
+    pub judge_template: Option<PathBuf>,
+    /// Pass when P(yes) / (P(yes) + P(no)) is at least this.
+    #[arg(long, default_value_t = 0.5)]
+    pub judge_threshold: f32,
+    /// Let the judge write a short rationale before its verdict (slower).
+    #[arg(long)]
+    pub judge_reason: bool,
+    /// Longest rationale, in tokens.
+    #[arg(long, default_value_t = 128)]
+    pub judge_reason_tokens: usize,
+    /// Local judge: sequences per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub judge_batch_size: usize,
+    /// Local judge: longest input in tokens; longer responses are shortened in the
+    /// middle (the verdict's note says so).
+    #[arg(long, default_value_t = 2048)]
+    pub judge_max_tokens: usize,
+    /// Local judge: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub judge_device: DeviceSpec,
+    /// Remote judge: the environment variable holding the API key (never printed).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub judge_api_key_env: String,
+    /// Remote judge: requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub judge_concurrency: usize,
+    /// Remote judge: seconds allowed for one request.
+    #[arg(long, default_value_t = 120.0)]
+    pub judge_timeout: f64,
+    /// Remote judge: retries after a failed request (connection errors, timeouts,
+    /// HTTP 429 and 5xx, unreadable answers), with exponential backoff and jitter.
+    #[arg(long, default_value_t = 5)]
+    pub judge_retries: u32,
+    /// Remote judge: first backoff in seconds (doubled per retry, at most 60 s).
+    #[arg(long, default_value_t = 1.0)]
+    pub judge_backoff: f64,
+    /// Remote judge: the answer cache folder (default: ~/.cache/rmtk/judge).
+    #[arg(long)]
+    pub judge_cache: Option<PathBuf>,
+    /// Remote judge: don't read or write the answer cache.
+    #[arg(long, conflicts_with = "judge_cache")]
+    pub no_judge_cache: bool,
+    /// Remote judge: don't ask for log-probabilities (the verdict is then read from
+    /// the answer's text, as 0 or 1).
+    #[arg(long)]
+    pub judge_no_logprobs: bool,
+}
+
+/// The verifier's options, on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifierArgs {
+    /// rules, judge or hybrid; default: hybrid with a judge, else rules.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Rules: IFEval's loose variant (also tries the response without its first
+    /// and/or last line and without `*`).
+    #[arg(long)]
+    pub loose: bool,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+/// Which judge the arguments configure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JudgeKind {
+    None,
+    Local(String),
+    Remote { url: String, model: String },
+}
+
+impl VerifierArgs {
+    pub fn judge_kind(&self) -> JudgeKind {
+        match (&self.judge.judge_model, &self.judge.judge_url) {
+            (Some(model), Some(url)) => JudgeKind::Remote {
+                url: url.clone(),
+                model: model.clone(),
+            },
+            (Some(model), None) => JudgeKind::Local(model.clone()),
+            (None, _) => JudgeKind::None,
+        }
+    }
+
+    /// The mode: as given, or hybrid with a judge and rules without.
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or(match self.judge_kind() {
+            JudgeKind::None => Mode::Rules,
+            _ => Mode::Hybrid,
+        })
+    }
+
+    pub fn options(&self) -> VerifierOptions {
+        VerifierOptions {
+            mode: self.mode(),
+            loose: self.loose,
+            threshold: self.judge.judge_threshold,
+        }
+    }
+
+    fn template(&self) -> Result<judge::Template> {
+        Ok(match &self.judge.judge_template {
+            Some(path) => judge::Template::from_file(path)?,
+            None => judge::Template::default(),
+        })
+    }
+
+    /// Checks the options that need no model or network.
+    pub fn validate(&self) -> Result<()> {
+        let j = &self.judge;
+        if !(0.0..=1.0).contains(&j.judge_threshold) {
+            bail!("--judge-threshold must be within [0, 1]");
+        }
+        if self.mode() != Mode::Rules && self.judge_kind() == JudgeKind::None {
+            bail!(
+                "--mode {} needs a judge: --judge-model DIR (local) or --judge-model NAME --judge-url URL (remote)",
+                self.mode().as_str()
+            );
+        }
+        if j.judge_batch_size == 0 || j.judge_concurrency == 0 {
+            bail!("--judge-batch-size and --judge-concurrency must be at least 1");
+        }
+        if j.judge_reason && j.judge_reason_tokens == 0 {
+            bail!("--judge-reason-tokens must be at least 1");
+        }
+        if !(j.judge_timeout.is_finite() && j.judge_timeout > 0.0) {
+            bail!("--judge-timeout must be a positive number of seconds");
+        }
+        if !(j.judge_backoff.is_finite() && j.judge_backoff >= 0.0) {
+            bail!("--judge-backoff must be a number of seconds >= 0");
+        }
+        self.template()?;
+        Ok(())
+    }
+
+    /// The remote judge's options (the API key read from its variable).
+    pub fn remote_options(&self, url: &str, model: &str) -> Result<RemoteOptions> {
+        let j = &self.judge;
+        let cache_dir = if j.no_judge_cache {
+            None
+        } else {
+            Some(match &j.judge_cache {
+                Some(dir) => dir.clone(),
+                None => default_cache_dir(),
+            })
+        };
+        Ok(RemoteOptions {
+            api_key: Secret::from_env(&j.judge_api_key_env),
+            template: self.template()?,
+            reason: j.judge_reason,
+            reason_tokens: j.judge_reason_tokens,
+            concurrency: j.judge_concurrency,
+            timeout: Duration::from_secs_f64(j.judge_timeout),
+            retries: j.judge_retries,
+            backoff: Duration::from_secs_f64(j.judge_backoff),
+            max_backoff: Duration::from_secs(60),
+            cache_dir,
+            logprobs: !j.judge_no_logprobs,
+            ..RemoteOptions::new(url, model)
+        })
+    }
+
+    /// The local judge's options.
+    pub fn burn_options(&self) -> Result<BurnJudgeOptions> {
+        let j = &self.judge;
+        Ok(BurnJudgeOptions {
+            template: self.template()?,
+            reason: j.judge_reason,
+            reason_tokens: j.judge_reason_tokens,
+            batch_size: j.judge_batch_size,
+            max_tokens: j.judge_max_tokens,
+        })
+    }
+}
+
+/// `$XDG_CACHE_HOME/rmtk/judge`, else `~/.cache/rmtk/judge`, else `.rmtk-judge-cache`.
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .map(|base| base.join("rmtk").join("judge"))
+        .unwrap_or_else(|| PathBuf::from(".rmtk-judge-cache"))
+}
+
+/// Builds the verifier the arguments describe, a local judge on backend `B` and
+/// `device` (loaded once; keep the verifier to share it).
+pub fn build_verifier<B: Backend>(args: &VerifierArgs, device: &B::Device) -> Result<Verifier> {
+    args.validate()?;
+    let judge: Option<Box<dyn Judge + Send>> = match args.judge_kind() {
+        JudgeKind::None => None,
+        JudgeKind::Remote { url, model } => Some(Box::new(RemoteJudge::new(
+            args.remote_options(&url, &model)?,
+        )?)),
+        JudgeKind::Local(model) => {
+            let dir = ModelDir::open(&model).context("--judge-model")?;
+            Some(Box::new(BurnJudge::<B>::load(
+                &dir,
+                args.burn_options()?,
+                device,
+            )?))
+        }
+    };
+    Ok(Verifier::new(args.options(), judge)?)
+}
+
+/// Runs `body` with the verifier the arguments describe: a local judge on the
+/// backend `--judge-device` names.
+pub fn with_verifier<T>(
+    args: &VerifierArgs,
+    body: impl FnOnce(&Verifier) -> Result<T>,
+) -> Result<T> {
+    struct WithVerifier<'a, F> {
+        args: &'a VerifierArgs,
+        body: F,
+    }
+    impl<T, F: FnOnce(&Verifier) -> Result<T>> Job for WithVerifier<'_, F> {
+        type Output = T;
+        fn run<B: Backend>(self, device: B::Device) -> Result<T> {
+            let verifier = build_verifier::<B>(self.args, &device)?;
+            (self.body)(&verifier)
+        }
+    }
+    let device = match args.judge_kind() {
+        JudgeKind::Local(_) => args.judge.judge_device,
+        _ => DeviceSpec::Cpu,
+    };
+    run_on(device, WithVerifier { args, body })
+}
+
+// ---------------------------------------------------------------------------------
+// The command
+// ---------------------------------------------------------------------------------
+
+/// Verify responses against constraints: IFEval rules, an LLM judge (local on Burn,
+/// or an OpenAI-compatible endpoint), or both; or run IFEval's evaluation.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "ifeval"])))]
+pub struct VerifyConfig {
+    /// Rows to verify (parquet or JSONL): a prompt, a response, and constraints as
+    /// IFEval `instruction_id_list` + `kwargs`, a `constraints` list of texts, or
+    /// neither (the judge reads them from the prompt).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// IFEval mode: the prompts and instructions (IFEval's input_data.jsonl).
+    #[arg(long, requires = "responses", conflicts_with = "input")]
+    pub ifeval: Option<PathBuf>,
+    /// IFEval mode: the responses, `{prompt, response}` rows matched by prompt text.
+    #[arg(long, requires = "ifeval")]
+    pub responses: Option<PathBuf>,
+    /// Where to write the verdicts (.jsonl or .parquet); required with --input.
+    #[arg(long, required_unless_present = "ifeval")]
+    pub output: Option<PathBuf>,
+    /// Also write the run's numbers as JSON here.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// The prompt column (text, or a list of {role, content} messages).
+    #[arg(long, default_value = "prompt")]
+    pub prompt_column: String,
+    /// The response column [default: `response`, else `completion`].
+    #[arg(long)]
+    pub response_column: Option<String>,
+    /// The IFEval instruction ids column [default: `instruction_id_list`, if present].
+    #[arg(long)]
+    pub ids_column: Option<String>,
+    /// The IFEval kwargs column [default: `kwargs`, if present].
+    #[arg(long)]
+    pub kwargs_column: Option<String>,
+    /// The free-text constraints column [default: `constraints`, if present].
+    #[arg(long)]
+    pub constraints_column: Option<String>,
+    /// Skip rows that cannot be verified (they are counted, and written with a null
+    /// `pass` and an `error`) instead of stopping before any work.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Continue an interrupted run from OUTPUT.partial.jsonl.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+}
+
+/// Rows per judge call (and per durable write of the partial output).
+const JUDGE_CHUNK: usize = 64;
+
+pub fn run(cfg: VerifyConfig) -> Result<()> {
+    cfg.verifier.validate()?;
+    if cfg.ifeval.is_some() {
+        return ifeval::run(&cfg);
+    }
+    let input = cfg
+        .input
+        .as_deref()
+        .expect("clap requires --input or --ifeval");
+    let output = cfg
+        .output
+        .as_deref()
+        .expect("clap requires --output with --input");
+    let mode = cfg.verifier.mode();
+    let table = data::read_table(input)?;
+    let columns = input::Columns::resolve(
+        &table,
+        &input::ColumnNames {
+            prompt: cfg.prompt_column.clone(),
+            response: cfg.response_column.clone(),
+            ids: cfg.ids_column.clone(),
+            kwargs: cfg.kwargs_column.clone(),
+            constraints: cfg.constraints_column.clone(),
+        },
+        mode,
+    )?;
+    let parsed = input::parse_rows(&table, &columns, mode);
+    let bad: Vec<(usize, String)> = parsed
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.to_string())))
+        .collect();
+    if !bad.is_empty() && !cfg.skip_bad_rows {
+        bail!(bad_rows_message(&bad));
+    }
+    let forms = input::FormCounts::of(&parsed);
+    eprintln!(
+        "{}: {} rows ({}); mode {}",
+        input.display(),
+        table.rows.len(),
+        forms,
+        mode.as_str()
+    );
+    let fingerprint = run_fingerprint(input, &cfg)?;
+    with_verifier(&cfg.verifier, |verifier| {
+        let started = Instant::now();
+        let good: Vec<usize> = (0..parsed.len()).filter(|&i| parsed[i].is_ok()).collect();
+        let durable = verifier.judge().is_some();
+        let mut progress = durable
+            .then(|| output::Partial::open(output, &fingerprint, cfg.resume))
+            .transpose()?;
+        let mut done: BTreeMap<usize, (Row, Verdict)> = BTreeMap::new();
+        let mut stats = Stats::default();
+        if let Some(p) = &mut progress {
+            for (i, row) in p.take_resumed() {
+                if let Some(verdict) = verdict_from_row(&row) {
+                    stats.add(&verdict);
+                    done.insert(i, (row, verdict));
+                }
+            }
+            if !done.is_empty() {
+                eprintln!("resuming: {} rows already verified", done.len());
+            }
+        }
+        let todo: Vec<usize> = good.into_iter().filter(|i| !done.contains_key(i)).collect();
+        let chunk = if durable {
+            JUDGE_CHUNK
+        } else {
+            todo.len().max(1)
+        };
+        let bar = crate::util::progress_bar(todo.len() as u64, "verify");
+        for rows in todo.chunks(chunk) {
+            let items: Vec<VerifyItem<'_>> = rows
+                .iter()
+                .map(|&i| {
+                    let row = parsed[i].as_ref().expect("only good rows are verified");
+                    VerifyItem {
+                        prompt: &row.prompt,
+                        response: &row.response,
+                        constraints: &row.constraints,
+                    }
+                })
+                .collect();
+            let verdicts = verifier.verify(&items).map_err(|e| {
+                let saved = progress
+                    .as_ref()
+                    .map(|p| p.resume_hint(done.len()))
+                    .unwrap_or_default();
+                anyhow::anyhow!("{e}{saved}")
+            })?;
+            let mut finished = Vec::with_capacity(rows.len());
+            for (&i, verdict) in rows.iter().zip(verdicts) {
+                stats.add(&verdict);
+                let row = output_row(&table.rows[i], &verdict, verifier);
+                finished.push((i, row.clone()));
+                done.insert(i, (row, verdict));
+            }
+            if let Some(p) = &mut progress {
+                p.append(&finished)?;
+            }
+            bar.inc(rows.len() as u64);
+        }
+        bar.finish_and_clear();
+        let skipped: BTreeMap<usize, &str> = bad.iter().map(|(i, e)| (*i, e.as_str())).collect();
+        let overwritten = overwritten_columns(&table.columns, verifier);
+        let rows: Vec<Row> = (0..table.rows.len())
+            .map(|i| match (done.remove(&i), skipped.get(&i)) {
+                (Some((row, _)), _) => row,
+                (None, error) => error_row(&table.rows[i], error.copied(), verifier),
+            })
+            .collect();
+        data::write_rows(output, &rows)?;
+        if let Some(p) = progress {
+            p.finish()?;
+        }
+        if !overwritten.is_empty() {
+            eprintln!(
+                "note: the input's columns {} were replaced by this run's",
+                overwritten.join(", ")
+            );
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let summary = stats.summary(table.rows.len(), &bad, elapsed, verifier);
+        eprint!("{}", stats.render(&bad, elapsed, verifier));
+        eprintln!("wrote {} rows to {}", rows.len(), output.display());
+        if let Some(path) = &cfg.summary {
+            write_summary(path, &summary)?;
+        }
+        Ok(())
+    })
+}
+
+/// The error for bad rows: the first, and how many more.
+pub(crate) fn bad_rows_message(bad: &[(usize, String)]) -> String {
+    let (_, first) = &bad[0];
+    if bad.len() == 1 {
+        format!("{first} (--skip-bad-rows skips such rows)")
+    } else {
+        let rows: Vec<String> = bad
+            .iter()
+            .skip(1)
+            .take(10)
+            .map(|(i, _)| i.to_string())
+            .collect();
+        let more = if bad.len() > 11 { ", ..." } else { "" };
+        format!(
+            "{first} (and {} more bad rows: {}{more}; --skip-bad-rows skips them)",
+            bad.len() - 1,
+            rows.join(", ")
+        )
+    }
+}
+
+/// What makes a partial output belong to this run: the input file and the options.
+fn run_fingerprint(input: &Path, cfg: &VerifyConfig) -> Result<String> {
+    let meta = std::fs::metadata(input).with_context(|| input.display().to_string())?;
+    let text = format!(
+        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        input.display(),
+        meta.len(),
+        cfg.verifier,
+        cfg.prompt_column,
+        cfg.response_column,
+        cfg.ids_column,
+        cfg.kwargs_column,
+        cfg.constraints_column
+    );
+    Ok(crate::util::fnv128_hex(text.as_bytes()))
+}
+
+fn write_summary(path: &Path, summary: &Value) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(summary).expect("JSON values serialize");
+    crate::util::write_atomic(path, &bytes).with_context(|| format!("--summary {}", path.display()))
+}
+
+/// The columns a run adds to each row.
+const OUTPUT_COLUMNS: [&str; 8] = [
+    "pass",
+    "constraint_verdicts",
+    "constraint_names",
+    "checked_by",
+    "reasons",
+    "judge_probabilities",
+    "judge_rationales",
+    "error",
+];
+
+fn overwritten_columns(columns: &[String], verifier: &Verifier) -> Vec<String> {
+    let added: BTreeSet<&str> = OUTPUT_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| match *c {
+            "judge_probabilities" => verifier.judge().is_some(),
+            "judge_rationales" => wants_rationales(verifier),
+            _ => true,
+        })
+        .collect();
+    columns
+        .iter()
+        .filter(|c| added.contains(c.as_str()))
+        .map(|c| format!("`{c}`"))
+        .collect()
+}
+
+fn wants_rationales(verifier: &Verifier) -> bool {
+    verifier.judge().is_some_and(|j| j.writes_rationales())
+}
+
+/// An input row with its verdict's columns.
+fn output_row(input: &Row, verdict: &Verdict, verifier: &Verifier) -> Row {
+    let mut row = input.clone();
+    row.insert("pass".into(), json!(verdict.pass));
+    let list = |f: &dyn Fn(&ConstraintVerdict) -> Value| -> Value {
+        Value::Array(verdict.checks.iter().map(f).collect())
+    };
+    row.insert("constraint_verdicts".into(), list(&|c| json!(c.pass)));
+    row.insert("constraint_names".into(), list(&|c| json!(c.constraint)));
+    row.insert("checked_by".into(), list(&|c| json!(c.checker.as_str())));
+    row.insert(
+        "reasons".into(),
+        Value::Array(verdict.reasons().map(|r| json!(r)).collect()),
+    );
+    if verifier.judge().is_some() {
+        row.insert(
+            "judge_probabilities".into(),
+            list(&|c| match c.probability {
+                Some(p) => json!((f64::from(p) * 1e6).round() / 1e6),
+                None => Value::Null,
+            }),
+        );
+    }
+    if wants_rationales(verifier) {
+        row.insert("judge_rationales".into(), list(&|c| json!(c.rationale)));
+    }
+    row
+}
+
+/// A row that was not verified: null verdict columns and the error.
+fn error_row(input: &Row, error: Option<&str>, verifier: &Verifier) -> Row {
+    let mut row = input.clone();
+    for column in OUTPUT_COLUMNS {
+        let wanted = match column {
+            "judge_probabilities" => verifier.judge().is_some(),
+            "judge_rationales" => wants_rationales(verifier),
+            _ => true,
+        };
+        if wanted {
+            row.insert(column.into(), Value::Null);
+        }
+    }
+    row.insert(
+        "error".into(),
+        json!(error.unwrap_or("not verified (no error was recorded)")),
+    );
+    row
+}
+
+/// Recovers a verdict from a row written by [`output_row`] (to resume a run).
+fn verdict_from_row(row: &Row) -> Option<Verdict> {
+    let pass = row.get("pass")?.as_bool()?;
+    let list = |k: &str| {
+        row.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (verdicts, names, by, probabilities) = (
+        list("constraint_verdicts"),
+        list("constraint_names"),
+        list("checked_by"),
+        list("judge_probabilities"),
+    );
+    let checks = verdicts
+        .iter()
+        .enumerate()
+        .map(|(k, v)| ConstraintVerdict {
+            constraint: names
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            checker: match by.get(k).and_then(Value::as_str) {
+                Some("judge") => Checker::Judge,
+                _ => Checker::Rules,
+            },
+            pass: v.as_bool().unwrap_or(false),
+            reason: None,
+            probability: probabilities
+                .get(k)
+                .and_then(Value::as_f64)
+                .map(|p| p as f32),
+            rationale: None,
+            note: None,
+        })
+        .collect();
+    Some(Verdict { pass, checks })
+}
+
+/// Counts for the run's summary.
+#[derive(Debug, Default)]
+struct Stats {
+    rows: usize,
+    passed: usize,
+    rule_checks: usize,
+    rule_passed: usize,
+    judge_checks: usize,
+    judge_passed: usize,
+    judge_no_verdict: usize,
+    judge_shortened: usize,
+    probability_sum: f64,
+    by_constraint: BTreeMap<String, (usize, usize)>,
+}
+
+impl Stats {
+    fn add(&mut self, verdict: &Verdict) {
+        self.rows += 1;
+        self.passed += usize::from(verdict.pass);
+        for check in &verdict.checks {
+            match check.checker {
+                Checker::Rules => {
+                    self.rule_checks += 1;
+                    self.rule_passed += usize::from(check.pass);
+                    let entry = self
+                        .by_constraint
+                        .entry(check.constraint.clone())
+                        .or_default();
+                    entry.0 += usize::from(check.pass);
+                    entry.1 += 1;
+                }
+                Checker::Judge => {
+                    self.judge_checks += 1;
+                    self.judge_passed += usize::from(check.pass);
+                    match check.probability {
+                        Some(p) => self.probability_sum += f64::from(p),
+                        None => self.judge_no_verdict += 1,
+                    }
+                    if check
+                        .note
+                        .as_deref()
+                        .is_some_and(|n| n.contains("shortened"))
+                    {
+                        self.judge_shortened += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn render(&self, bad: &[(usize, String)], elapsed: f64, verifier: &Verifier) -> String {
+        let pct = |a: usize, b: usize| {
+            if b == 0 {
+                0.0
+            } else {
+                100.0 * a as f64 / b as f64
+            }
+        };
+        let mut out = format!(
+            "verified {} rows in {:.2}s ({:.1} rows/s): {} pass ({:.2}%)\n",
+            self.rows,
+            elapsed,
+            self.rows as f64 / elapsed.max(1e-9),
+            self.passed,
+            pct(self.passed, self.rows)
+        );
+        if !bad.is_empty() {
+            out.push_str(&format!(
+                "skipped {} bad rows (null pass, `error` column), the first: {}\n",
+                bad.len(),
+                bad[0].1
+            ));
+        }
+        if self.rule_checks > 0 {
+            out.push_str(&format!(
+                "rules: {} checks, {:.2}% passed ({})\n",
+                self.rule_checks,
+                pct(self.rule_passed, self.rule_checks),
+                if verifier.options().loose {
+                    "loose"
+                } else {
+                    "strict"
+                }
+            ));
+        }
+        if self.judge_checks > 0 {
+            let judged = self.judge_checks - self.judge_no_verdict;
+            out.push_str(&format!(
+                "judge: {} checks, {:.2}% passed, mean P(yes) {:.3}{}{}\n",
+                self.judge_checks,
+                pct(self.judge_passed, self.judge_checks),
+                self.probability_sum / judged.max(1) as f64,
+                if self.judge_no_verdict > 0 {
+                    format!(", {} without a yes/no answer", self.judge_no_verdict)
+                } else {
+                    String::new()
+                },
+                if self.judge_shortened > 0 {
+                    format!(
+                        ", {} with the response shortened to fit --judge-max-tokens",
+                        self.judge_shortened
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if let Some(stats) = verifier.judge().and_then(|j| j.stats()) {
+            out.push_str(&format!("judge endpoint: {stats}\n"));
+        }
+        out
+    }
+
+    fn summary(
+        &self,
+        total: usize,
+        bad: &[(usize, String)],
+        elapsed: f64,
+        verifier: &Verifier,
+    ) -> Value {
+        json!({
+            "rows": total,
+            "verified": self.rows,
+            "skipped": bad.len(),
+            "skipped_rows": bad.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            "pass": self.passed,
+            "pass_rate": if self.rows == 0 { 0.0 } else { self.passed as f64 / self.rows as f64 },
+            "mode": verifier.options().mode.as_str(),
+            "loose": verifier.options().loose,
+            "judge": verifier.judge().map(|j| j.describe()),
+            "rule_checks": self.rule_checks,
+            "rule_checks_passed": self.rule_passed,
+            "judge_checks": self.judge_checks,
+            "judge_checks_passed": self.judge_passed,
+            "judge_checks_without_verdict": self.judge_no_verdict,
+            "judge_inputs_shortened": self.judge_shortened,
+            "by_instruction": self.by_constraint.iter().map(|(k, (p, t))| (k.clone(), json!({"passed": p, "total": t}))).collect::<Map<String, Value>>(),
+            "seconds": elapsed,
+        })
+    }
+}
