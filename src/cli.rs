@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{generate, info};
+use crate::{generate, info, rm};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,12 +24,21 @@ pub enum Command {
     Generate(generate::GenerateConfig),
     /// Describe a model folder: architecture, sizes, weights, tokenizer, chat template.
     Info(info::InfoConfig),
+    /// Train a Bradley-Terry reward model on preference pairs.
+    TrainRm(rm::TrainRmConfig),
+    /// Score prompt + response rows with a reward model (adds a `reward` column).
+    Score(rm::ScoreConfig),
+    /// Evaluate a reward model on preference pairs: accuracy, margin, rewards.
+    EvalRm(rm::EvalRmConfig),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(cfg) => generate::run(cfg),
         Command::Info(cfg) => info::run(cfg),
+        Command::TrainRm(cfg) => rm::train_rm(cfg),
+        Command::Score(cfg) => rm::score(cfg),
+        Command::EvalRm(cfg) => rm::eval_rm(cfg),
     }
 }
 

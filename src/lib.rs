@@ -13,5 +13,7 @@ pub mod device;
 pub mod generate;
 pub mod info;
 pub mod models;
+pub mod rm;
+pub mod train;
 pub mod util;
 pub mod verify;
