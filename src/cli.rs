@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{generate, info, plot, verify};
+use crate::{generate, info, plot, rm, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +26,12 @@ pub enum Command {
     Generate(generate::GenerateConfig),
     /// Describe a model folder: architecture, sizes, weights, tokenizer, chat template.
     Info(info::InfoConfig),
+    /// Train a Bradley-Terry reward model on preference pairs.
+    TrainRm(rm::TrainRmConfig),
+    /// Score prompt + response rows with a reward model (adds a `reward` column).
+    Score(rm::ScoreConfig),
+    /// Evaluate a reward model on preference pairs: accuracy, margin, rewards.
+    EvalRm(rm::EvalRmConfig),
     /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
     /// run IFEval's evaluation (--ifeval).
     Verify(verify::VerifyConfig),
@@ -86,6 +92,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(cfg) => generate::run(cfg),
         Command::Info(cfg) => info::run(cfg),
+        Command::TrainRm(cfg) => rm::train_rm(cfg),
+        Command::Score(cfg) => rm::score(cfg),
+        Command::EvalRm(cfg) => rm::eval_rm(cfg),
         Command::Verify(cfg) => verify::run(cfg),
         Command::Plot(cfg) => run_plot(cfg),
     }

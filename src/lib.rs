@@ -15,5 +15,7 @@ pub mod grpo;
 pub mod info;
 pub mod models;
 pub mod plot;
+pub mod rm;
+pub mod train;
 pub mod util;
 pub mod verify;

@@ -21,6 +21,8 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field as PqField;
 use serde_json::{Map, Value};
 
+pub mod prefs;
+
 use crate::generate::Prompt;
 use crate::models::Message;
 
@@ -71,7 +73,8 @@ fn suggestion(column: &str, found: &[String]) -> String {
         .unwrap_or_default()
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance (column-name suggestions).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

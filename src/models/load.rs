@@ -579,6 +579,65 @@ fn transpose_2d(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// A parameter as a trainer sees it: its id, its checkpoint key, its shape in burn's
+/// layout, and whether that layout is the transpose of PyTorch's (a `Linear` weight).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    pub id: ParamId,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub transposed: bool,
+}
+
+impl ParamInfo {
+    /// The shape PyTorch (and a checkpoint) gives this parameter.
+    pub fn torch_shape(&self) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        if self.transposed {
+            s.reverse();
+        }
+        s
+    }
+}
+
+/// Every float parameter of a module, in visiting order, without reading any values.
+pub fn param_infos<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamInfo> {
+    let mut lister = Lister {
+        path: Vec::new(),
+        containers: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut lister);
+    lister.out
+}
+
+struct Lister {
+    path: Vec<Option<String>>,
+    containers: Vec<String>,
+    out: Vec<ParamInfo>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for Lister {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(segment(name, container_type));
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.out.push(ParamInfo {
+            id: param.id,
+            name: key_of(&self.path),
+            shape: param.lazy_shape().to_vec(),
+            transposed: D == 2 && is_linear_weight(&self.path, &self.containers),
+        });
+    }
+}
+
 /// A tensor on its way to a checkpoint: key, PyTorch-layout shape, values.
 pub struct NamedTensor {
     pub name: String,
@@ -637,7 +696,17 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
 }
 
 /// The dtype tensors are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SaveDtype {
     #[default]

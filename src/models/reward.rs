@@ -49,6 +49,56 @@ pub struct RewardBatch<B: Backend> {
     /// Segment ids for encoders (0 for the prompt, 1 for the response); `None` for decoders.
     pub token_type_ids: Option<Tensor<B, 2, Int>>,
     pub mask: PaddingMask,
+    /// Decoders: the position each row's score is read at; `None` reads the last real
+    /// token of each row (by the mask).
+    pub score_at: Option<Vec<usize>>,
+}
+
+impl<B: Backend> RewardBatch<B> {
+    /// Right-pad token rows with `pad_id` into one batch. A decoder reads each row's
+    /// score where transformers' `*ForSequenceClassification` reads it: at the rightmost
+    /// token whose id is not `pad_id` (position 0 if there is none), so a saved model
+    /// gives the same rewards there. A trailing EOS that doubles as the pad token is
+    /// therefore skipped, as in TRL.
+    pub fn from_rows(
+        rows: &[Vec<u32>],
+        token_types: Option<&[Vec<u32>]>,
+        pad_id: u32,
+        device: &B::Device,
+    ) -> Self {
+        let batch = rows.len();
+        let seq = rows.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(batch * seq);
+        let mut valid = Vec::with_capacity(batch * seq);
+        let mut score_at = Vec::with_capacity(batch);
+        for row in rows {
+            ids.extend(row.iter().map(|&t| i64::from(t)));
+            ids.extend(std::iter::repeat_n(i64::from(pad_id), seq - row.len()));
+            valid.extend(std::iter::repeat_n(true, row.len()));
+            valid.extend(std::iter::repeat_n(false, seq - row.len()));
+            score_at.push(row.iter().rposition(|&t| t != pad_id).unwrap_or(0));
+        }
+        let token_type_ids = token_types.map(|types| {
+            let mut out = Vec::with_capacity(batch * seq);
+            for (t, row) in types.iter().zip(rows) {
+                debug_assert_eq!(t.len(), row.len(), "token types match the ids");
+                out.extend(t.iter().map(|&v| i64::from(v)));
+                out.extend(std::iter::repeat_n(0i64, seq - t.len()));
+            }
+            Tensor::<B, 2, Int>::from_data(TensorData::new(out, [batch, seq]), device)
+        });
+        Self {
+            input_ids: Tensor::from_data(TensorData::new(ids, [batch, seq]), device),
+            token_type_ids,
+            mask: PaddingMask { batch, seq, valid },
+            score_at: Some(score_at),
+        }
+    }
+
+    /// Number of real (non-padding) tokens.
+    pub fn num_tokens(&self) -> usize {
+        self.mask.valid.iter().filter(|&&v| v).count()
+    }
 }
 
 /// Where a fresh head comes from.
@@ -132,8 +182,10 @@ impl<B: Backend> RewardModel<B> {
                 let [b, s, h] = hidden.dims();
                 let last: Vec<i64> = (0..b)
                     .map(|r| {
-                        let row = batch.mask.row(r);
-                        let idx = row.iter().rposition(|&v| v).unwrap_or(s - 1);
+                        let idx = match &batch.score_at {
+                            Some(at) => at[r],
+                            None => batch.mask.row(r).iter().rposition(|&v| v).unwrap_or(s - 1),
+                        };
                         (r * s + idx) as i64
                     })
                     .collect();

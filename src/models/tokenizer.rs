@@ -198,6 +198,44 @@ impl Tokenizer {
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
 
+    /// Encode one text, or a pair, as one sequence with the tokenizer's own special
+    /// tokens (`[CLS] a [SEP] b [SEP]` for BERT), returning ids and segment ids. With
+    /// `max_length` the result is cut to fit, the special tokens kept: a pair loses tokens
+    /// from its longer side first (the `longest_first` truncation of
+    /// `tokenizer(a, b, truncation=True, max_length=n)`), a single text from its end.
+    pub fn encode_segments(
+        &self,
+        a: &str,
+        b: Option<&str>,
+        max_length: Option<usize>,
+    ) -> Result<(Vec<u32>, Vec<u32>), TokenizerError> {
+        use tokenizers::utils::truncation::{
+            TruncationParams, TruncationStrategy, truncate_encodings,
+        };
+        let err = |e: tokenizers::Error| TokenizerError::Encode(e.to_string());
+        let first = self.inner.encode(a, false).map_err(err)?;
+        let second = match b {
+            Some(b) => Some(self.inner.encode(b, false).map_err(err)?),
+            None => None,
+        };
+        let (first, second) = match max_length {
+            Some(max) => {
+                let added = self.inner.get_post_processor().map_or(0, |p| {
+                    tokenizers::PostProcessor::added_tokens(p, second.is_some())
+                });
+                let params = TruncationParams {
+                    max_length: max.saturating_sub(added),
+                    strategy: TruncationStrategy::LongestFirst,
+                    ..TruncationParams::default()
+                };
+                truncate_encodings(first, second, &params).map_err(err)?
+            }
+            None => (first, second),
+        };
+        let enc = self.inner.post_process(first, second, true).map_err(err)?;
+        Ok((enc.get_ids().to_vec(), enc.get_type_ids().to_vec()))
+    }
+
     /// Encode many texts on all cores.
     pub fn encode_batch(
         &self,

@@ -1,0 +1,167 @@
+//! `rmtk eval-rm`: accuracy, margin, loss and reward statistics of a reward model on
+//! preference files; a readable summary on stderr and one JSON object on stdout (and
+//! in `--output` if given).
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use serde_json::json;
+
+use super::{LoadedRm, PairStats, pair_rewards};
+use crate::data::prefs::{self, EncodedPair, Layout, Overlong, PrefColumns, SeqEncoder};
+use crate::device::{DeviceSpec, Job, run_on};
+use crate::train::metrics::num;
+
+/// Evaluate a reward model on preference pairs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalRmConfig {
+    /// A reward model folder or hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Preference files (parquet or JSONL; wildcards allowed), in any layout train-rm reads.
+    #[arg(long, num_args = 1.., required = true)]
+    pub data: Vec<String>,
+    #[arg(long)]
+    pub prompt_column: Option<String>,
+    #[arg(long)]
+    pub chosen_column: Option<String>,
+    #[arg(long)]
+    pub rejected_column: Option<String>,
+    #[arg(long)]
+    pub margin_column: Option<String>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: Layout,
+    /// Pairs per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Longest sequence (default: as the model was trained).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Overlong pairs: filter or truncate (default: as the model was trained).
+    #[arg(long, value_enum)]
+    pub overlong: Option<Overlong>,
+    /// Centring coefficient used in the reported loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub center_rewards_coef: f64,
+    /// Also write the JSON here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+}
+
+pub fn run(cfg: EvalRmConfig) -> Result<()> {
+    if cfg.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let rm = LoadedRm::open(&cfg.model)?;
+    let spec = rm.seq_spec(cfg.max_length, cfg.overlong)?;
+    let files = prefs::expand_paths(&cfg.data)?;
+    let columns = PrefColumns {
+        prompt: cfg.prompt_column.clone(),
+        chosen: cfg.chosen_column.clone(),
+        rejected: cfg.rejected_column.clone(),
+        margin: cfg.margin_column.clone(),
+    };
+    let read = prefs::read_pairs(&files, &columns, cfg.layout, cfg.skip_bad_rows)?;
+    for note in &read.notes {
+        eprintln!("eval-rm: {note}");
+    }
+    let encoder = SeqEncoder::new(&rm.tokenizer, spec.clone(), super::model_vocab(&rm.dir)?);
+    let (pairs, report) = prefs::encode_pairs(&encoder, &read.pairs, cfg.skip_bad_rows)?;
+    let skipped = read.skipped.len() + report.skipped.len();
+    if skipped > 0 {
+        eprintln!("eval-rm: skipped {skipped} bad rows (--skip-bad-rows)");
+        for err in read.skipped.iter().chain(&report.skipped).take(5) {
+            eprintln!("  skipped: {err}");
+        }
+    }
+    eprintln!(
+        "eval-rm: {}",
+        report.summary(spec.max_length, spec.overlong)
+    );
+    if pairs.is_empty() {
+        bail!("no pairs to evaluate");
+    }
+    let (chosen, rejected) = run_on(
+        cfg.device,
+        EvalJob {
+            rm: &rm,
+            pairs: &pairs,
+            batch_size: cfg.batch_size,
+        },
+    )?;
+    let margins: Option<Vec<f32>> = pairs[0]
+        .margin
+        .map(|_| pairs.iter().map(|p| p.margin.unwrap_or(0.0)).collect());
+    let s = PairStats::new(
+        &chosen,
+        &rejected,
+        margins.as_deref(),
+        cfg.center_rewards_coef,
+    );
+    eprintln!(
+        "eval-rm: {} pairs: accuracy {:.4}, loss {:.4}, margin {:.4}, reward mean {:.4} std {:.4} (chosen {:.4}, rejected {:.4})",
+        s.pairs,
+        s.accuracy,
+        s.loss,
+        s.margin,
+        s.reward_mean,
+        s.reward_std,
+        s.chosen_mean,
+        s.rejected_mean
+    );
+    let out = json!({
+        "model": cfg.model,
+        "data": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "pairs": s.pairs,
+        "accuracy": num(s.accuracy),
+        "loss": num(s.loss),
+        "margin": num(s.margin),
+        "reward_mean": num(s.reward_mean),
+        "reward_std": num(s.reward_std),
+        "chosen_reward_mean": num(s.chosen_mean),
+        "rejected_reward_mean": num(s.rejected_mean),
+        "skipped_rows": skipped,
+        "max_length": spec.max_length,
+        "overlong": spec.overlong,
+        "filtered_pairs": report.filtered,
+        "truncated_pairs": report.truncated,
+    });
+    println!("{out}");
+    if let Some(path) = &cfg.output {
+        crate::models::load::write_json(path, &out)?;
+    }
+    Ok(())
+}
+
+struct EvalJob<'a> {
+    rm: &'a LoadedRm,
+    pairs: &'a [EncodedPair],
+    batch_size: usize,
+}
+
+impl Job for EvalJob<'_> {
+    type Output = (Vec<f32>, Vec<f32>);
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output> {
+        let model = self.rm.load::<B>(&device)?;
+        let bar = crate::util::progress_bar(self.pairs.len() as u64, "eval-rm");
+        let (mut c, mut r) = pair_rewards(
+            &model,
+            self.pairs,
+            self.batch_size,
+            self.rm.pad_id,
+            &device,
+            |k| bar.inc(k as u64),
+        );
+        bar.finish_and_clear();
+        for v in c.iter_mut().chain(r.iter_mut()) {
+            *v += self.rm.bias;
+        }
+        Ok((c, r))
+    }
+}

@@ -1,0 +1,249 @@
+//! `rmtk score`: rewards for rows of `prompt` + `response` (text or messages), written
+//! back as the input rows with a `reward` column (parquet or JSONL, by extension).
+//!
+//! Sequences are built exactly as the model was trained (`rmtk_reward_model.json`);
+//! longer ones are cut to the maximum length (every row gets a reward; the count is
+//! reported). Rows are scored in batches of similar length.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+use serde_json::Value;
+
+use super::LoadedRm;
+use crate::data::prefs::{Content, Layout, Overlong, Seq, SeqEncoder, content_cell};
+use crate::data::{self, DataError, Table, edit_distance};
+use crate::device::{DeviceSpec, Job, run_on};
+use crate::models::reward::RewardBatch;
+
+/// Score responses with a reward model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScoreConfig {
+    /// A reward model folder (from `rmtk train-rm`, or any `*ForSequenceClassification`
+    /// with one label) or a hub id.
+    #[arg(long)]
+    pub model: String,
+    /// Rows to score: parquet or JSONL.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write them with rewards: .parquet or .jsonl.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Column of prompts (default `prompt` if present; none: the response holds it all).
+    #[arg(long)]
+    pub prompt_column: Option<String>,
+    #[arg(long, default_value = "response")]
+    pub response_column: String,
+    /// Name of the column written.
+    #[arg(long, default_value = "reward")]
+    pub reward_column: String,
+    /// How to read cells: auto (by type), text, chat.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: Layout,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Cut sequences to this many tokens (default: as the model was trained).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Give bad rows a null reward (counted in the log) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+}
+
+pub fn run(cfg: ScoreConfig) -> Result<()> {
+    if cfg.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if same_file(&cfg.input, &cfg.output) {
+        bail!(
+            "--output {} is the input file; write the scores to another file",
+            cfg.output.display()
+        );
+    }
+    let rm = LoadedRm::open(&cfg.model)?;
+    let spec = rm.seq_spec(cfg.max_length, Some(Overlong::Truncate))?;
+    let table = data::read_table(&cfg.input)?;
+    table.require_column(&cfg.response_column)?;
+    let prompt_column = resolve_prompt(&table, cfg.prompt_column.as_deref())?;
+    let bad: std::collections::HashMap<usize, &String> =
+        table.bad.iter().map(|(r, m)| (*r, m)).collect();
+    let encoder = SeqEncoder::new(&rm.tokenizer, spec.clone(), super::model_vocab(&rm.dir)?);
+    let mut seqs: Vec<Option<Seq>> = Vec::with_capacity(table.rows.len());
+    let mut skipped = Vec::new();
+    for row in 0..table.rows.len() {
+        let result = encode_row(&table, row, &bad, prompt_column.as_deref(), &cfg, &encoder);
+        match result {
+            Ok(seq) => seqs.push(Some(seq)),
+            Err(err) if cfg.skip_bad_rows => {
+                skipped.push(err);
+                seqs.push(None);
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let truncated = seqs.iter().flatten().filter(|s| s.truncated).count();
+    eprintln!(
+        "score: {} rows from {}; {truncated} cut to --max-length {}",
+        table.rows.len(),
+        cfg.input.display(),
+        spec.max_length
+    );
+    if !skipped.is_empty() {
+        eprintln!(
+            "score: skipped {} bad rows (--skip-bad-rows; their {} is null)",
+            skipped.len(),
+            cfg.reward_column
+        );
+        for err in skipped.iter().take(5) {
+            eprintln!("  skipped: {err}");
+        }
+    }
+    if table.has_column(&cfg.reward_column) {
+        eprintln!(
+            "score: the input already has a `{}` column; it is replaced",
+            cfg.reward_column
+        );
+    }
+    let rewards = run_on(
+        cfg.device,
+        ScoreJob {
+            rm: &rm,
+            seqs: &seqs,
+            batch_size: cfg.batch_size,
+        },
+    )?;
+    let rows: Vec<data::Row> = table
+        .rows
+        .iter()
+        .zip(&rewards)
+        .map(|(row, r)| {
+            let mut row = row.clone();
+            row.insert(
+                cfg.reward_column.clone(),
+                r.map_or(Value::Null, reward_json),
+            );
+            row
+        })
+        .collect();
+    data::write_rows(&cfg.output, &rows)?;
+    eprintln!(
+        "score: wrote {} rows to {}",
+        rows.len(),
+        cfg.output.display()
+    );
+    Ok(())
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// An f32 reward as the JSON number with the same shortest decimal form.
+pub fn reward_json(v: f32) -> Value {
+    let as_f64: f64 = format!("{v}").parse().unwrap_or(f64::from(v));
+    serde_json::Number::from_f64(as_f64).map_or(Value::Null, Value::Number)
+}
+
+/// The prompt column: the one named, else `prompt` if present, else none (a near
+/// miss of `prompt` is a typo, not "no prompt").
+pub fn resolve_prompt(table: &Table, named: Option<&str>) -> Result<Option<String>, DataError> {
+    match named {
+        Some(p) => table.require_column(p).map(|_| Some(p.to_string())),
+        None if table.has_column("prompt") => Ok(Some("prompt".into())),
+        None => {
+            if table.columns.iter().any(|c| {
+                let d = edit_distance("prompt", &c.to_lowercase());
+                d > 0 && d <= 2
+            }) {
+                return Err(DataError::MissingColumn {
+                    path: table.path.clone(),
+                    column: "prompt".into(),
+                    found: table.columns.clone(),
+                });
+            }
+            Ok(None)
+        }
+    }
+}
+
+fn encode_row(
+    table: &Table,
+    row: usize,
+    bad: &std::collections::HashMap<usize, &String>,
+    prompt_column: Option<&str>,
+    cfg: &ScoreConfig,
+    encoder: &SeqEncoder<'_>,
+) -> Result<Seq, DataError> {
+    if let Some(message) = bad.get(&row) {
+        return Err(DataError::Row {
+            path: table.path.clone(),
+            row,
+            message: (*message).clone(),
+        });
+    }
+    let prompt: Option<Content> = match prompt_column {
+        Some(p) => Some(content_cell(table, row, p, cfg.layout, "user")?),
+        None => None,
+    };
+    let response = content_cell(table, row, &cfg.response_column, cfg.layout, "assistant")?;
+    encoder
+        .encode(prompt.as_ref(), &response)
+        .map_err(|m| DataError::Row {
+            path: table.path.clone(),
+            row,
+            message: m,
+        })
+}
+
+struct ScoreJob<'a> {
+    rm: &'a LoadedRm,
+    seqs: &'a [Option<Seq>],
+    batch_size: usize,
+}
+
+impl Job for ScoreJob<'_> {
+    type Output = Vec<Option<f32>>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output> {
+        let model = self.rm.load::<B>(&device)?;
+        let mut order: Vec<usize> = (0..self.seqs.len())
+            .filter(|&i| self.seqs[i].is_some())
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.seqs[i].as_ref().map_or(0, |s| s.ids.len())));
+        let bar = crate::util::progress_bar(order.len() as u64, "score");
+        let mut out = vec![None; self.seqs.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let seqs: Vec<&Seq> = chunk
+                .iter()
+                .filter_map(|&i| self.seqs[i].as_ref())
+                .collect();
+            let rows: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
+            let types: Option<Vec<Vec<u32>>> = seqs[0].types.as_ref().map(|_| {
+                seqs.iter()
+                    .map(|s| s.types.clone().unwrap_or_else(|| vec![0; s.ids.len()]))
+                    .collect()
+            });
+            let batch =
+                RewardBatch::<B>::from_rows(&rows, types.as_deref(), self.rm.pad_id, &device);
+            let rewards = model
+                .forward(&batch)
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading rewards: {e:?}"))?;
+            for (&i, r) in chunk.iter().zip(rewards) {
+                out[i] = Some(r + self.rm.bias);
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+}
