@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{generate, info, plot, rm, verify};
+use crate::{generate, grpo, info, plot, rm, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,6 +16,23 @@ use crate::{generate, info, plot, rm, verify};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// `grpo`'s arguments as given (config file expanded), saved with the run.
+    #[arg(skip)]
+    pub grpo_args: Vec<String>,
+}
+
+impl Cli {
+    /// Parses the command line, expanding `grpo`'s `--config FILE` and `--resume DIR`
+    /// into the flags they stand for.
+    pub fn parse_args(args: Vec<std::ffi::OsString>) -> anyhow::Result<Cli> {
+        let (args, grpo_args) = grpo::expand_args(args)?;
+        let mut cli = match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        };
+        cli.grpo_args = grpo_args;
+        Ok(cli)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +49,10 @@ pub enum Command {
     Score(rm::ScoreConfig),
     /// Evaluate a reward model on preference pairs: accuracy, margin, rewards.
     EvalRm(rm::EvalRmConfig),
+    /// GRPO policy training with RLMR's dynamic mixed reward (writing reward model +
+    /// constraint verifier).
+    #[command(args_override_self = true)]
+    Grpo(grpo::GrpoConfig),
     /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
     /// run IFEval's evaluation (--ifeval).
     Verify(verify::VerifyConfig),
@@ -96,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(cfg) => rm::score(cfg),
         Command::EvalRm(cfg) => rm::eval_rm(cfg),
         Command::Verify(cfg) => verify::run(cfg),
+        Command::Grpo(cfg) => grpo::run(cfg, cli.grpo_args),
         Command::Plot(cfg) => run_plot(cfg),
     }
 }

@@ -2,10 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = rmtk::cli::Cli::parse();
+    let cli = match rmtk::cli::Cli::parse_args(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(err) => {
+            eprintln!("error: {}", rmtk::cli::render_error(&err));
+            return ExitCode::FAILURE;
+        }
+    };
     match rmtk::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

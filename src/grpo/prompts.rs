@@ -1,0 +1,127 @@
+//! The prompt set: each row's prompt (text or messages) and its constraints (IFEval
+//! instructions and/or free text), read once and checked before any model loads.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde_json::{Map, Value};
+
+use crate::data::{DataError, Table, prompt_cell, read_table};
+use crate::generate::Prompt;
+use crate::verify::ConstraintSet;
+use crate::verify::input::{kwargs_list, string_list};
+
+/// One training or evaluation prompt.
+#[derive(Debug, Clone)]
+pub struct PromptRow {
+    /// Where it comes from, for messages: `file:row`.
+    pub source: String,
+    pub prompt: Prompt,
+    /// The prompt as the verifier and logs see it.
+    pub text: String,
+    pub constraints: ConstraintSet,
+}
+
+/// Column names of a prompt file.
+#[derive(Debug, Clone)]
+pub struct PromptColumns {
+    pub prompt: String,
+    pub ids: String,
+    pub kwargs: String,
+    pub constraints: String,
+}
+
+/// Reads every row of `files`. A row without listed constraints is only allowed when
+/// a judge can read them from the prompt (`judge`).
+pub fn read_prompts(
+    files: &[PathBuf],
+    columns: &PromptColumns,
+    judge: bool,
+) -> Result<Vec<PromptRow>> {
+    let mut out = Vec::new();
+    for path in files {
+        let table = read_table(path)?;
+        if let Some(err) = table.first_bad() {
+            return Err(err.into());
+        }
+        if table.rows.is_empty() {
+            bail!("{}: has no prompts", path.display());
+        }
+        table.require_column(&columns.prompt)?;
+        for row in 0..table.rows.len() {
+            out.push(read_row(&table, row, columns, judge)?);
+        }
+    }
+    if out.is_empty() {
+        bail!("no prompts given");
+    }
+    Ok(out)
+}
+
+fn read_row(
+    table: &Table,
+    row: usize,
+    columns: &PromptColumns,
+    judge: bool,
+) -> Result<PromptRow, DataError> {
+    let data = &table.rows[row];
+    let prompt = prompt_cell(table, row, data, &columns.prompt)?;
+    let text = match &prompt {
+        Prompt::Text(t) => t.clone(),
+        Prompt::Chat(messages) => match &messages[..] {
+            [m] if m.role == "user" => m.content.clone(),
+            _ => messages
+                .iter()
+                .map(|m| format!("{}: {}", m.role, m.content))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        },
+    };
+    if text.trim().is_empty() {
+        return Err(table.cell_error(row, &columns.prompt, "is empty"));
+    }
+    let cell = |c: &str| data.get(c).cloned().unwrap_or(Value::Null);
+    let ids = string_list(&cell(&columns.ids), "instruction ids")
+        .map_err(|m| table.cell_error(row, &columns.ids, m))?;
+    let kwargs: Vec<Map<String, Value>> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        kwargs_list(&cell(&columns.kwargs), ids.len())
+            .map_err(|m| table.cell_error(row, &columns.kwargs, m))?
+    };
+    let mut constraints = ConstraintSet::ifeval(Some(&text), &ids, &kwargs)
+        .map_err(|e| table.cell_error(row, &columns.ids, e.to_string()))?;
+    let texts = string_list(&cell(&columns.constraints), "constraints")
+        .map_err(|m| table.cell_error(row, &columns.constraints, m))?;
+    for t in &texts {
+        constraints
+            .push_text(t)
+            .map_err(|e| table.cell_error(row, &columns.constraints, e.to_string()))?;
+    }
+    if !judge && !constraints.rules_only() {
+        let (column, why) = if constraints.is_empty() {
+            (
+                &columns.ids,
+                "lists no constraints: only a judge can read them from the prompt",
+            )
+        } else {
+            (
+                &columns.constraints,
+                "has free-text constraints, which need a judge",
+            )
+        };
+        return Err(table.cell_error(
+            row,
+            column,
+            format!(
+                "{why}; configure one (--judge-model, with --judge-url for a remote one) or give IFEval instructions"
+            ),
+        ));
+    }
+    Ok(PromptRow {
+        source: format!("{}:{}", table.path.display(), row),
+        prompt,
+        text,
+        constraints,
+    })
+}

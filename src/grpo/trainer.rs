@@ -1,0 +1,1119 @@
+//! The GRPO loop: rollout -> writing reward and verdict -> mixing, filtering and
+//! resampling -> advantages -> clipped-surrogate updates, with metrics, samples,
+//! evaluation on held-out prompts and atomic checkpoints.
+//!
+//! A step:
+//! 1. Rounds of generation: each round takes as many new prompts as groups are still
+//!    missing, samples `n` completions of each (every completion from its own random
+//!    stream: seed, step, round, slot), scores them with the reward model, verifies
+//!    them, mixes the two rewards per group and filters the groups (all violate,
+//!    all above/below thresholds, no variance). Until the batch is full or
+//!    `--max-generation-rounds` is reached.
+//! 2. Log-probabilities of the old policy (only when more than one update uses the
+//!    rollout) and of the reference (only when `--beta > 0`), without gradients.
+//! 3. `--ppo-epochs` passes, each `--mini-batches` AdamW updates, each accumulating
+//!    the gradients of micro-batches of `--micro-batch-size` sequences.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::prelude::*;
+use serde_json::{Map, Value, json};
+
+use super::config::{GrpoConfig, Overlong, mixing_name};
+use super::loss::{LossConfig, LossInputs, Normaliser, policy_loss};
+use super::mixing::{self, DropReason, FilterConfig, MixConfig, Mixing};
+use super::prompts::PromptRow;
+use super::rollout::{RolloutSeed, generate_groups};
+use crate::data::prefs::{Content, SeqSpec};
+use crate::device::Job;
+use crate::models::generate::SamplingParams;
+use crate::models::llama::ContinuationBatch;
+use crate::models::load::SaveDtype;
+use crate::models::reward::{RewardBatch, RewardModel};
+use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm, save_causal_lm};
+use crate::rm::LoadedRm;
+use crate::train::metrics::{RunLog, bar_message, num};
+use crate::train::{
+    Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, TrainRng, TrainerState,
+    Updater,
+};
+use crate::verify::{Verdict, Verifier, VerifyItem, build_verifier};
+
+pub const ARGS_FILE: &str = "grpo_args.json";
+pub const SAMPLES_FILE: &str = "samples.jsonl";
+pub const EVAL_SAMPLES_FILE: &str = "eval_samples.jsonl";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const SUMMARY_FILE: &str = "train_summary.json";
+/// Evaluation draws from streams of its own, the same at every evaluation.
+const EVAL_SEED_SALT: u64 = 0x5eed_e7a1;
+
+/// Everything the loop needs, read and checked before any model loads.
+pub struct GrpoJob {
+    pub cfg: GrpoConfig,
+    pub policy_dir: ModelDir,
+    pub reference_dir: Option<ModelDir>,
+    pub tokenizer: Tokenizer,
+    pub train: Vec<PromptRow>,
+    pub train_ids: Vec<Vec<u32>>,
+    pub eval: Vec<PromptRow>,
+    pub eval_ids: Vec<Vec<u32>>,
+    pub rm: Option<(LoadedRm, SeqSpec)>,
+    pub resume: Option<PathBuf>,
+    pub log: RunLog,
+}
+
+impl Job for GrpoJob {
+    type Output = ();
+
+    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+        train_loop::<B>(self, device)
+    }
+}
+
+/// One completion with everything known about it.
+struct Scored {
+    /// Index into the step's groups.
+    group: usize,
+    prompt: usize,
+    ids: Vec<u32>,
+    text: String,
+    truncated: bool,
+    writing: f64,
+    verdict: Verdict,
+    reward: f64,
+    advantage: f64,
+    kept: bool,
+    round: usize,
+}
+
+/// A group's outcome.
+struct GroupOutcome {
+    delta: f64,
+    violators: usize,
+    drop: Option<DropReason>,
+}
+
+/// Writing rewards of completions, the reward model reading prompt and response with
+/// its own tokenizer.
+struct WritingScorer<'a, B: Backend> {
+    rm: &'a LoadedRm,
+    spec: &'a SeqSpec,
+    model: &'a RewardModel<B>,
+    vocab: usize,
+    batch_size: usize,
+}
+
+impl<B: Backend> WritingScorer<'_, B> {
+    fn score(&self, items: &[(&PromptRow, &str)], device: &B::Device) -> Result<Vec<f64>> {
+        let encoder =
+            crate::data::prefs::SeqEncoder::new(&self.rm.tokenizer, self.spec.clone(), self.vocab);
+        let mut seqs = Vec::with_capacity(items.len());
+        for (row, response) in items {
+            let prompt = match &row.prompt {
+                crate::generate::Prompt::Text(t) => Content::Text(t.clone()),
+                crate::generate::Prompt::Chat(m) => Content::Chat(m.clone()),
+            };
+            let seq = encoder
+                .encode(Some(&prompt), &Content::Text((*response).to_string()))
+                .map_err(|m| {
+                    anyhow::anyhow!("reward model input for prompt {}: {m}", row.source)
+                })?;
+            seqs.push(seq);
+        }
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].ids.len()));
+        let mut out = vec![0.0f64; seqs.len()];
+        for chunk in order.chunks(self.batch_size.max(1)) {
+            let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| seqs[i].ids.clone()).collect();
+            let types: Option<Vec<Vec<u32>>> = seqs[chunk[0]].types.as_ref().map(|_| {
+                chunk
+                    .iter()
+                    .map(|&i| {
+                        seqs[i]
+                            .types
+                            .clone()
+                            .unwrap_or_else(|| vec![0; seqs[i].ids.len()])
+                    })
+                    .collect()
+            });
+            let batch =
+                RewardBatch::<B>::from_rows(&rows, types.as_deref(), self.rm.pad_id, device);
+            let r = self
+                .model
+                .forward(&batch)
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading rewards: {e:?}"))?;
+            for (&i, v) in chunk.iter().zip(r) {
+                out[i] = f64::from(v + self.rm.bias);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Per-token log-probabilities of continuations under `lm`, without gradients, one
+/// vector per sequence (its continuation's length).
+fn seq_logprobs<B: Backend>(
+    lm: &LlamaForCausalLM<B>,
+    seqs: &[(&[u32], &[u32])],
+    micro: usize,
+    chunk: usize,
+    pad: u32,
+    device: &B::Device,
+) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for part in seqs.chunks(micro.max(1)) {
+        let prompts: Vec<&[u32]> = part.iter().map(|s| s.0).collect();
+        let conts: Vec<&[u32]> = part.iter().map(|s| s.1).collect();
+        let batch = ContinuationBatch::<B>::new(&prompts, &conts, pad, device);
+        let (logp, _) = lm.continuation_logprobs(&batch, chunk, false);
+        let width = batch.width;
+        let v = logp
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("f32 log-probabilities");
+        for (r, c) in conts.iter().enumerate() {
+            out.push(v[r * width..r * width + c.len()].to_vec());
+        }
+    }
+    out
+}
+
+/// Rows of per-sequence values padded to `width` as a `[n, width]` tensor.
+fn padded<B: Backend>(rows: &[&[f32]], width: usize, device: &B::Device) -> Tensor<B, 2> {
+    let mut data = Vec::with_capacity(rows.len() * width);
+    for r in rows {
+        data.extend_from_slice(r);
+        data.extend(std::iter::repeat_n(0.0f32, width - r.len()));
+    }
+    Tensor::from_data(TensorData::new(data, [rows.len(), width]), device)
+}
+
+fn stats(x: &[f64]) -> (f64, f64) {
+    (mixing::mean(x), mixing::std_dev(x))
+}
+
+/// Keeps the lines of a JSONL file whose `step` is at most `step` (a resumed run's
+/// file then reads as if it had never stopped).
+fn truncate_jsonl(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v.get("step").and_then(Value::as_u64))
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::util::write_atomic(path, kept.as_bytes())
+        .with_context(|| format!("rewriting {}", path.display()))
+}
+
+fn append_jsonl(path: &Path, lines: &[Value]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&l.to_string());
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The prompt order: a permutation per epoch, drawn from the run's RNG; kept in the
+/// trainer state with the position in it.
+struct PromptOrder {
+    order: Vec<u32>,
+    cursor: usize,
+    epoch: u64,
+}
+
+impl PromptOrder {
+    fn take(&mut self, n: usize, total: usize, rng: &mut TrainRng) -> Vec<usize> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.cursor >= self.order.len() {
+                self.order = (0..total as u32).collect();
+                rng.shuffle(&mut self.order);
+                self.cursor = 0;
+                self.epoch += 1;
+            }
+            out.push(self.order[self.cursor] as usize);
+            self.cursor += 1;
+        }
+        out
+    }
+}
+
+fn verify_or_stop(
+    verifier: &Verifier,
+    items: &[VerifyItem<'_>],
+    step: u64,
+    checkpoints: &Checkpoints,
+    output: &Path,
+) -> Result<Vec<Verdict>> {
+    verifier.verify(items).map_err(|e| {
+        let kept = match checkpoints.latest() {
+            Ok(Some(dir)) => format!("the last checkpoint, {}, is intact", dir.display()),
+            _ => "no checkpoint had been written yet".to_string(),
+        };
+        let what = if e.is_endpoint_down() {
+            "the verifier's endpoint is down (it did not answer through its retries)"
+        } else {
+            "the verifier failed"
+        };
+        anyhow::anyhow!(
+            "{what} at step {}: {e}; stopping. {kept}: continue with `rmtk grpo --resume {}` once it is back",
+            step + 1,
+            output.display()
+        )
+    })
+}
+
+/// An evaluation on the held-out prompts: pass rate, writing reward, lengths.
+#[allow(clippy::too_many_arguments)]
+fn evaluate<B: Backend>(
+    lm: &LlamaForCausalLM<B>,
+    job: &GrpoJob,
+    scorer: Option<&WritingScorer<'_, B>>,
+    verifier: &Verifier,
+    step: u64,
+    checkpoints: &Checkpoints,
+    device: &B::Device,
+) -> Result<(Map<String, Value>, Vec<Value>)> {
+    let cfg = &job.cfg;
+    let params = SamplingParams {
+        temperature: cfg.eval_temperature.unwrap_or(cfg.temperature),
+        top_p: cfg.top_p,
+        top_k: cfg.top_k,
+        max_new_tokens: cfg.max_new_tokens,
+        stop: Vec::new(),
+    };
+    let n = if params.is_greedy() {
+        1
+    } else {
+        cfg.eval_num_generations
+    };
+    let indices: Vec<usize> = (0..job.eval.len()).collect();
+    let bar = crate::util::progress_bar((job.eval.len() * n) as u64, "eval");
+    let groups = generate_groups(
+        lm,
+        &job.tokenizer,
+        &job.eval_ids,
+        &indices,
+        n,
+        &params,
+        cfg.gen_batch_size,
+        RolloutSeed {
+            seed: cfg.seed ^ EVAL_SEED_SALT,
+            step: 0,
+            round: 0,
+        },
+        device,
+        |k| bar.inc(k as u64),
+    )?;
+    bar.finish_and_clear();
+    let flat: Vec<(usize, &crate::models::generate::Completion)> = groups
+        .iter()
+        .flat_map(|g| g.completions.iter().map(move |c| (g.prompt, c)))
+        .collect();
+    let items: Vec<VerifyItem<'_>> = flat
+        .iter()
+        .map(|(p, c)| VerifyItem {
+            prompt: &job.eval[*p].text,
+            response: &c.text,
+            constraints: &job.eval[*p].constraints,
+        })
+        .collect();
+    let verdicts = verify_or_stop(verifier, &items, step, checkpoints, cfg.output())?;
+    let writing = match scorer {
+        Some(s) => {
+            let pairs: Vec<(&PromptRow, &str)> = flat
+                .iter()
+                .map(|(p, c)| (&job.eval[*p], c.text.as_str()))
+                .collect();
+            Some(s.score(&pairs, device)?)
+        }
+        None => None,
+    };
+    let passes = verdicts.iter().filter(|v| v.pass).count();
+    let lens: Vec<f64> = flat.iter().map(|(_, c)| c.ids.len() as f64).collect();
+    let truncated = flat.iter().filter(|(_, c)| c.truncated()).count();
+    let mut rec = Map::new();
+    rec.insert("step".into(), json!(step));
+    rec.insert("split".into(), json!("eval"));
+    rec.insert(
+        "pass_rate".into(),
+        num(passes as f64 / flat.len().max(1) as f64),
+    );
+    if let Some(w) = &writing {
+        let finite: Vec<f64> = w.iter().copied().filter(|v| v.is_finite()).collect();
+        let (m, s) = stats(&finite);
+        rec.insert("writing_reward_mean".into(), num(m));
+        rec.insert("writing_reward_std".into(), num(s));
+    }
+    rec.insert("response_len_mean".into(), num(mixing::mean(&lens)));
+    rec.insert(
+        "response_len_max".into(),
+        num(lens.iter().copied().fold(0.0, f64::max)),
+    );
+    rec.insert(
+        "truncation_rate".into(),
+        num(truncated as f64 / flat.len().max(1) as f64),
+    );
+    rec.insert("prompts".into(), json!(job.eval.len()));
+    rec.insert("completions".into(), json!(flat.len()));
+    let samples: Vec<Value> = flat
+        .iter()
+        .zip(&verdicts)
+        .enumerate()
+        .map(|(i, ((p, c), v))| {
+            json!({
+                "step": step,
+                "prompt": job.eval[*p].text,
+                "completion": c.text,
+                "pass": v.pass,
+                "reasons": v.reasons().collect::<Vec<_>>(),
+                "writing_reward": writing.as_ref().map(|w| num(w[i])),
+                "tokens": c.ids.len(),
+                "truncated": c.truncated(),
+            })
+        })
+        .collect();
+    Ok((rec, samples))
+}
+
+fn eval_line(rec: &Map<String, Value>) -> String {
+    format!(
+        "eval at step {}: {}",
+        rec["step"],
+        bar_message(
+            rec,
+            &[
+                ("pass_rate", "pass rate"),
+                ("writing_reward_mean", "writing reward"),
+                ("writing_reward_std", "std"),
+                ("response_len_mean", "length"),
+                ("truncation_rate", "truncated"),
+            ]
+        )
+    )
+}
+
+fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
+    type Ad<B> = Autodiff<B>;
+    let cfg = job.cfg.clone();
+    let mut log = std::mem::replace(&mut job.log, RunLog::new("grpo"));
+    let job = job;
+    let output = cfg.output().to_path_buf();
+    let checkpoints = Checkpoints::new(&output);
+    let n = cfg.num_generations;
+    let pad = job.tokenizer.pad_id();
+
+    // Models.
+    let t_load = Instant::now();
+    let mut policy: LlamaForCausalLM<Ad<B>> = match &job.resume {
+        Some(ck) => {
+            checkpoints.clean_partial();
+            let dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
+            load_causal_lm(&dir, &device)?
+        }
+        None => load_causal_lm(&job.policy_dir, &device)?,
+    };
+    let reference: Option<LlamaForCausalLM<B>> = match &job.reference_dir {
+        Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm(dir, &device)?),
+        _ => None,
+    };
+    let rm_model: Option<RewardModel<B>> = match &job.rm {
+        Some((rm, _)) => Some(rm.load::<B>(&device)?),
+        None => None,
+    };
+    let rm_vocab = match &job.rm {
+        Some((rm, _)) => crate::rm::model_vocab(&rm.dir)?,
+        None => 0,
+    };
+    let scorer = match (&job.rm, &rm_model) {
+        (Some((rm, spec)), Some(model)) => Some(WritingScorer {
+            rm,
+            spec,
+            model,
+            vocab: rm_vocab,
+            batch_size: cfg.rm_batch_size,
+        }),
+        _ => None,
+    };
+    let verifier = build_verifier::<B>(&cfg.verifier, &device)?;
+    log.info(&format!(
+        "models loaded in {:.1} s: policy {}{}{}; verifier: {}",
+        t_load.elapsed().as_secs_f64(),
+        job.policy_dir.name,
+        reference
+            .as_ref()
+            .map(|_| format!(
+                ", reference {}",
+                job.reference_dir.as_ref().map_or("", |d| d.name.as_str())
+            ))
+            .unwrap_or_default(),
+        job.rm
+            .as_ref()
+            .map(|(rm, _)| format!(", reward model {}", rm.dir.name))
+            .unwrap_or_default(),
+        cfg.verifier.mode().as_str()
+    ));
+
+    // Optimizer and state.
+    let adam = AdamWConfig {
+        beta1: cfg.adam_beta1,
+        beta2: cfg.adam_beta2,
+        eps: cfg.adam_eps,
+        weight_decay: cfg.weight_decay,
+    };
+    let updates_per_step = (cfg.ppo_epochs * cfg.mini_batches) as u64;
+    let schedule = LrSchedule {
+        kind: cfg.lr_scheduler,
+        base_lr: cfg.lr,
+        warmup_steps: cfg.warmup_steps * updates_per_step,
+        total_steps: cfg.max_steps * updates_per_step,
+    };
+    let mut optim = AdamW::<B>::new(adam, crate::models::load::param_infos(&policy));
+    let (mut state, mut rng, mut order) = match &job.resume {
+        Some(ck) => {
+            optim.load(&ck.join(OPTIMIZER_FILE), &device)?;
+            let state = TrainerState::load(ck)?;
+            let rng = TrainRng::from_state(&state.rng).map_err(anyhow::Error::msg)?;
+            let order = PromptOrder {
+                order: state.order.first().cloned().unwrap_or_default(),
+                cursor: state.extra["cursor"].as_u64().unwrap_or(0) as usize,
+                epoch: state.epoch,
+            };
+            log.info(&format!(
+                "resuming {} at step {} of {}",
+                ck.display(),
+                state.step,
+                cfg.max_steps
+            ));
+            (state, rng, order)
+        }
+        None => {
+            let rng = TrainRng::new(cfg.seed);
+            let state = TrainerState {
+                step: 0,
+                epoch: 0,
+                order: Vec::new(),
+                rng: rng.state(),
+                tokens_seen: 0,
+                train_seconds: 0.0,
+                extra: json!({"cursor": 0, "skipped_steps": 0}),
+                rmtk_version: env!("CARGO_PKG_VERSION").into(),
+            };
+            (
+                state,
+                rng,
+                PromptOrder {
+                    order: Vec::new(),
+                    cursor: 0,
+                    epoch: 0,
+                },
+            )
+        }
+    };
+    let mut updater = Updater::new(optim, schedule, Some(cfg.max_grad_norm));
+    let mut metrics = match &job.resume {
+        Some(_) => {
+            truncate_jsonl(&output.join(SAMPLES_FILE), state.step)?;
+            truncate_jsonl(&output.join(EVAL_SAMPLES_FILE), state.step)?;
+            MetricsLog::resume(&output, state.step)?
+        }
+        None => {
+            for f in [SAMPLES_FILE, EVAL_SAMPLES_FILE] {
+                crate::util::write_atomic(&output.join(f), b"")
+                    .with_context(|| format!("creating {}", output.join(f).display()))?;
+            }
+            MetricsLog::create(&output)?
+        }
+    };
+
+    let mix_cfg = MixConfig {
+        mixing: cfg.mixing,
+        gamma: cfg.gamma,
+        constraint_weight: cfg.constraint_weight,
+    };
+    let filter_cfg = FilterConfig {
+        high: cfg.filter_high,
+        low: cfg.filter_low,
+        std_eps: cfg.filter_std_eps,
+    };
+    let loss_cfg = LossConfig {
+        clip_low: cfg.clip_low,
+        clip_high: cfg.clip_high,
+        beta: if reference.is_some() { cfg.beta } else { 0.0 },
+        aggregation: cfg.loss_agg,
+    };
+    let params = SamplingParams {
+        temperature: cfg.temperature,
+        top_p: cfg.top_p,
+        top_k: cfg.top_k,
+        max_new_tokens: cfg.max_new_tokens,
+        stop: Vec::new(),
+    };
+    log.info(&format!(
+        "{} training prompts, {} held out; {} steps of {} groups x {} completions; mixing {} (gamma {}), loss {:?}, clip [{}, {}], beta {}, lr {}",
+        job.train.len(),
+        job.eval.len(),
+        cfg.max_steps,
+        cfg.batch_prompts,
+        n,
+        mixing_name(cfg.mixing),
+        cfg.gamma,
+        cfg.loss_agg,
+        cfg.clip_low,
+        cfg.clip_high,
+        loss_cfg.beta,
+        cfg.lr
+    ));
+
+    let run_eval = |policy: &LlamaForCausalLM<Ad<B>>,
+                    step: u64,
+                    metrics: &mut MetricsLog,
+                    log: &mut RunLog|
+     -> Result<Option<Map<String, Value>>> {
+        if job.eval.is_empty() {
+            return Ok(None);
+        }
+        let inner = policy.valid();
+        let (rec, samples) = evaluate(
+            &inner,
+            &job,
+            scorer.as_ref(),
+            &verifier,
+            step,
+            &checkpoints,
+            &device,
+        )?;
+        log.info(&eval_line(&rec));
+        metrics.log(&rec)?;
+        append_jsonl(&output.join(EVAL_SAMPLES_FILE), &samples)?;
+        Ok(Some(rec))
+    };
+
+    let mut last_eval = None;
+    if state.step == 0 {
+        last_eval = run_eval(&policy, 0, &mut metrics, &mut log)?;
+    }
+    let bar = crate::util::progress_bar(cfg.max_steps, "grpo");
+    bar.set_position(state.step);
+    log.set_bar(Some(bar.clone()));
+    let started = Instant::now();
+    let seconds_before = state.train_seconds;
+    let mut last_train: Option<Map<String, Value>> = None;
+
+    while state.step < cfg.max_steps {
+        let step = state.step;
+        let t_step = Instant::now();
+        let (mut t_gen, mut t_score) = (0.0f64, 0.0f64);
+        let mut groups_so_far = 0usize;
+        let mut scored: Vec<Scored> = Vec::new();
+        let mut outcomes: Vec<GroupOutcome> = Vec::new();
+        let mut kept_groups = 0usize;
+        let mut rounds = 0usize;
+        let mut nonfinite = 0usize;
+        let inner = policy.valid();
+        while kept_groups < cfg.batch_prompts && rounds < cfg.max_generation_rounds {
+            let need = cfg.batch_prompts - kept_groups;
+            let idx = order.take(need, job.train.len(), &mut rng);
+            let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| job.train_ids[i].clone()).collect();
+            let t0 = Instant::now();
+            bar.set_message(format!(
+                "step {}: generating {} x {n} (round {})",
+                step + 1,
+                idx.len(),
+                rounds + 1
+            ));
+            let new_groups = generate_groups(
+                &inner,
+                &job.tokenizer,
+                &prompts,
+                &idx,
+                n,
+                &params,
+                cfg.gen_batch_size,
+                RolloutSeed {
+                    seed: cfg.seed,
+                    step,
+                    round: rounds as u64,
+                },
+                &device,
+                |_| {},
+            )?;
+            t_gen += t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            let first = groups_so_far;
+            let flat: Vec<(usize, &crate::models::generate::Completion)> = new_groups
+                .iter()
+                .enumerate()
+                .flat_map(|(g, grp)| grp.completions.iter().map(move |c| (first + g, c)))
+                .collect();
+            let prompt_of = |g: usize| new_groups[g - first].prompt;
+            let items: Vec<VerifyItem<'_>> = flat
+                .iter()
+                .map(|(g, c)| {
+                    let row = &job.train[prompt_of(*g)];
+                    VerifyItem {
+                        prompt: &row.text,
+                        response: &c.text,
+                        constraints: &row.constraints,
+                    }
+                })
+                .collect();
+            let verdicts = verify_or_stop(&verifier, &items, step, &checkpoints, &output)?;
+            let writing: Vec<f64> = match &scorer {
+                Some(s) => {
+                    let pairs: Vec<(&PromptRow, &str)> = flat
+                        .iter()
+                        .map(|(g, c)| (&job.train[prompt_of(*g)], c.text.as_str()))
+                        .collect();
+                    s.score(&pairs, &device)?
+                }
+                None => vec![0.0; flat.len()],
+            };
+            t_score += t1.elapsed().as_secs_f64();
+            nonfinite += writing.iter().filter(|w| !w.is_finite()).count();
+            for ((g, c), (verdict, w)) in flat.iter().zip(verdicts.into_iter().zip(writing)) {
+                scored.push(Scored {
+                    group: *g,
+                    prompt: prompt_of(*g),
+                    ids: c.ids.clone(),
+                    text: c.text.clone(),
+                    truncated: c.truncated(),
+                    writing: w,
+                    verdict,
+                    reward: 0.0,
+                    advantage: 0.0,
+                    kept: false,
+                    round: rounds,
+                });
+            }
+            rounds += 1;
+            if nonfinite > 0 {
+                break;
+            }
+            // Mix, filter and take advantages, group by group.
+            for g in first..first + new_groups.len() {
+                let members: Vec<usize> = (0..scored.len())
+                    .filter(|&i| scored[i].group == g)
+                    .collect();
+                let mut writing: Vec<f64> = members.iter().map(|&i| scored[i].writing).collect();
+                if cfg.overlong == Overlong::Soft && cfg.mixing != Mixing::ConstraintOnly {
+                    for (w, &i) in writing.iter_mut().zip(&members) {
+                        *w += cfg.overlong_penalty
+                            * mixing::soft_length_penalty(
+                                scored[i].ids.len(),
+                                cfg.max_new_tokens,
+                                cfg.overlong_cache,
+                            );
+                    }
+                }
+                let pass: Vec<bool> = members.iter().map(|&i| scored[i].verdict.pass).collect();
+                let mut mixed = mixing::mix(&writing, &pass, &mix_cfg);
+                if cfg.overlong == Overlong::Soft && cfg.mixing == Mixing::ConstraintOnly {
+                    for (r, &i) in mixed.rewards.iter_mut().zip(&members) {
+                        *r += cfg.overlong_penalty
+                            * mixing::soft_length_penalty(
+                                scored[i].ids.len(),
+                                cfg.max_new_tokens,
+                                cfg.overlong_cache,
+                            );
+                    }
+                }
+                let mut drop = mixing::filter(&mixed, n, cfg.mixing, &filter_cfg);
+                if drop.is_none() && kept_groups >= cfg.batch_prompts {
+                    // More groups survived than the batch needs (never with rounds
+                    // taking only what is missing; kept for safety).
+                    drop = Some(DropReason::NoVariance);
+                }
+                let adv =
+                    mixing::advantages(&mixed.rewards, cfg.advantage_scale, cfg.advantage_eps);
+                for (k, &i) in members.iter().enumerate() {
+                    scored[i].reward = mixed.rewards[k];
+                    scored[i].advantage = adv[k];
+                    scored[i].kept = drop.is_none();
+                }
+                if drop.is_none() {
+                    kept_groups += 1;
+                }
+                outcomes.push(GroupOutcome {
+                    delta: mixed.delta,
+                    violators: mixed.violators,
+                    drop,
+                });
+            }
+            groups_so_far += new_groups.len();
+        }
+
+        // Metrics of everything generated this step.
+        let all_writing: Vec<f64> = scored
+            .iter()
+            .map(|s| s.writing)
+            .filter(|w| w.is_finite())
+            .collect();
+        let (w_mean, w_std) = stats(&all_writing);
+        let passes = scored.iter().filter(|s| s.verdict.pass).count();
+        let lens: Vec<f64> = scored.iter().map(|s| s.ids.len() as f64).collect();
+        let gen_tokens: usize = scored.iter().map(|s| s.ids.len()).sum();
+        let truncated = scored.iter().filter(|s| s.truncated).count();
+        let total = scored.len().max(1) as f64;
+        let mut rec = Map::new();
+        rec.insert("step".into(), json!(step + 1));
+        rec.insert("pass_rate".into(), num(passes as f64 / total));
+        rec.insert("writing_reward_mean".into(), num(w_mean));
+        rec.insert("writing_reward_std".into(), num(w_std));
+        rec.insert("generation_rounds".into(), json!(rounds));
+        rec.insert("response_len_mean".into(), num(mixing::mean(&lens)));
+        rec.insert(
+            "response_len_max".into(),
+            num(lens.iter().copied().fold(0.0, f64::max)),
+        );
+        rec.insert("truncation_rate".into(), num(truncated as f64 / total));
+        rec.insert("time_generation_s".into(), num(t_gen));
+        rec.insert("time_scoring_s".into(), num(t_score));
+        rec.insert(
+            "generation_tokens_per_s".into(),
+            num(gen_tokens as f64 / t_gen.max(1e-9)),
+        );
+        rec.insert("generated_tokens".into(), json!(gen_tokens));
+
+        let samples: Vec<Value> = scored
+            .iter()
+            .take(cfg.samples_per_step)
+            .map(|s| {
+                json!({
+                    "step": step + 1,
+                    "prompt": job.train[s.prompt].text,
+                    "completion": s.text,
+                    "writing_reward": num(s.writing),
+                    "pass": s.verdict.pass,
+                    "reasons": s.verdict.reasons().collect::<Vec<_>>(),
+                    "reward": num(s.reward),
+                    "advantage": num(s.advantage),
+                    "kept": s.kept,
+                    "truncated": s.truncated,
+                    "tokens": s.ids.len(),
+                    "round": s.round,
+                })
+            })
+            .collect();
+
+        let skip = if nonfinite > 0 {
+            Some(format!(
+                "{nonfinite} non-finite writing rewards (NaN or infinite)"
+            ))
+        } else if kept_groups == 0 {
+            Some(format!(
+                "every group was filtered in {rounds} generation rounds"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = &skip {
+            state.extra["skipped_steps"] =
+                json!(state.extra["skipped_steps"].as_u64().unwrap_or(0) + 1);
+            log.info(&format!("step {}: skipped, no update ({why})", step + 1));
+            rec.insert("skipped".into(), json!(why));
+        }
+
+        if nonfinite == 0 {
+            let violators: usize = outcomes.iter().map(|o| o.violators).sum();
+            rec.insert(
+                "delta_mean".into(),
+                num(mixing::mean(
+                    &outcomes.iter().map(|o| o.delta).collect::<Vec<_>>(),
+                )),
+            );
+            rec.insert(
+                "violators".into(),
+                num(violators as f64 / outcomes.len().max(1) as f64),
+            );
+            let kept_violators: Vec<&Scored> = scored
+                .iter()
+                .filter(|s| s.kept && !s.verdict.pass)
+                .collect();
+            rec.insert(
+                "violator_negative_adv_frac".into(),
+                if kept_violators.is_empty() {
+                    Value::Null
+                } else {
+                    num(
+                        kept_violators.iter().filter(|s| s.advantage < 0.0).count() as f64
+                            / kept_violators.len() as f64,
+                    )
+                },
+            );
+            let dropped = outcomes.iter().filter(|o| o.drop.is_some()).count();
+            rec.insert(
+                "filtered_group_rate".into(),
+                num(dropped as f64 / outcomes.len().max(1) as f64),
+            );
+            let mut reasons = Map::new();
+            for o in &outcomes {
+                if let Some(r) = o.drop {
+                    let key = serde_json::to_value(r)?
+                        .as_str()
+                        .unwrap_or("other")
+                        .to_string();
+                    let c = reasons.get(&key).and_then(Value::as_u64).unwrap_or(0);
+                    reasons.insert(key, json!(c + 1));
+                }
+            }
+            rec.insert("filtered_groups".into(), Value::Object(reasons));
+            rec.insert("groups".into(), json!(kept_groups));
+            let kept_rewards: Vec<f64> =
+                scored.iter().filter(|s| s.kept).map(|s| s.reward).collect();
+            rec.insert("reward_mean".into(), num(mixing::mean(&kept_rewards)));
+        }
+
+        if skip.is_none() {
+            // The update.
+            let t2 = Instant::now();
+            bar.set_message(format!("step {}: update", step + 1));
+            let seqs: Vec<&Scored> = scored
+                .iter()
+                .filter(|s| s.kept && !s.ids.is_empty())
+                .filter(|s| !(cfg.overlong == Overlong::Mask && s.truncated))
+                .collect();
+            let pairs: Vec<(&[u32], &[u32])> = seqs
+                .iter()
+                .map(|s| (job.train_ids[s.prompt].as_slice(), s.ids.as_slice()))
+                .collect();
+            let on_policy_only = cfg.ppo_epochs == 1 && cfg.mini_batches == 1;
+            let old: Option<Vec<Vec<f32>>> = (!on_policy_only).then(|| {
+                seq_logprobs(
+                    &inner,
+                    &pairs,
+                    cfg.micro_batch_size,
+                    cfg.logprob_chunk,
+                    pad,
+                    &device,
+                )
+            });
+            let refs: Option<Vec<Vec<f32>>> = reference.as_ref().map(|r| {
+                seq_logprobs(
+                    r,
+                    &pairs,
+                    cfg.micro_batch_size,
+                    cfg.logprob_chunk,
+                    pad,
+                    &device,
+                )
+            });
+            let parts = cfg.mini_batches.min(seqs.len()).max(1);
+            let per_part = seqs.len().div_ceil(parts);
+            let (mut loss_sum, mut clipped, mut kl_sum, mut tokens, mut ent_sum) =
+                (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+            let mut updates = 0usize;
+            let mut grad_norms = Vec::new();
+            let mut lr = 0.0;
+            let mut trained_tokens = 0usize;
+            if seqs.is_empty() {
+                rec.insert(
+                    "note".into(),
+                    json!("every kept completion was truncated and masked (--overlong mask)"),
+                );
+            }
+            for epoch in 0..cfg.ppo_epochs {
+                for part in (0..seqs.len()).collect::<Vec<_>>().chunks(per_part.max(1)) {
+                    let norm = Normaliser {
+                        tokens: part.iter().map(|&i| seqs[i].ids.len() as f64).sum(),
+                        sequences: part.len() as f64,
+                    };
+                    let mut accum = Accumulator::default();
+                    for micro in part.chunks(cfg.micro_batch_size) {
+                        let prompts: Vec<&[u32]> = micro.iter().map(|&i| pairs[i].0).collect();
+                        let conts: Vec<&[u32]> = micro.iter().map(|&i| pairs[i].1).collect();
+                        let batch = ContinuationBatch::<Ad<B>>::new(&prompts, &conts, pad, &device);
+                        let (logp, entropy) =
+                            policy.continuation_logprobs(&batch, cfg.logprob_chunk, epoch == 0);
+                        let width = batch.width;
+                        let old_logp = match &old {
+                            Some(o) => {
+                                let rows: Vec<&[f32]> =
+                                    micro.iter().map(|&i| o[i].as_slice()).collect();
+                                padded::<Ad<B>>(&rows, width, &device)
+                            }
+                            None => logp.clone().detach(),
+                        };
+                        let ref_logp = refs.as_ref().map(|r| {
+                            let rows: Vec<&[f32]> =
+                                micro.iter().map(|&i| r[i].as_slice()).collect();
+                            padded::<Ad<B>>(&rows, width, &device)
+                        });
+                        let adv: Vec<f32> =
+                            micro.iter().map(|&i| seqs[i].advantage as f32).collect();
+                        let k = micro.len();
+                        let mask = batch.target_mask.clone();
+                        if let Some(e) = entropy {
+                            let s = (e.detach() * mask.clone()).sum().into_scalar();
+                            ent_sum += f64::from(s.to_f32());
+                        }
+                        let out = policy_loss(
+                            LossInputs {
+                                logp,
+                                old_logp,
+                                ref_logp,
+                                advantages: Tensor::from_data(TensorData::new(adv, [k]), &device),
+                                mask,
+                            },
+                            &loss_cfg,
+                            norm,
+                        );
+                        loss_sum += f64::from(out.loss.clone().into_scalar().to_f32());
+                        clipped += out.clipped_tokens;
+                        kl_sum += out.kl_sum;
+                        tokens += out.tokens;
+                        if epoch == 0 {
+                            trained_tokens += out.tokens as usize;
+                        }
+                        accum.add::<Ad<B>>(&policy, out.loss.backward());
+                    }
+                    let (updated, upd) = updater.apply(policy, accum.take());
+                    policy = updated;
+                    grad_norms.push(f64::from(upd.grad_norm));
+                    lr = upd.lr;
+                    updates += 1;
+                }
+            }
+            let t_update = t2.elapsed().as_secs_f64();
+            let first_pass_tokens = trained_tokens.max(1) as f64;
+            rec.insert("loss".into(), num(loss_sum / updates.max(1) as f64));
+            rec.insert("clip_fraction".into(), num(clipped / tokens.max(1.0)));
+            if loss_cfg.beta > 0.0 {
+                rec.insert("kl".into(), num(kl_sum / tokens.max(1.0)));
+            }
+            rec.insert("entropy".into(), num(ent_sum / first_pass_tokens));
+            rec.insert("grad_norm".into(), num(mixing::mean(&grad_norms)));
+            rec.insert("lr".into(), num(lr));
+            rec.insert("updates".into(), json!(updates));
+            rec.insert("trained_sequences".into(), json!(seqs.len()));
+            rec.insert("trained_tokens".into(), json!(trained_tokens));
+            rec.insert("time_update_s".into(), num(t_update));
+            state.tokens_seen += trained_tokens as u64;
+            if !(loss_sum.is_finite()) {
+                bail!(
+                    "the loss became {loss_sum} at step {}; lower --lr (the last checkpoint is intact)",
+                    step + 1
+                );
+            }
+        }
+        let secs = t_step.elapsed().as_secs_f64();
+        rec.insert("step_time_s".into(), num(secs));
+        rec.insert(
+            "tokens_per_s".into(),
+            num((gen_tokens as f64
+                + rec
+                    .get("trained_tokens")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0))
+                / secs.max(1e-9)),
+        );
+        state.step += 1;
+        state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+        state.order = vec![order.order.clone()];
+        state.epoch = order.epoch;
+        state.extra["cursor"] = json!(order.cursor);
+        state.rng = rng.state();
+        metrics.log(&rec)?;
+        append_jsonl(&output.join(SAMPLES_FILE), &samples)?;
+        bar.set_message(bar_message(
+            &rec,
+            &[
+                ("pass_rate", "pass"),
+                ("writing_reward_mean", "wr"),
+                ("filtered_group_rate", "filt"),
+                ("loss", "loss"),
+                ("kl", "kl"),
+                ("response_len_mean", "len"),
+            ],
+        ));
+        bar.set_position(state.step);
+        last_train = Some(rec);
+
+        let last = state.step == cfg.max_steps;
+        if !last && cfg.eval_every > 0 && state.step % cfg.eval_every == 0 {
+            last_eval = run_eval(&policy, state.step, &mut metrics, &mut log)?;
+        }
+        if last || (cfg.save_every > 0 && state.step % cfg.save_every == 0) {
+            let inner = policy.valid();
+            let dir = checkpoints.save(state.step, |dir| {
+                save_causal_lm(&inner, dir, &job.policy_dir, SaveDtype::F32)?;
+                updater.optim.save(&dir.join(OPTIMIZER_FILE))?;
+                state.save(dir)
+            })?;
+            if let Some(keep) = cfg.save_total_limit {
+                checkpoints.prune(keep.max(1))?;
+            }
+            log.info(&format!("checkpoint {}", dir.display()));
+        }
+    }
+    bar.finish_and_clear();
+    log.set_bar(None);
+    let final_eval_due = last_eval
+        .as_ref()
+        .and_then(|r| r.get("step").and_then(Value::as_u64))
+        != Some(state.step);
+    if final_eval_due && let Some(rec) = run_eval(&policy, state.step, &mut metrics, &mut log)? {
+        last_eval = Some(rec);
+    }
+
+    // The final policy, in Hugging Face layout, beside the run's files.
+    let inner = policy.valid();
+    save_causal_lm(&inner, &output, &job.policy_dir, cfg.save_dtype)
+        .with_context(|| format!("saving the policy to {}", output.display()))?;
+    let first_eval = MetricsLog::read_records(&output)
+        .into_iter()
+        .find(|r| r.get("split").and_then(Value::as_str) == Some("eval"));
+    let summary = json!({
+        "steps": state.step,
+        "skipped_steps": state.extra["skipped_steps"],
+        "train_seconds": num(state.train_seconds),
+        "tokens_trained": state.tokens_seen,
+        "first_eval": first_eval.map(Value::Object),
+        "final_eval": last_eval.clone().map(Value::Object),
+        "final_train": last_train.map(Value::Object),
+    });
+    crate::models::load::write_json(&output.join(SUMMARY_FILE), &summary)?;
+    let eval_part = match (&summary["first_eval"], &summary["final_eval"]) {
+        (Value::Object(a), Value::Object(b)) => format!(
+            "; held-out pass rate {} -> {}, writing reward {} -> {}",
+            a.get("pass_rate").unwrap_or(&Value::Null),
+            b.get("pass_rate").unwrap_or(&Value::Null),
+            a.get("writing_reward_mean").unwrap_or(&Value::Null),
+            b.get("writing_reward_mean").unwrap_or(&Value::Null),
+        ),
+        _ => String::new(),
+    };
+    log.info(&format!(
+        "done: {} steps in {:.1} s{eval_part}; policy saved to {}",
+        state.step,
+        state.train_seconds,
+        output.display()
+    ));
+    Ok(())
+}

@@ -1,0 +1,473 @@
+//! `rmtk grpo` end to end on tiny models: a tiny Llama policy (word-level tokenizer),
+//! a reward model trained by `rmtk train-rm` on a tiny BERT (another tokenizer: each
+//! model tokenizes its own text), and IFEval rules as constraints. Checks the metrics,
+//! samples and checkpoints, the TOML config, a bitwise kill-and-resume, and bad input:
+//! empty or unverifiable prompt files, non-finite rewards, a verifier endpoint that
+//! is down.
+
+mod rm_support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rm_support::*;
+use serde_json::{Value, json};
+
+/// Prompts of words from the tiny tokenizer's vocabulary, each asking for fewer than
+/// `limit` words (a sampled completion sometimes meets it, sometimes not).
+fn prompt_rows(n: usize, seed: u64, limit: u64) -> Vec<Value> {
+    let mut rng = Lcg(seed);
+    (0..n)
+        .map(|_| {
+            json!({
+                "prompt": sentence(&mut rng, 5),
+                "instruction_id_list": ["length_constraints:number_words"],
+                "kwargs": [{"relation": "less than", "num_words": limit}],
+            })
+        })
+        .collect()
+}
+
+/// A tiny policy, a tiny reward model trained by rmtk, and train/eval prompt files.
+struct Setup {
+    dir: PathBuf,
+    policy: PathBuf,
+    rm: PathBuf,
+    train: PathBuf,
+    eval: PathBuf,
+}
+
+fn setup(tag: &str) -> Setup {
+    let dir = tmp(&format!("grpo-{tag}"));
+    let policy = tiny_model("llama", &format!("grpo-policy-{tag}"));
+    let backbone = tiny_model("bert", &format!("grpo-rm-{tag}"));
+    let prefs = dir.join("prefs.jsonl");
+    write_rows(&prefs, &text_pairs(24, 3));
+    let rm = dir.join("rm");
+    ok(rmtk().args([
+        "train-rm",
+        "--model",
+        backbone.to_str().unwrap(),
+        "--data",
+        prefs.to_str().unwrap(),
+        "--output",
+        rm.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--save-every",
+        "0",
+    ]));
+    let train = dir.join("train.jsonl");
+    write_rows(&train, &prompt_rows(10, 5, 14));
+    let eval = dir.join("eval.parquet");
+    write_rows(&eval, &prompt_rows(4, 77, 14));
+    Setup {
+        dir,
+        policy,
+        rm,
+        train,
+        eval,
+    }
+}
+
+fn grpo_args(s: &Setup, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "grpo",
+        "--policy",
+        s.policy.to_str().unwrap(),
+        "--reward-model",
+        s.rm.to_str().unwrap(),
+        "--prompts",
+        s.train.to_str().unwrap(),
+        "--eval-prompts",
+        s.eval.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--num-generations",
+        "4",
+        "--batch-prompts",
+        "2",
+        "--max-new-tokens",
+        "14",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "7",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn train_lines(out: &Path) -> Vec<serde_json::Map<String, Value>> {
+    metrics(out)
+        .into_iter()
+        .filter(|r| r.get("split").is_none())
+        .collect()
+}
+
+#[test]
+fn grpo_trains_logs_and_saves_loadable_checkpoints() {
+    let s = setup("e2e");
+    let out = s.dir.join("run");
+    // Some options from a TOML file; the command line overrides one of them.
+    let toml = s.dir.join("run.toml");
+    std::fs::write(
+        &toml,
+        "max_steps = 3\nsave_every = 2\neval-every = 2\nppo_epochs = 2\nmini_batches = 2\nbeta = 0.05\nmicro_batch_size = 3\noverlong = \"soft\"\noverlong_cache = 4\n",
+    )
+    .unwrap();
+    let log = ok(rmtk().args(grpo_args(
+        &s,
+        &out,
+        &["--config", toml.to_str().unwrap(), "--max-steps", "4"],
+    )));
+    assert!(log.contains("done: 4 steps"), "{log}");
+
+    let lines = train_lines(&out);
+    assert_eq!(lines.len(), 4, "one line per step");
+    let raw = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(raw.matches("\"tokens_per_s\"").count(), 4, "{raw}");
+    for (i, rec) in lines.iter().enumerate() {
+        assert_eq!(rec["step"], json!(i + 1));
+        for key in [
+            "pass_rate",
+            "writing_reward_mean",
+            "writing_reward_std",
+            "delta_mean",
+            "violators",
+            "filtered_group_rate",
+            "generation_rounds",
+            "response_len_mean",
+            "response_len_max",
+            "truncation_rate",
+            "time_generation_s",
+            "time_scoring_s",
+            "generation_tokens_per_s",
+        ] {
+            assert!(rec.contains_key(key), "step {}: no {key} in {rec:?}", i + 1);
+        }
+        if rec.get("skipped").is_none() {
+            for key in [
+                "kl",
+                "clip_fraction",
+                "entropy",
+                "loss",
+                "grad_norm",
+                "time_update_s",
+            ] {
+                assert!(rec[key].is_number(), "step {}: {key} in {rec:?}", i + 1);
+            }
+            // Two PPO epochs of two mini-batches: four updates a step.
+            assert_eq!(rec["updates"], json!(4));
+        }
+        // Under RLMR every violator the update sees has a negative advantage.
+        if let Some(f) = rec["violator_negative_adv_frac"].as_f64() {
+            assert_eq!(f, 1.0, "step {}", i + 1);
+        }
+    }
+    let updated = lines.iter().filter(|r| r.get("skipped").is_none()).count();
+    assert!(
+        updated >= 2,
+        "only {updated} of 4 steps made an update: {lines:?}"
+    );
+    let evals: Vec<_> = metrics(&out)
+        .into_iter()
+        .filter(|r| r.get("split") == Some(&json!("eval")))
+        .collect();
+    let eval_steps: Vec<u64> = evals.iter().map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(eval_steps, vec![0, 2, 4]);
+
+    let samples = std::fs::read_to_string(out.join("samples.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(samples.lines().next().unwrap()).unwrap();
+    for key in [
+        "prompt",
+        "completion",
+        "writing_reward",
+        "pass",
+        "advantage",
+    ] {
+        assert!(first.get(key).is_some(), "sample without {key}: {first}");
+    }
+    // Checkpoints 2 and 4, each a Hugging Face folder rmtk generate loads.
+    assert_eq!(
+        std::fs::read_to_string(out.join("latest")).unwrap().trim(),
+        "checkpoint-4"
+    );
+    for dir in [out.join("checkpoint-2"), out.clone()] {
+        for f in ["model.safetensors", "config.json", "tokenizer.json"] {
+            assert!(dir.join(f).is_file(), "{} has no {f}", dir.display());
+        }
+        let text = ok(rmtk().args([
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "the cat",
+            "--greedy",
+            "--max-new-tokens",
+            "4",
+        ]));
+        let _ = text;
+    }
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("train_summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["steps"], json!(4));
+    assert!(summary["first_eval"]["pass_rate"].is_number());
+
+    // The same output folder again is refused, and nothing in it changes.
+    let before = std::fs::read(out.join("model.safetensors")).unwrap();
+    let err = fails(rmtk().args(grpo_args(&s, &out, &["--max-steps", "1"])));
+    assert!(err.contains("already holds a GRPO run"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        before
+    );
+
+    // rmtk plot draws the run.
+    ok(rmtk().args(["plot", out.to_str().unwrap()]));
+    assert!(out.join("metrics.png").is_file());
+}
+
+#[test]
+fn killed_and_resumed_grpo_run_ends_bitwise_identical() {
+    let s = setup("resume");
+    let extra = [
+        "--max-steps",
+        "10",
+        "--save-every",
+        "2",
+        "--beta",
+        "0.02",
+        "--ppo-epochs",
+        "2",
+        "--lr-scheduler",
+        "cosine",
+        "--warmup-steps",
+        "2",
+    ];
+    let whole = s.dir.join("whole");
+    ok(rmtk().args(grpo_args(&s, &whole, &extra)));
+    let updated = train_lines(&whole)
+        .iter()
+        .filter(|r| r.get("skipped").is_none())
+        .count();
+    assert!(updated >= 4, "only {updated} of 10 steps made an update");
+
+    let cut = s.dir.join("cut");
+    let mut child = rmtk()
+        .args(grpo_args(&s, &cut, &extra))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let step = std::fs::read_to_string(cut.join("latest"))
+            .ok()
+            .and_then(|t| {
+                t.trim()
+                    .strip_prefix("checkpoint-")
+                    .and_then(|n| n.parse::<u64>().ok())
+            });
+        if step.is_some_and(|s| s >= 4) {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!cut.join("train_summary.json").exists(), "killed too late");
+
+    let log = ok(rmtk().args(["grpo", "--resume", cut.to_str().unwrap()]));
+    assert!(log.contains("resuming"), "{log}");
+    assert_eq!(
+        std::fs::read(whole.join("model.safetensors")).unwrap(),
+        std::fs::read(cut.join("model.safetensors")).unwrap(),
+        "the resumed run ends with different weights"
+    );
+    // The metrics read as if the run had never stopped.
+    let strip = |rows: Vec<serde_json::Map<String, Value>>| -> Vec<Value> {
+        rows.into_iter()
+            .map(|mut r| {
+                r.retain(|k, _| {
+                    !k.starts_with("time_") && !k.contains("per_s") && k != "step_time_s"
+                });
+                Value::Object(r)
+            })
+            .collect()
+    };
+    assert_eq!(strip(metrics(&whole)), strip(metrics(&cut)));
+}
+
+#[test]
+fn bad_prompt_files_name_file_row_and_column() {
+    let s = setup("bad");
+    let run = |prompts: &Path, tag: &str| {
+        let out = s.dir.join(tag);
+        let mut args = grpo_args(&s, &out, &["--max-steps", "1"]);
+        let i = args.iter().position(|a| a == "--prompts").unwrap();
+        args[i + 1] = prompts.to_str().unwrap().to_string();
+        fails(rmtk().args(args))
+    };
+    let empty = s.dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let err = run(&empty, "empty");
+    assert!(err.contains("empty.jsonl") && err.contains("no"), "{err}");
+
+    // A row without constraints cannot be verified by the rules alone.
+    let mut rows = prompt_rows(3, 1, 9);
+    rows[1] = json!({"prompt": "write about the sea"});
+    let none = s.dir.join("none.jsonl");
+    write_rows(&none, &rows);
+    let err = run(&none, "none");
+    assert!(
+        err.contains("none.jsonl")
+            && err.contains("row 1")
+            && err.contains("instruction_id_list")
+            && err.contains("judge"),
+        "{err}"
+    );
+
+    // A misspelled column lists the columns found.
+    let wrong = s.dir.join("wrong.jsonl");
+    write_rows(&wrong, &[json!({"promt": "x", "instruction_id_list": []})]);
+    let err = run(&wrong, "wrong");
+    assert!(err.contains("prompt") && err.contains("promt"), "{err}");
+
+    // An unknown instruction id names the row and the column.
+    let mut rows = prompt_rows(2, 1, 9);
+    rows[1]["instruction_id_list"] = json!(["length_constraints:number_wordz"]);
+    let unknown = s.dir.join("unknown.jsonl");
+    write_rows(&unknown, &rows);
+    let err = run(&unknown, "unknown");
+    assert!(
+        err.contains("row 1") && err.contains("number_wordz"),
+        "{err}"
+    );
+    // Nothing was created for runs that never started.
+    assert!(!s.dir.join("none").join("metrics.jsonl").exists());
+}
+
+/// A copy of a reward model whose head outputs NaN.
+fn nan_reward_model(rm: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(rm).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() && p.file_name().unwrap() != "model.safetensors" {
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let bytes = std::fs::read(rm.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        let mut data = view.data().to_vec();
+        if name == "classifier.weight" || name == "score.weight" {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32);
+            for chunk in data.chunks_mut(4) {
+                chunk.copy_from_slice(&f32::NAN.to_le_bytes());
+            }
+        }
+        owned.push((name, view.dtype(), view.shape().to_vec(), data));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dst.join("model.safetensors")).unwrap();
+}
+
+#[test]
+fn non_finite_rewards_skip_the_step_and_training_goes_on() {
+    let s = setup("nan");
+    let nan_rm = s.dir.join("nan-rm");
+    nan_reward_model(&s.rm, &nan_rm);
+    let out = s.dir.join("run");
+    let mut args = grpo_args(&s, &out, &["--max-steps", "2"]);
+    let i = args.iter().position(|a| a == "--reward-model").unwrap();
+    args[i + 1] = nan_rm.to_str().unwrap().to_string();
+    let log = ok(rmtk().args(args));
+    assert!(
+        log.contains("skipped") && log.contains("non-finite"),
+        "{log}"
+    );
+    let lines = train_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|r| r["skipped"].is_string()), "{lines:?}");
+    // No update was made, and the run still saved its policy.
+    assert!(
+        lines.iter().all(|r| r.get("updates").is_none()),
+        "{lines:?}"
+    );
+    assert!(out.join("model.safetensors").is_file());
+}
+
+#[test]
+fn a_verifier_endpoint_that_is_down_stops_the_run_with_its_checkpoint_intact() {
+    let s = setup("down");
+    let out = s.dir.join("run");
+    ok(rmtk().args(grpo_args(
+        &s,
+        &out,
+        &["--max-steps", "2", "--save-every", "2"],
+    )));
+    let weights = std::fs::read(out.join("checkpoint-2/model.safetensors")).unwrap();
+    // Continue with a hybrid verifier whose remote judge cannot be reached (a port
+    // nothing listens on), on prompts that also carry a free-text constraint.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let err = fails(rmtk().args([
+        "grpo",
+        "--resume",
+        out.to_str().unwrap(),
+        "--max-steps",
+        "4",
+        "--mode",
+        "hybrid",
+        "--judge-model",
+        "judge",
+        "--judge-url",
+        &format!("http://127.0.0.1:{port}/v1"),
+        "--judge-retries",
+        "1",
+        "--judge-backoff",
+        "0",
+        "--judge-timeout",
+        "2",
+        "--no-judge-cache",
+        "--constraints-column",
+        "prompt",
+    ]));
+    assert!(
+        err.contains("endpoint is down")
+            && err.contains("checkpoint-2")
+            && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("checkpoint-2/model.safetensors")).unwrap(),
+        weights
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("latest")).unwrap().trim(),
+        "checkpoint-2"
+    );
+}
