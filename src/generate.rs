@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::data::{self, Table};
 use crate::device::{DeviceSpec, Job, run_on};
 use crate::models::generate::{SamplingParams, generate, row_rng};
-use crate::models::{Message, ModelDir, Tokenizer, load_causal_lm};
+use crate::models::{ModelDir, Tokenizer, load_causal_lm};
 
 /// Generate continuations: batched over rows of an input file, stops at EOS or stop
 /// strings, seeded and reproducible; streams to the terminal or writes JSONL/parquet.
@@ -83,46 +83,7 @@ impl GenerateConfig {
     }
 }
 
-/// A prompt as given: text, or a conversation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prompt {
-    Text(String),
-    Chat(Vec<Message>),
-}
-
-/// Token ids of a prompt as the model sees it.
-pub fn encode_prompt(
-    tok: &Tokenizer,
-    prompt: &Prompt,
-    chat: bool,
-    system: Option<&str>,
-) -> Result<Vec<u32>> {
-    let is_empty = match prompt {
-        Prompt::Text(t) => t.trim().is_empty(),
-        Prompt::Chat(m) => m.is_empty() || m.iter().all(|m| m.content.trim().is_empty()),
-    };
-    if is_empty {
-        bail!("the prompt is empty");
-    }
-    if !chat {
-        return match prompt {
-            Prompt::Text(t) => Ok(tok.encode(t, true)?),
-            Prompt::Chat(_) => bail!(
-                "the prompt is a list of messages: add --chat to render it with the chat template"
-            ),
-        };
-    }
-    let mut messages = Vec::new();
-    if let Some(s) = system {
-        messages.push(Message::new("system", s));
-    }
-    match prompt {
-        Prompt::Text(t) => messages.push(Message::new("user", t)),
-        Prompt::Chat(m) => messages.extend(m.iter().cloned()),
-    }
-    let text = tok.apply_chat_template(&messages, true)?;
-    Ok(tok.encode(&text, false)?)
-}
+pub use crate::data::{Prompt, encode_prompt};
 
 pub fn run(cfg: GenerateConfig) -> Result<()> {
     let params = cfg.sampling()?;

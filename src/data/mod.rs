@@ -23,8 +23,7 @@ use serde_json::{Map, Value};
 
 pub mod prefs;
 
-use crate::generate::Prompt;
-use crate::models::Message;
+use crate::models::{Message, Tokenizer};
 
 pub type Row = Map<String, Value>;
 
@@ -781,4 +780,45 @@ mod tests {
             "x.parquet: no column `choosen` (columns found: prompt, chosen, rejected); did you mean `chosen`?"
         );
     }
+}
+
+/// A prompt as given: text, or a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<Message>),
+}
+
+/// Token ids of a prompt as the model sees it.
+pub fn encode_prompt(
+    tok: &Tokenizer,
+    prompt: &Prompt,
+    chat: bool,
+    system: Option<&str>,
+) -> anyhow::Result<Vec<u32>> {
+    let is_empty = match prompt {
+        Prompt::Text(t) => t.trim().is_empty(),
+        Prompt::Chat(m) => m.is_empty() || m.iter().all(|m| m.content.trim().is_empty()),
+    };
+    if is_empty {
+        anyhow::bail!("the prompt is empty");
+    }
+    if !chat {
+        return match prompt {
+            Prompt::Text(t) => Ok(tok.encode(t, true)?),
+            Prompt::Chat(_) => anyhow::bail!(
+                "the prompt is a list of messages: add --chat to render it with the chat template"
+            ),
+        };
+    }
+    let mut messages = Vec::new();
+    if let Some(s) = system {
+        messages.push(Message::new("system", s));
+    }
+    match prompt {
+        Prompt::Text(t) => messages.push(Message::new("user", t)),
+        Prompt::Chat(m) => messages.extend(m.iter().cloned()),
+    }
+    let text = tok.apply_chat_template(&messages, true)?;
+    Ok(tok.encode(&text, false)?)
 }

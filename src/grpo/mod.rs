@@ -33,8 +33,8 @@ use anyhow::{Context, Result, bail};
 
 pub use config::GrpoConfig;
 
+use crate::data::encode_prompt;
 use crate::device::run_on;
-use crate::generate::encode_prompt;
 use crate::models::ModelDir;
 use crate::train::Checkpoints;
 use crate::train::metrics::RunLog;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde_json::{Map, Value};
 
+use crate::data::Prompt;
 use crate::data::{DataError, Table, prompt_cell, read_table};
-use crate::generate::Prompt;
 use crate::verify::ConstraintSet;
 use crate::verify::input::{kwargs_list, string_list};
 

@@ -115,8 +115,8 @@ impl<B: Backend> WritingScorer<'_, B> {
         let mut seqs = Vec::with_capacity(items.len());
         for (row, response) in items {
             let prompt = match &row.prompt {
-                crate::generate::Prompt::Text(t) => Content::Text(t.clone()),
-                crate::generate::Prompt::Chat(m) => Content::Chat(m.clone()),
+                crate::data::Prompt::Text(t) => Content::Text(t.clone()),
+                crate::data::Prompt::Chat(m) => Content::Chat(m.clone()),
             };
             let seq = encoder
                 .encode(Some(&prompt), &Content::Text((*response).to_string()))
