@@ -125,7 +125,7 @@ EOF
   if [[ "$SKIP_TRL" == 0 ]]; then
     /usr/bin/time -v -o "$WORK/$name-trl.time" "$PY" scripts/bench_trl.py "$MODEL" "$DATA" "$BATCH" "$LENGTH" "$STEPS" $TRL_GC \
       > "$WORK/$name-trl.json" 2> "$WORK/$name-trl.log" || { cat "$WORK/$name-trl.log" >&2; exit 1; }
-    read -r ttps tsps <<< "$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(f"{d[\"tokens_per_s\"]:.1f} {d[\"seconds_per_step\"]:.3f}")' "$WORK/$name-trl.json")"
+    read -r ttps tsps <<< "$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); t, s = d["tokens_per_s"], d["seconds_per_step"]; print(f"{t:.1f} {s:.3f}")' "$WORK/$name-trl.json")"
     trss="$(peak_kib "$WORK/$name-trl.time")"
     printf '%-10s %-6s %12s %12s %10s\n' "$name" trl "$ttps" "$tsps" "$((trss / 1024))"
     python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} rmtk/trl   {a / b:10.2f}x tokens/s, {int(sys.argv[4]) / int(sys.argv[5]):.2f}x peak memory")' \
