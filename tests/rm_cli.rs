@@ -440,6 +440,13 @@ fn bad_input_names_file_row_and_column() {
         log.contains("mixed.jsonl: row 10: line 11 is not valid JSON"),
         "{log}"
     );
+    // The run's own log keeps what was said before the output folder existed.
+    let file_log = std::fs::read_to_string(out.join("train.log")).unwrap();
+    assert!(
+        file_log.contains("skipped 4 bad rows (--skip-bad-rows)"),
+        "{file_log}"
+    );
+    assert!(file_log.contains("7 training pairs"), "{file_log}");
 }
 
 #[test]

@@ -168,31 +168,36 @@ mod tests {
     }
 }
 
-/// Messages of a run: to stderr (above the progress bar, if any) and, once the output
-/// folder exists, appended to `OUTPUT/train.log`.
+/// Messages of a run: to stderr (above the progress bar, if any) and appended to
+/// `OUTPUT/train.log`. Messages from before the output folder exists (what was read,
+/// skipped rows, filtered or cut pairs) are kept and written there first, once it does.
 #[derive(Default)]
 pub struct RunLog {
     prefix: String,
     file: Option<File>,
     bar: Option<indicatif::ProgressBar>,
+    /// Lines logged before [`RunLog::to_file`].
+    pending: Vec<String>,
 }
 
 impl RunLog {
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_string(),
-            file: None,
-            bar: None,
+            ..Self::default()
         }
     }
 
-    /// Also append to `path` from now on.
+    /// Also append to `path` from now on, starting with the lines logged so far.
     pub fn to_file(&mut self, path: &Path) -> Result<()> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
+        for line in self.pending.drain(..) {
+            writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))?;
+        }
         self.file = Some(file);
         Ok(())
     }
@@ -208,8 +213,11 @@ impl RunLog {
             Some(bar) if !bar.is_hidden() => bar.println(&line),
             _ => eprintln!("{line}"),
         }
-        if let Some(f) = &mut self.file {
-            let _ = writeln!(f, "{line}");
+        match &mut self.file {
+            Some(f) => {
+                let _ = writeln!(f, "{line}");
+            }
+            None => self.pending.push(line),
         }
     }
 }
