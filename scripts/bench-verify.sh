@@ -57,7 +57,7 @@ target/release/rmtk verify --ifeval data/ifeval/input_data.jsonl \
   --responses data/ifeval/input_response_data_text_bison.jsonl \
   --output "$OUT/ifeval.jsonl" --summary "$OUT/ifeval-summary.json" > "$OUT/ifeval-report.txt"
 end=$(date +%s.%N)
-echo "{\"bench\": \"rmtk verify --ifeval (156 rows, process wall time)\", \"seconds\": $(echo "$end - $start" | bc)}" \
+echo "{\"bench\": \"rmtk verify --ifeval (156 rows, process wall time)\", \"seconds\": $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", b - a }')}" \
   | tee "$OUT/cli.jsonl"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
