@@ -16,6 +16,9 @@
 //! also matches before a final newline). [`PyRegex::is_match_bounded`] gives the exact
 //! Python `\b...\b` search for the literal words the forbidden-words rule uses.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use regex::{Regex, RegexBuilder};
 
 use super::words::is_word;
@@ -33,20 +36,45 @@ pub(super) struct Flags {
 /// A compiled Python pattern.
 #[derive(Clone, Debug)]
 pub(super) struct PyRegex {
-    regex: Regex,
+    /// Shared with the cache and every instruction built from the same pattern.
+    regex: Arc<Regex>,
     /// Number of capturing groups (they add items to `re.split` results).
     groups: usize,
 }
 
+/// Compiled patterns by (pattern, ignorecase, multiline), as Python's `re` keeps its
+/// own: building an instruction (once per row in IFEval's evaluation) would otherwise
+/// compile its keyword patterns again each time, and compiling a Unicode,
+/// case-insensitive pattern costs far more than searching a response with it.
+static CACHE: LazyLock<Mutex<HashMap<(String, bool, bool), PyRegex>>> =
+    LazyLock::new(Default::default);
+
+/// The cache is emptied when it reaches this many patterns (Python's `re`: 512).
+const CACHE_MAX: usize = 1024;
+
 impl PyRegex {
     pub fn new(pattern: &str, flags: Flags) -> Result<PyRegex, String> {
+        let key = (pattern.to_owned(), flags.ignorecase, flags.multiline);
+        if let Some(hit) = CACHE.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
         let (translated, groups) = translate(pattern, flags.ignorecase)?;
         let regex = RegexBuilder::new(&translated)
             .case_insensitive(flags.ignorecase)
             .multi_line(flags.multiline)
             .build()
             .map_err(|e| format!("pattern {pattern:?} is not supported: {e}"))?;
-        Ok(PyRegex { regex, groups })
+        let compiled = PyRegex {
+            regex: Arc::new(regex),
+            groups,
+        };
+        if let Ok(mut cache) = CACHE.lock() {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(key, compiled.clone());
+        }
+        Ok(compiled)
     }
 
     /// `re.search(pattern, text)` found something.
