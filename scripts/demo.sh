@@ -35,10 +35,12 @@ if [[ ! -f "$OUT/rm/train_summary.json" ]]; then
   if [[ -f "$OUT/rm/latest" ]]; then
     $RMTK train-rm --resume "$OUT/rm" --device "$DEVICE"
   else
+    rm -rf "$OUT/rm"   # stopped before its first checkpoint: start again
     $RMTK train-rm --model models/all-minilm-l6-v2 \
       --data data/prefs-en-demo.parquet --eval-data data/prefs-en-demo-test.parquet \
       --output "$OUT/rm" --max-length 256 --overlong truncate --batch-size 8 \
-      --epochs 2 --lr 1e-4 --eval-every 15 --eval-on-start --save-every 15 --seed 42 \
+      --epochs 2 --lr 1e-4 --warmup-ratio 0.1 --center-rewards-coef 0.01 --seed 42 \
+      --eval-every 15 --eval-on-start --save-every 30 --save-total-limit 1 \
       --device "$DEVICE"
   fi
 fi
@@ -54,6 +56,7 @@ if [[ ! -f "$OUT/grpo/train_summary.json" ]]; then
   if [[ -f "$OUT/grpo/latest" ]]; then
     $RMTK grpo --resume "$OUT/grpo" --device "$DEVICE"
   else
+    rm -rf "$OUT/grpo"
     $RMTK grpo --policy models/smollm2-135m-instruct --reward-model "$OUT/rm" \
       --prompts data/grpo/ifeval-rules-train.jsonl \
       --eval-prompts data/grpo/ifeval-rules-heldout.jsonl \
