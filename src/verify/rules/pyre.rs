@@ -46,8 +46,10 @@ pub(super) struct PyRegex {
 /// own: building an instruction (once per row in IFEval's evaluation) would otherwise
 /// compile its keyword patterns again each time, and compiling a Unicode,
 /// case-insensitive pattern costs far more than searching a response with it.
-static CACHE: LazyLock<Mutex<HashMap<(String, bool, bool), PyRegex>>> =
-    LazyLock::new(Default::default);
+static CACHE: LazyLock<Mutex<HashMap<CacheKey, PyRegex>>> = LazyLock::new(Default::default);
+
+/// (pattern, ignorecase, multiline).
+type CacheKey = (String, bool, bool);
 
 /// The cache is emptied when it reaches this many patterns (Python's `re`: 512).
 const CACHE_MAX: usize = 1024;
