@@ -471,3 +471,34 @@ fn a_verifier_endpoint_that_is_down_stops_the_run_with_its_checkpoint_intact() {
         "checkpoint-2"
     );
 }
+
+#[test]
+fn constraint_only_logs_the_writing_reward_when_given_a_reward_model() {
+    let s = setup("conly");
+    let out = s.dir.join("run");
+    ok(rmtk().args(grpo_args(
+        &s,
+        &out,
+        &["--max-steps", "1", "--mixing", "constraint-only"],
+    )));
+    let lines = metrics(&out);
+    assert!(
+        lines.iter().all(|r| r["writing_reward_mean"].is_number()),
+        "{lines:?}"
+    );
+    // Without one, it trains on the verdicts alone.
+    let out = s.dir.join("run-no-rm");
+    let mut args = grpo_args(
+        &s,
+        &out,
+        &["--max-steps", "1", "--mixing", "constraint-only"],
+    );
+    let i = args.iter().position(|a| a == "--reward-model").unwrap();
+    args.drain(i..i + 2);
+    ok(rmtk().args(args));
+    assert!(
+        metrics(&out)
+            .iter()
+            .all(|r| r.get("writing_reward_mean").is_none())
+    );
+}

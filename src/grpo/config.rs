@@ -49,9 +49,9 @@ pub struct GrpoConfig {
     #[arg(long)]
     pub reference: Option<String>,
     /// The writing reward model: an rmtk reward model, or any Hugging Face
-    /// sequence-classification checkpoint of a supported backbone (not needed with
-    /// --mixing constraint-only). It tokenizes the prompt and response itself, with
-    /// its own tokenizer.
+    /// sequence-classification checkpoint of a supported backbone. Optional with
+    /// --mixing constraint-only, where it only scores for the metrics. It tokenizes
+    /// the prompt and response itself, with its own tokenizer.
     #[arg(long)]
     pub reward_model: Option<String>,
     /// Training prompts (parquet or JSONL): a prompt as text or messages, optional

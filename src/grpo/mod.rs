@@ -134,8 +134,10 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
     let train_ids = encode(&train)?;
     let eval_ids = encode(&eval)?;
 
+    // With --mixing constraint-only a reward model is optional: when given, it only
+    // scores for the metrics (so the baseline's writing reward can be compared).
     let rm = match (&cfg.reward_model, cfg.mixing) {
-        (_, mixing::Mixing::ConstraintOnly) => None,
+        (None, mixing::Mixing::ConstraintOnly) => None,
         (Some(spec), _) => {
             let rm = crate::rm::LoadedRm::open(spec).context("--reward-model")?;
             let seq = rm.seq_spec(

@@ -784,8 +784,10 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         let mut rec = Map::new();
         rec.insert("step".into(), json!(step + 1));
         rec.insert("pass_rate".into(), num(passes as f64 / total));
-        rec.insert("writing_reward_mean".into(), num(w_mean));
-        rec.insert("writing_reward_std".into(), num(w_std));
+        if scorer.is_some() {
+            rec.insert("writing_reward_mean".into(), num(w_mean));
+            rec.insert("writing_reward_std".into(), num(w_std));
+        }
         rec.insert("generation_rounds".into(), json!(rounds));
         rec.insert("response_len_mean".into(), num(mixing::mean(&lens)));
         rec.insert(
@@ -809,7 +811,7 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     "step": step + 1,
                     "prompt": job.train[s.prompt].text,
                     "completion": s.text,
-                    "writing_reward": num(s.writing),
+                    "writing_reward": scorer.is_some().then(|| num(s.writing)),
                     "pass": s.verdict.pass,
                     "reasons": s.verdict.reasons().collect::<Vec<_>>(),
                     "reward": num(s.reward),
