@@ -15,6 +15,7 @@ FEATURES=()
 [[ "$DEVICE" == cuda* ]] && FEATURES=(--features cuda)
 cargo build --release --locked --quiet "${FEATURES[@]}"
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/rmtk-bench-grpo.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT   # the run's policy and checkpoint are not kept
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 target/release/rmtk grpo --policy models/smollm2-135m-instruct --reward-model "$RM" \
   --prompts data/grpo/ifeval-rules-train.jsonl --output "$OUT/run" \
@@ -29,6 +30,8 @@ keys = ["time_generation_s", "time_scoring_s", "time_update_s", "step_time_s",
 print(f"{'step':>4} " + " ".join(f"{k:>24}" for k in keys))
 for r in rows:
     print(f"{r['step']:>4} " + " ".join(f"{r.get(k, float('nan')):>24.2f}" for k in keys))
-mean = lambda k: sum(r.get(k, 0) for r in rows[1:] or rows) / len(rows[1:] or rows)
-print("mean (after the first step): " + ", ".join(f"{k} {mean(k):.2f}" for k in keys))
+def mean(k):
+    vals = [r[k] for r in (rows[1:] or rows) if isinstance(r.get(k), (int, float))]
+    return sum(vals) / len(vals) if vals else float("nan")
+print("mean over the steps after the first (a skipped step has no update): " + ", ".join(f"{k} {mean(k):.2f}" for k in keys))
 PY
