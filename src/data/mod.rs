@@ -789,6 +789,24 @@ pub enum Prompt {
     Chat(Vec<Message>),
 }
 
+impl Prompt {
+    /// The prompt as plain text, for checkers and logs: a text as it is, a lone user
+    /// turn as its content, a longer conversation written out turn by turn.
+    pub fn to_text(&self) -> String {
+        match self {
+            Prompt::Text(t) => t.clone(),
+            Prompt::Chat(messages) => match &messages[..] {
+                [m] if m.role == "user" => m.content.clone(),
+                _ => messages
+                    .iter()
+                    .map(|m| format!("{}: {}", m.role, m.content))
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+            },
+        }
+    }
+}
+
 /// Token ids of a prompt as the model sees it.
 pub fn encode_prompt(
     tok: &Tokenizer,

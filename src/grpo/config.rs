@@ -308,13 +308,19 @@ pub fn mixing_name(m: Mixing) -> &'static str {
     }
 }
 
+/// Where the `grpo` subcommand stands: right after the program name (rmtk has no
+/// global options), never a value such as `--prompt grpo` of another command.
+pub fn grpo_position(args: &[std::ffi::OsString]) -> Option<usize> {
+    (args.get(1).is_some_and(|a| a == "grpo")).then_some(1)
+}
+
 /// Expands `--config FILE` of the `grpo` subcommand into flags placed before the ones
 /// given on the command line (which then override them: the subcommand accepts a flag
 /// given twice, the last one winning). Keys are flag names (`max_new_tokens` or
 /// `max-new-tokens`); `true` booleans become bare flags, `false` ones are left out,
 /// arrays give several values.
 pub fn expand_config_file(args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>> {
-    let Some(sub) = args.iter().position(|a| a == "grpo") else {
+    let Some(sub) = grpo_position(&args) else {
         return Ok(args);
     };
     let Some(at) = args.iter().skip(sub + 1).position(|a| a == "--config") else {
@@ -402,6 +408,13 @@ mod tests {
         let tail: Vec<&str> = out.iter().map(String::as_str).collect();
         assert_eq!(tail[..2], ["rmtk", "grpo"]);
         assert!(tail.contains(&"--no-chat") && !tail.contains(&"--loose"));
+        // Another command's argument that happens to read `grpo` is left alone.
+        let other: Vec<std::ffi::OsString> =
+            ["rmtk", "generate", "--prompt", "grpo", "--config", "x"]
+                .iter()
+                .map(Into::into)
+                .collect();
+        assert_eq!(expand_config_file(other.clone()).unwrap(), other);
         let i = tail.iter().position(|a| *a == "--prompts").unwrap();
         assert_eq!(tail[i + 1..i + 3], ["a.jsonl", "b.jsonl"]);
         // The file's value, then the command line's: the last one wins.

@@ -181,7 +181,7 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
 pub fn expand_args(
     args: Vec<std::ffi::OsString>,
 ) -> Result<(Vec<std::ffi::OsString>, Vec<String>)> {
-    let Some(sub) = args.iter().position(|a| a == "grpo") else {
+    let Some(sub) = config::grpo_position(&args) else {
         return Ok((args, Vec::new()));
     };
     let mut args = args;
@@ -207,7 +207,7 @@ pub fn expand_args(
         args = out;
     }
     let args = config::expand_config_file(args)?;
-    let sub = args.iter().position(|a| a == "grpo").expect("still there");
+    let sub = config::grpo_position(&args).expect("still there");
     let mut keep = Vec::new();
     let mut i = sub + 1;
     while i < args.len() {

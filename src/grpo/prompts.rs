@@ -66,17 +66,7 @@ fn read_row(
 ) -> Result<PromptRow, DataError> {
     let data = &table.rows[row];
     let prompt = prompt_cell(table, row, data, &columns.prompt)?;
-    let text = match &prompt {
-        Prompt::Text(t) => t.clone(),
-        Prompt::Chat(messages) => match &messages[..] {
-            [m] if m.role == "user" => m.content.clone(),
-            _ => messages
-                .iter()
-                .map(|m| format!("{}: {}", m.role, m.content))
-                .collect::<Vec<_>>()
-                .join("\n\n"),
-        },
-    };
+    let text = prompt.to_text();
     if text.trim().is_empty() {
         return Err(table.cell_error(row, &columns.prompt, "is empty"));
     }

@@ -34,7 +34,7 @@ use crate::device::Job;
 use crate::models::generate::SamplingParams;
 use crate::models::llama::ContinuationBatch;
 use crate::models::load::SaveDtype;
-use crate::models::reward::{RewardBatch, RewardModel};
+use crate::models::reward::RewardModel;
 use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm, save_causal_lm};
 use crate::rm::LoadedRm;
 use crate::train::metrics::{RunLog, bar_message, num};
@@ -77,8 +77,6 @@ impl Job for GrpoJob {
 
 /// One completion with everything known about it.
 struct Scored {
-    /// Index into the step's groups.
-    group: usize,
     prompt: usize,
     ids: Vec<u32>,
     text: String,
@@ -125,36 +123,11 @@ impl<B: Backend> WritingScorer<'_, B> {
                 })?;
             seqs.push(seq);
         }
-        let mut order: Vec<usize> = (0..seqs.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].ids.len()));
-        let mut out = vec![0.0f64; seqs.len()];
-        for chunk in order.chunks(self.batch_size.max(1)) {
-            let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| seqs[i].ids.clone()).collect();
-            let types: Option<Vec<Vec<u32>>> = seqs[chunk[0]].types.as_ref().map(|_| {
-                chunk
-                    .iter()
-                    .map(|&i| {
-                        seqs[i]
-                            .types
-                            .clone()
-                            .unwrap_or_else(|| vec![0; seqs[i].ids.len()])
-                    })
-                    .collect()
-            });
-            let batch =
-                RewardBatch::<B>::from_rows(&rows, types.as_deref(), self.rm.pad_id, device);
-            let r = self
-                .model
-                .forward(&batch)
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading rewards: {e:?}"))?;
-            for (&i, v) in chunk.iter().zip(r) {
-                out[i] = f64::from(v + self.rm.bias);
-            }
-        }
-        Ok(out)
+        let refs: Vec<&crate::data::prefs::Seq> = seqs.iter().collect();
+        let rewards = self
+            .rm
+            .rewards(self.model, &refs, self.batch_size, device, |_| {})?;
+        Ok(rewards.into_iter().map(f64::from).collect())
     }
 }
 
@@ -630,7 +603,6 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         let step = state.step;
         let t_step = Instant::now();
         let (mut t_gen, mut t_score) = (0.0f64, 0.0f64);
-        let mut groups_so_far = 0usize;
         let mut scored: Vec<Scored> = Vec::new();
         let mut outcomes: Vec<GroupOutcome> = Vec::new();
         let mut kept_groups = 0usize;
@@ -666,17 +638,15 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             )?;
             t_gen += t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let first = groups_so_far;
+            // (prompt, completion), group after group, `n` each.
             let flat: Vec<(usize, &crate::models::generate::Completion)> = new_groups
                 .iter()
-                .enumerate()
-                .flat_map(|(g, grp)| grp.completions.iter().map(move |c| (first + g, c)))
+                .flat_map(|grp| grp.completions.iter().map(move |c| (grp.prompt, c)))
                 .collect();
-            let prompt_of = |g: usize| new_groups[g - first].prompt;
             let items: Vec<VerifyItem<'_>> = flat
                 .iter()
-                .map(|(g, c)| {
-                    let row = &job.train[prompt_of(*g)];
+                .map(|(p, c)| {
+                    let row = &job.train[*p];
                     VerifyItem {
                         prompt: &row.text,
                         response: &c.text,
@@ -689,7 +659,7 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 Some(s) => {
                     let pairs: Vec<(&PromptRow, &str)> = flat
                         .iter()
-                        .map(|(g, c)| (&job.train[prompt_of(*g)], c.text.as_str()))
+                        .map(|(p, c)| (&job.train[*p], c.text.as_str()))
                         .collect();
                     s.score(&pairs, &device)?
                 }
@@ -697,10 +667,10 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             };
             t_score += t1.elapsed().as_secs_f64();
             nonfinite += writing.iter().filter(|w| !w.is_finite()).count();
-            for ((g, c), (verdict, w)) in flat.iter().zip(verdicts.into_iter().zip(writing)) {
+            let start = scored.len();
+            for ((p, c), (verdict, w)) in flat.iter().zip(verdicts.into_iter().zip(writing)) {
                 scored.push(Scored {
-                    group: *g,
-                    prompt: prompt_of(*g),
+                    prompt: *p,
                     ids: c.ids.clone(),
                     text: c.text.clone(),
                     truncated: c.truncated(),
@@ -717,10 +687,8 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 break;
             }
             // Mix, filter and take advantages, group by group.
-            for g in first..first + new_groups.len() {
-                let members: Vec<usize> = (0..scored.len())
-                    .filter(|&i| scored[i].group == g)
-                    .collect();
+            for first in (start..scored.len()).step_by(n) {
+                let members: Vec<usize> = (first..first + n).collect();
                 let mut writing: Vec<f64> = members.iter().map(|&i| scored[i].writing).collect();
                 if cfg.overlong == Overlong::Soft && cfg.mixing != Mixing::ConstraintOnly {
                     for (w, &i) in writing.iter_mut().zip(&members) {
@@ -744,12 +712,7 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                             );
                     }
                 }
-                let mut drop = mixing::filter(&mixed, n, cfg.mixing, &filter_cfg);
-                if drop.is_none() && kept_groups >= cfg.batch_prompts {
-                    // More groups survived than the batch needs (never with rounds
-                    // taking only what is missing; kept for safety).
-                    drop = Some(DropReason::NoVariance);
-                }
+                let drop = mixing::filter(&mixed, n, cfg.mixing, &filter_cfg);
                 let adv =
                     mixing::advantages(&mixed.rewards, cfg.advantage_scale, cfg.advantage_eps);
                 for (k, &i) in members.iter().enumerate() {
@@ -766,7 +729,6 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     drop,
                 });
             }
-            groups_so_far += new_groups.len();
         }
 
         // Metrics of everything generated this step.

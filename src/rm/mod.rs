@@ -20,7 +20,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use serde::{Deserialize, Serialize};
 
-use crate::data::prefs::{EncodedPair, Overlong, SeqSpec, SeqStyle};
+use crate::data::prefs::{EncodedPair, Overlong, Seq, SeqSpec, SeqStyle};
 use crate::models::reward::{HeadInit, RewardBatch, RewardModel};
 use crate::models::{Family, ModelDir, Tokenizer};
 
@@ -273,6 +273,46 @@ impl LoadedRm {
 
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<RewardModel<B>> {
         RewardModel::from_pretrained(&self.dir, HeadInit { seed: 0 }, device)
+    }
+
+    /// Rewards of encoded sequences (no gradients), in their order: batches of
+    /// `batch_size` sequences of similar length, the head's bias added.
+    /// `progress(n)` reports each batch's size.
+    pub fn rewards<B: Backend>(
+        &self,
+        model: &RewardModel<B>,
+        seqs: &[&Seq],
+        batch_size: usize,
+        device: &B::Device,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<f32>> {
+        let mut order: Vec<usize> = (0..seqs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].ids.len()));
+        let mut out = vec![0.0f32; seqs.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| seqs[i].ids.clone()).collect();
+            let types: Option<Vec<Vec<u32>>> = seqs[chunk[0]].types.as_ref().map(|_| {
+                chunk
+                    .iter()
+                    .map(|&i| {
+                        let s = seqs[i];
+                        s.types.clone().unwrap_or_else(|| vec![0; s.ids.len()])
+                    })
+                    .collect()
+            });
+            let batch = RewardBatch::<B>::from_rows(&rows, types.as_deref(), self.pad_id, device);
+            let rewards = model
+                .forward(&batch)
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading rewards: {e:?}"))?;
+            for (&i, r) in chunk.iter().zip(rewards) {
+                out[i] = r + self.bias;
+            }
+            progress(chunk.len());
+        }
+        Ok(out)
     }
 }
 

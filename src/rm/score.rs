@@ -15,7 +15,6 @@ use super::LoadedRm;
 use crate::data::prefs::{Content, Layout, Overlong, Seq, SeqEncoder, content_cell};
 use crate::data::{self, DataError, Table, edit_distance};
 use crate::device::{DeviceSpec, Job, run_on};
-use crate::models::reward::RewardBatch;
 
 /// Score responses with a reward model.
 #[derive(Debug, Clone, clap::Args)]
@@ -213,37 +212,24 @@ impl Job for ScoreJob<'_> {
 
     fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output> {
         let model = self.rm.load::<B>(&device)?;
-        let mut order: Vec<usize> = (0..self.seqs.len())
-            .filter(|&i| self.seqs[i].is_some())
+        let present: Vec<(usize, &Seq)> = self
+            .seqs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
             .collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(self.seqs[i].as_ref().map_or(0, |s| s.ids.len())));
-        let bar = crate::util::progress_bar(order.len() as u64, "score");
-        let mut out = vec![None; self.seqs.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let seqs: Vec<&Seq> = chunk
-                .iter()
-                .filter_map(|&i| self.seqs[i].as_ref())
-                .collect();
-            let rows: Vec<Vec<u32>> = seqs.iter().map(|s| s.ids.clone()).collect();
-            let types: Option<Vec<Vec<u32>>> = seqs[0].types.as_ref().map(|_| {
-                seqs.iter()
-                    .map(|s| s.types.clone().unwrap_or_else(|| vec![0; s.ids.len()]))
-                    .collect()
-            });
-            let batch =
-                RewardBatch::<B>::from_rows(&rows, types.as_deref(), self.rm.pad_id, &device);
-            let rewards = model
-                .forward(&batch)
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading rewards: {e:?}"))?;
-            for (&i, r) in chunk.iter().zip(rewards) {
-                out[i] = Some(r + self.rm.bias);
-            }
-            bar.inc(chunk.len() as u64);
-        }
+        let seqs: Vec<&Seq> = present.iter().map(|(_, s)| *s).collect();
+        let bar = crate::util::progress_bar(seqs.len() as u64, "score");
+        let rewards = self
+            .rm
+            .rewards(&model, &seqs, self.batch_size, &device, |n| {
+                bar.inc(n as u64)
+            })?;
         bar.finish_and_clear();
+        let mut out = vec![None; self.seqs.len()];
+        for ((i, _), r) in present.iter().zip(rewards) {
+            out[*i] = Some(r);
+        }
         Ok(out)
     }
 }

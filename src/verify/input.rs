@@ -18,7 +18,6 @@ use serde_json::{Map, Value};
 
 use super::{ConstraintError, ConstraintSet, Mode};
 use crate::data::{DataError, Table, json_type, truncate};
-use crate::models::Message;
 
 /// The column names asked for (`None`: the default name, if the file has it).
 #[derive(Debug, Clone, Default)]
@@ -282,15 +281,7 @@ fn prompt_text(value: &Value) -> Result<String, String> {
         Value::String(s) => Ok(s.clone()),
         Value::Null => Err("is null".into()),
         Value::Array(_) => {
-            let messages = crate::data::parse_messages(value)?;
-            Ok(match &messages[..] {
-                [Message { role, content }] if role == "user" => content.clone(),
-                _ => messages
-                    .iter()
-                    .map(|m| format!("{}: {}", m.role, m.content))
-                    .collect::<Vec<_>>()
-                    .join("\n\n"),
-            })
+            Ok(crate::data::Prompt::Chat(crate::data::parse_messages(value)?).to_text())
         }
         other => Err(format!(
             "should be text or a list of messages, found a {}",
