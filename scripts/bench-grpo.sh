@@ -6,18 +6,49 @@
 #
 #   scripts/bench-grpo.sh RM_DIR            # CPU
 #   DEVICE=cuda scripts/bench-grpo.sh RM_DIR
-# Environment: STEPS (default 3), MAX_NEW_TOKENS (128), N (4), PROMPTS (4).
+#   scripts/bench-grpo.sh --quick [RM_DIR]  # seconds: the tiny Llama of tests/fixtures as the
+#                                           # policy (random weights), a dev build (or RMTK_BIN),
+#                                           # 2 steps of 2 x 2 completions, 8 new tokens; without
+#                                           # RM_DIR, a tiny BERT reward model trained first
+# Environment: STEPS (default 3; --quick 2), MAX_NEW_TOKENS (128; 8), N (4; 2),
+# PROMPTS (4; 2), DEVICE (cpu), RMTK_BIN (use this binary instead of building).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-RM=${1:?usage: scripts/bench-grpo.sh RM_DIR}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+rmtk_help_if_asked "$0" "$@"
+QUICK=0
+ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -*) echo "bench-grpo: unknown option $arg (see --help)" >&2; exit 2 ;;
+    *) ARGS+=("$arg") ;;
+  esac
+done
+cd "$RMTK_ROOT"
 DEVICE=${DEVICE:-cpu}
 FEATURES=()
 [[ "$DEVICE" == cuda* ]] && FEATURES=(--features cuda)
-cargo build --release --locked --quiet "${FEATURES[@]}"
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/rmtk-bench-grpo.XXXXXX")
+OUT=$(rmtk_tmpdir bench-grpo)
 trap 'rm -rf "$OUT"' EXIT   # the run's policy and checkpoint are not kept
+if [[ "$QUICK" == 1 ]]; then
+  export HF_HUB_OFFLINE=1
+  RMTK="$(rmtk_bin dev "${FEATURES[@]}")"
+  POLICY="$OUT/tiny-llama"
+  rmtk_tiny_model llama "$POLICY"
+  if [[ ${#ARGS[@]} -ge 1 ]]; then
+    RM="${ARGS[0]}"
+  else
+    rmtk_tiny_rm "$RMTK" "$OUT"
+    RM="$OUT/rm"
+  fi
+  STEPS=${STEPS:-2} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-8} N=${N:-2} PROMPTS=${PROMPTS:-2}
+else
+  RM=${ARGS[0]:?usage: scripts/bench-grpo.sh RM_DIR (or --quick; see --help)}
+  RMTK="$(rmtk_bin release "${FEATURES[@]}")"
+  POLICY=models/smollm2-135m-instruct
+fi
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-target/release/rmtk grpo --policy models/smollm2-135m-instruct --reward-model "$RM" \
+"$RMTK" grpo --policy "$POLICY" --reward-model "$RM" \
   --prompts data/grpo/ifeval-rules-train.jsonl --output "$OUT/run" \
   --num-generations "${N:-4}" --batch-prompts "${PROMPTS:-4}" \
   --max-new-tokens "${MAX_NEW_TOKENS:-128}" --max-generation-rounds 1 \
@@ -35,3 +66,6 @@ def mean(k):
     return sum(vals) / len(vals) if vals else float("nan")
 print("mean over the steps after the first (a skipped step has no update): " + ", ".join(f"{k} {mean(k):.2f}" for k in keys))
 PY
+if [[ "$QUICK" == 1 ]]; then
+  echo "(--quick: dev build, tiny random policy: shows that the benchmark runs, not rmtk's speed)"
+fi

@@ -5,43 +5,75 @@
 #   decode:  tokens/s of KV-cached greedy decoding after a 32-token prompt, batch 1 and 8
 #
 # Usage: scripts/bench-models.sh [--backends "flex ndarray"] [--model DIR] [--new 64] [--reps 3]
+#                                [--quick] [--with-peer] [--no-peer]
 #        (NDARRAY_FEATURE=bench-openblas for ndarray on OpenBLAS: apt-get install libopenblas-dev)
-# Needs: models (scripts/fetch-models.sh); for the PyTorch column, the reference venv
-# (scripts/setup-ref-venv.sh) or PYTHON pointing at a python with torch + transformers.
+#   --quick      seconds: the tiny Llama of tests/fixtures (random weights), batch 2 x 32,
+#                8 new tokens, 1 repetition, benches/backbone.rs in the dev profile
+#                (`cargo test --bench backbone`); no PyTorch unless --with-peer
+#   --with-peer  with --quick: PyTorch too (the reference venv, as below)
+#   --no-peer    no PyTorch column
+# Needs: models (scripts/fetch-models.sh); for the PyTorch column, PYTHON pointing at a python
+# with torch + transformers, or else the reference venv .venv-ref/, made on first use from
+# scripts/requirements/ref.txt (scripts/setup-ref-venv.sh; torch is large: minutes).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$RMTK_ROOT/scripts/lib/venv.sh"
+rmtk_help_if_asked "$0" "$@"
+cd "$RMTK_ROOT"
 
 BACKENDS="flex"
-MODEL="models/smollm2-135m-instruct"
-NEW=64
-REPS=3
+MODEL=""
+NEW=""
+REPS=""
+QUICK=0
+PEER=1
+PEER_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --backends) BACKENDS="$2"; shift 2 ;;
     --model) MODEL="$2"; shift 2 ;;
     --new) NEW="$2"; shift 2 ;;
     --reps) REPS="$2"; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
+    --quick) QUICK=1; shift ;;
+    --with-peer) PEER=1; PEER_SET=1; shift ;;
+    --no-peer) PEER=0; PEER_SET=1; shift ;;
+    *) echo "bench-models: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-PYTHON="${PYTHON:-.venv-ref/bin/python}"
-OUT="$(mktemp)"
-trap 'rm -f "$OUT"' EXIT
-
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-FEATURES=""
-case " $BACKENDS " in *" ndarray "*) FEATURES="--features ${NDARRAY_FEATURE:-bench-ndarray}" ;; esac
-for b in $BACKENDS; do
-  # shellcheck disable=SC2086
-  cargo bench --quiet $FEATURES --bench backbone -- --backend "$b" --model "$MODEL" --new "$NEW" --reps "$REPS" | tee -a "$OUT" >&2
-done
-if [ -x "$PYTHON" ] || command -v "$PYTHON" >/dev/null 2>&1; then
-  "$PYTHON" scripts/bench-torch.py --model "$MODEL" --new "$NEW" --reps "$REPS" 2>/dev/null | tee -a "$OUT" >&2
+[[ "$QUICK" == 1 && "$PEER_SET" == 0 ]] && PEER=0
+OUT="$(rmtk_tmpdir bench-models)"
+trap 'rm -rf "$OUT"' EXIT
+if [[ "$QUICK" == 1 ]]; then
+  PROFILE=dev
+  if [[ -z "$MODEL" ]]; then
+    MODEL="$OUT/tiny-llama"
+    rmtk_tiny_model llama "$MODEL"
+  fi
+  SHAPE=(--batch 2 --seq 32 --prompt 8 --new "${NEW:-8}" --reps "${REPS:-1}")
 else
-  echo "(no PyTorch: set PYTHON or run scripts/setup-ref-venv.sh)" >&2
+  PROFILE=release
+  MODEL="${MODEL:-models/smollm2-135m-instruct}"
+  SHAPE=(--new "${NEW:-64}" --reps "${REPS:-3}")
 fi
 
-python3 - "$OUT" <<'PY'
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+FEATURES=()
+case " $BACKENDS " in *" ndarray "*) FEATURES=(--features "${NDARRAY_FEATURE:-bench-ndarray}") ;; esac
+for b in $BACKENDS; do
+  rmtk_bench backbone "$PROFILE" "${FEATURES[@]}" -- --backend "$b" --model "$MODEL" "${SHAPE[@]}" \
+    | tee -a "$OUT/results.jsonl" >&2
+done
+if [[ "$PEER" == 1 ]]; then
+  if [[ -z "${PYTHON:-}" ]]; then
+    RMTK_VENV_QUIET=1 ensure_venv .venv-ref scripts/requirements/ref.txt
+    PYTHON=.venv-ref/bin/python
+  fi
+  "$PYTHON" scripts/bench-torch.py --model "$MODEL" "${SHAPE[@]}" 2>/dev/null | tee -a "$OUT/results.jsonl" >&2
+else
+  echo "bench-models: PyTorch skipped (--with-peer runs it)" >&2
+fi
+
+python3 - "$OUT/results.jsonl" "$PROFILE" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 engines = list(dict.fromkeys(r["engine"] for r in rows))
@@ -63,4 +95,6 @@ for e in engines:
             cell += f" ({v / t:.2f}x)"
         cells.append(cell)
     print(f"| {e} | " + " | ".join(cells) + " |")
+if sys.argv[2] == "dev":
+    print("(dev profile, tiny model: shows the benchmark runs, not rmtk's speed)")
 PY

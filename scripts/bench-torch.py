@@ -11,9 +11,6 @@ import argparse
 import json
 import time
 
-import torch
-from transformers import AutoModelForCausalLM
-
 
 def tokens(n, vocab, salt):
     x = 0x9E3779B97F4A7C15 ^ salt
@@ -28,7 +25,7 @@ def tokens(n, vocab, salt):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="models/smollm2-135m-instruct")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=512)
@@ -37,6 +34,9 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = ap.parse_args()
+    import torch
+    from transformers import AutoModelForCausalLM
+
     if a.threads:
         torch.set_num_threads(a.threads)
     model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=torch.float32).eval()

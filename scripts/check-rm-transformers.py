@@ -16,7 +16,7 @@ builds each row's sequence with transformers alone, following the rule recorded 
 then scores the rows in padded batches (right padding with the config's pad_token_id, as
 rmtk does) and compares with the `reward` column of SCORED. Exits 1 if a reward differs by
 more than --tol (default 1e-4) or the folder is not a one-label sequence classifier.
-Reading parquet needs pyarrow (the TRL venv of scripts/bench-rm.sh has it).
+Reading parquet needs pyarrow (in the reference venv, scripts/requirements/ref.txt).
 """
 
 from __future__ import annotations
@@ -29,9 +29,25 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from transformers.utils import logging as hf_logging
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", type=Path)
+    ap.add_argument("rows", type=Path)
+    ap.add_argument("scored", type=Path)
+    ap.add_argument("--prompt-column", default="prompt")
+    ap.add_argument("--response-column", default="response")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--tol", type=float, default=1e-4)
+    return ap.parse_args(argv)
+
+
+# The arguments first: --help (and a usage error) need no torch.
+ARGS = parse_args() if __name__ == "__main__" else None
+
+import torch  # noqa: E402
+from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
 
 hf_logging.set_verbosity_error()
 
@@ -81,15 +97,7 @@ def encode(tok, spec: dict, prompt, response) -> tuple[list[int], list[int] | No
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", type=Path)
-    ap.add_argument("rows", type=Path)
-    ap.add_argument("scored", type=Path)
-    ap.add_argument("--prompt-column", default="prompt")
-    ap.add_argument("--response-column", default="response")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--tol", type=float, default=1e-4)
-    args = ap.parse_args()
+    args = ARGS or parse_args()
 
     spec = json.loads((args.model / "rmtk_reward_model.json").read_text())["sequences"]
     config = json.loads((args.model / "config.json").read_text())

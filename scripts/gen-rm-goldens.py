@@ -37,6 +37,7 @@ Run with the reference venv (scripts/setup-ref-venv.sh):
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -44,12 +45,16 @@ from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-import numpy as np
-import torch
-import transformers
-from safetensors.torch import save_file
-from transformers import BertForSequenceClassification, LlamaForSequenceClassification
-from transformers.utils import logging as hf_logging
+if __name__ == "__main__":
+    # No options; parsed before the imports below so that --help needs no torch.
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+from transformers import BertForSequenceClassification, LlamaForSequenceClassification  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
