@@ -8,9 +8,9 @@
 #   DEVICE=cuda scripts/bench-grpo.sh RM_DIR
 #   scripts/bench-grpo.sh --quick [RM_DIR]  # seconds: the tiny Llama of tests/fixtures as the
 #                                           # policy (random weights), a dev build (or RMTK_BIN),
-#                                           # 2 steps of 2 x 2 completions, 8 new tokens; without
+#                                           # 3 steps of 2 x 2 completions, 8 new tokens; without
 #                                           # RM_DIR, a tiny BERT reward model trained first
-# Environment: STEPS (default 3; --quick 2), MAX_NEW_TOKENS (128; 8), N (4; 2),
+# Environment: STEPS (default 3; --quick 3), MAX_NEW_TOKENS (128; 8), N (4; 2),
 # PROMPTS (4; 2), DEVICE (cpu), RMTK_BIN (use this binary instead of building).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -41,7 +41,7 @@ if [[ "$QUICK" == 1 ]]; then
     rmtk_tiny_rm "$RMTK" "$OUT"
     RM="$OUT/rm"
   fi
-  STEPS=${STEPS:-2} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-8} N=${N:-2} PROMPTS=${PROMPTS:-2}
+  STEPS=${STEPS:-3} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-8} N=${N:-2} PROMPTS=${PROMPTS:-2}
 else
   RM=${ARGS[0]:?usage: scripts/bench-grpo.sh RM_DIR (or --quick; see --help)}
   RMTK="$(rmtk_bin release "${FEATURES[@]}")"
