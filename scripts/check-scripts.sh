@@ -70,12 +70,15 @@ done
 
 if [[ "$QUICK" == 1 ]]; then
   echo "== quick modes (rmtk's side$([[ "$PEERS" == 1 ]] && echo ', with the Python peers'))"
+  NO_BIN=0
   if [[ -z "${RMTK_BIN:-}" ]]; then
     if RMTK_BIN="$(rmtk_bin dev 2>"$LOGS/build.log")"; then
       pass "dev build of rmtk" "$RMTK_BIN"
     else
-      fail "dev build of rmtk"; show_log "$LOGS/build.log"
+      fail "dev build of rmtk"; show_log "$LOGS/build.log"; NO_BIN=1
     fi
+  elif [[ ! -x "$RMTK_BIN" ]]; then
+    fail "RMTK_BIN=$RMTK_BIN" "not an executable"; NO_BIN=1
   fi
   export RMTK_BIN
   PEER=()
@@ -91,7 +94,7 @@ if [[ "$QUICK" == 1 ]]; then
   )
   for cmd in "${QUICKS[@]}"; do
     cmd="${cmd% }"
-    if [[ -n "${RMTK_BIN:-}" && ! -x "$RMTK_BIN" ]]; then fail "$cmd" "no rmtk binary"; continue; fi
+    if [[ "$NO_BIN" == 1 ]]; then fail "$cmd" "not run: no rmtk binary"; continue; fi
     log="$LOGS/quick.$(basename "${cmd%% *}").log"
     t0=$SECONDS
     # shellcheck disable=SC2086

@@ -101,7 +101,7 @@ else
   TIMES+=("$(printf '%6s  %s' - "scripts/test.sh (skipped)")")
 fi
 
-stage "3/3 scripts/check-scripts.sh ${PEERS[*]}"
+stage "3/3 scripts/check-scripts.sh${PEERS[*]:+ ${PEERS[*]}}"
 check() {
   cd "$CLONE"
   if [[ "$SKIP_TEST" == 0 ]]; then
@@ -110,7 +110,7 @@ check() {
     scripts/check-scripts.sh "${PEERS[@]}"
   fi
 }
-run_stage "scripts/check-scripts.sh ${PEERS[*]}" check
+run_stage "scripts/check-scripts.sh${PEERS[*]:+ ${PEERS[*]}}" check
 
 report
 echo "fresh-clone-check: passed ($HEAD)"

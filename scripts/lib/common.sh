@@ -36,8 +36,11 @@ rmtk_target_dir() {
     printf '%s\n' "$RMTK_TARGET_DIR_CACHED"
     return
   fi
-  RMTK_TARGET_DIR_CACHED="$(cargo metadata --format-version 1 --no-deps --manifest-path "$RMTK_ROOT/Cargo.toml" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')" || return 1
+  local meta
+  meta="$(cargo metadata --format-version 1 --no-deps --manifest-path "$RMTK_ROOT/Cargo.toml")" \
+    || { echo "cargo metadata failed: cannot find cargo's target directory" >&2; return 1; }
+  RMTK_TARGET_DIR_CACHED="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' <<<"$meta")" \
+    || return 1
   printf '%s\n' "$RMTK_TARGET_DIR_CACHED"
 }
 
