@@ -2,7 +2,7 @@
 //! tokenizers, and their answers to bad input: a clear error naming file, row and
 //! column (or, with --skip-bad-rows, a count), and an output folder left as it was.
 
-mod rm_support;
+use crate::rm_support;
 
 use rm_support::*;
 use serde_json::{Value, json};

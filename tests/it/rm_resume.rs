@@ -3,7 +3,7 @@
 //! run never interrupted (tiny decoder, grad accumulation, warmup + cosine schedule,
 //! weight decay, clipping, periodic evaluation).
 
-mod rm_support;
+use crate::rm_support;
 
 use std::time::{Duration, Instant};
 

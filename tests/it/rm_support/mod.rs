@@ -1,7 +1,7 @@
 //! Shared helpers of the reward-model integration tests: tiny model folders with
 //! word-level tokenizers, generated preference data, the `rmtk` binary.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test module uses its own part
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

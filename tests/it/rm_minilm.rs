@@ -3,7 +3,7 @@
 //! on the pairs trained on falls, and two runs with the same seed give the same metrics.
 //! Capped (16 pairs, 128 tokens, 8 updates) to stay within seconds in a debug build.
 
-mod rm_support;
+use crate::rm_support;
 
 use rm_support::*;
 

@@ -5,7 +5,7 @@
 //! empty or unverifiable prompt files, non-finite rewards, a verifier endpoint that
 //! is down.
 
-mod rm_support;
+use crate::rm_support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
