@@ -42,7 +42,7 @@ use crate::train::{
     Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, TrainRng, TrainerState,
     Updater,
 };
-use crate::verify::{Verdict, Verifier, VerifyItem, build_verifier};
+use crate::verify::{Constraint, Verdict, Verifier, VerifyItem, build_verifier};
 
 pub const ARGS_FILE: &str = "grpo_args.json";
 pub const SAMPLES_FILE: &str = "samples.jsonl";
@@ -87,6 +87,35 @@ struct Scored {
     advantage: f64,
     kept: bool,
     round: usize,
+}
+
+/// Checks passed and made by constraint type over every completion scored for a step,
+/// as `{"type": [passed, total]}` sorted by type: an IFEval constraint counts under its
+/// instruction id (`length_constraints:number_words`), a free-text one under `free_text`,
+/// and a prompt without listed constraints (checked as a whole by the judge) under
+/// `prompt`. `rmtk plot` draws it as pass rate by constraint type, early vs late steps.
+fn constraint_type_counts(scored: &[Scored], rows: &[PromptRow]) -> Value {
+    let mut counts: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    for s in scored {
+        // One check per listed constraint, in order; one for the whole prompt otherwise.
+        let constraints = rows[s.prompt].constraints.as_slice();
+        for (k, check) in s.verdict.checks.iter().enumerate() {
+            let kind = match constraints.get(k) {
+                Some(Constraint::Rule(inst)) => inst.id(),
+                Some(Constraint::Text(_)) => "free_text",
+                None => "prompt",
+            };
+            let entry = counts.entry(kind).or_default();
+            entry.0 += u64::from(check.pass);
+            entry.1 += 1;
+        }
+    }
+    Value::Object(
+        counts
+            .into_iter()
+            .map(|(kind, (passed, total))| (kind.to_string(), json!([passed, total])))
+            .collect(),
+    )
 }
 
 /// A group's outcome.
@@ -757,6 +786,10 @@ fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             num(lens.iter().copied().fold(0.0, f64::max)),
         );
         rec.insert("truncation_rate".into(), num(truncated as f64 / total));
+        rec.insert(
+            "constraint_types".into(),
+            constraint_type_counts(&scored, &job.train),
+        );
         rec.insert("time_generation_s".into(), num(t_gen));
         rec.insert("time_scoring_s".into(), num(t_score));
         rec.insert(

@@ -10,7 +10,9 @@
 //! - `model.safetensors`, `config.json` (`num_labels: 1`, `*ForSequenceClassification`),
 //!   tokenizer files: a Hugging Face model `AutoModelForSequenceClassification` loads;
 //! - `rmtk_reward_model.json`: how rows become tokens, for `score` and `eval-rm`;
-//! - `metrics.jsonl` (every update and evaluation), `train.log`, `train_config.json`,
+//! - `metrics.jsonl` (every update and evaluation), `eval_rewards.jsonl` (each
+//!   evaluation's per-pair rewards: `{"step", "chosen": [...], "rejected": [...]}`, for
+//!   `rmtk plot`'s reward distributions), `train.log`, `train_config.json`,
 //!   `eval_results.json`, `train_summary.json`;
 //! - `checkpoint-N/` every `--save-every` updates (the model in f32, `optimizer.safetensors`,
 //!   `trainer_state.json`), and `latest` naming the newest; `--resume OUTPUT` continues
@@ -48,6 +50,9 @@ use crate::train::{
 pub const CONFIG_FILE: &str = "train_config.json";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const SUMMARY_FILE: &str = "train_summary.json";
+/// Each evaluation's per-pair rewards, one line per evaluation (cut back on resume like
+/// metrics.jsonl).
+pub const EVAL_REWARDS_FILE: &str = "eval_rewards.jsonl";
 
 /// Train a Bradley-Terry reward model (a backbone plus a scalar head) on preference pairs.
 #[derive(Debug, Clone, clap::Args, Serialize, Deserialize, PartialEq)]
@@ -498,7 +503,7 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
     };
 
     // Model, optimizer and state: fresh, or from the checkpoint.
-    let (mut model, mut updater, mut state, mut rng, mut metrics) = match &resume {
+    let (mut model, mut updater, mut state, mut rng, mut metrics, mut rewards_log) = match &resume {
         Some(ck) => {
             checkpoints.clean_partial();
             let ck_dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
@@ -520,6 +525,7 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
             }
             let rng = TrainRng::from_state(&state.rng).map_err(anyhow::Error::msg)?;
             let metrics = MetricsLog::resume(&output, state.step)?;
+            let rewards_log = MetricsLog::resume_named(&output, EVAL_REWARDS_FILE, state.step)?;
             log.info(&format!(
                 "resuming {} at update {} of {} (epoch {})",
                 ck.display(),
@@ -533,6 +539,7 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
                 state,
                 rng,
                 metrics,
+                rewards_log,
             )
         }
         None => {
@@ -551,12 +558,14 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
                 rmtk_version: env!("CARGO_PKG_VERSION").into(),
             };
             let metrics = MetricsLog::create(&output)?;
+            let rewards_log = MetricsLog::create_named(&output, EVAL_REWARDS_FILE)?;
             (
                 model,
                 Updater::new(optim, schedule, Some(cfg.max_grad_norm)),
                 state,
                 rng,
                 metrics,
+                rewards_log,
             )
         }
     };
@@ -580,24 +589,32 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
     let bar = crate::util::progress_bar(plan.total_steps, "train-rm");
     bar.set_position(state.step);
     log.set_bar(Some(bar.clone()));
-    let evaluate = |model: &RewardModel<Ad<B>>, step: u64| -> Map<String, Value> {
-        let inner = model.valid();
-        let (c, r) = pair_rewards(&inner, &eval, cfg.eval_batch_size, pad_id, &device, |_| {});
-        let margins: Option<Vec<f32>> = eval[0]
-            .margin
-            .map(|_| eval.iter().map(|p| p.margin.unwrap_or(0.0)).collect());
-        let s = PairStats::new(&c, &r, margins.as_deref(), cfg.center_rewards_coef);
-        let mut rec = Map::new();
-        rec.insert("step".into(), json!(step));
-        rec.insert("epoch".into(), num(plan.epoch_at(step)));
-        rec.insert("eval_loss".into(), num(s.loss));
-        rec.insert("eval_accuracy".into(), num(s.accuracy));
-        rec.insert("eval_margin".into(), num(s.margin));
-        rec.insert("eval_reward_mean".into(), num(s.reward_mean));
-        rec.insert("eval_reward_std".into(), num(s.reward_std));
-        rec.insert("eval_pairs".into(), json!(s.pairs));
-        rec
-    };
+    // The evaluation's record for metrics.jsonl, and its per-pair rewards for
+    // eval_rewards.jsonl.
+    let evaluate =
+        |model: &RewardModel<Ad<B>>, step: u64| -> (Map<String, Value>, Map<String, Value>) {
+            let inner = model.valid();
+            let (c, r) = pair_rewards(&inner, &eval, cfg.eval_batch_size, pad_id, &device, |_| {});
+            let margins: Option<Vec<f32>> = eval[0]
+                .margin
+                .map(|_| eval.iter().map(|p| p.margin.unwrap_or(0.0)).collect());
+            let s = PairStats::new(&c, &r, margins.as_deref(), cfg.center_rewards_coef);
+            let mut rec = Map::new();
+            rec.insert("step".into(), json!(step));
+            rec.insert("epoch".into(), num(plan.epoch_at(step)));
+            rec.insert("eval_loss".into(), num(s.loss));
+            rec.insert("eval_accuracy".into(), num(s.accuracy));
+            rec.insert("eval_margin".into(), num(s.margin));
+            rec.insert("eval_reward_mean".into(), num(s.reward_mean));
+            rec.insert("eval_reward_std".into(), num(s.reward_std));
+            rec.insert("eval_pairs".into(), json!(s.pairs));
+            let rewards = |r: &[f32]| Value::Array(r.iter().map(|&v| num(f64::from(v))).collect());
+            let mut pairs = Map::new();
+            pairs.insert("step".into(), json!(step));
+            pairs.insert("chosen".into(), rewards(&c));
+            pairs.insert("rejected".into(), rewards(&r));
+            (rec, pairs)
+        };
     let eval_line = |rec: &Map<String, Value>| {
         format!(
             "eval at update {}: {}",
@@ -615,9 +632,10 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
         )
     };
     if cfg.eval_on_start && state.step == 0 && !eval.is_empty() {
-        let rec = evaluate(&model, 0);
+        let (rec, pairs) = evaluate(&model, 0);
         log.info(&eval_line(&rec));
         metrics.log(&rec)?;
+        rewards_log.log(&pairs)?;
     }
 
     // Records of the update resumed at (a resumed run's summary needs them).
@@ -728,9 +746,10 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
 
         let last = state.step == plan.total_steps;
         if !eval.is_empty() && (last || (cfg.eval_every > 0 && state.step % cfg.eval_every == 0)) {
-            let rec = evaluate(&model, state.step);
+            let (rec, pairs) = evaluate(&model, state.step);
             log.info(&eval_line(&rec));
             metrics.log(&rec)?;
+            rewards_log.log(&pairs)?;
             last_eval = Some(rec);
         }
         if cfg.save_every > 0 && state.step % cfg.save_every == 0 {
@@ -751,9 +770,10 @@ fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
     log.set_bar(None);
     // A run resumed from its very last checkpoint has not evaluated yet.
     if !eval.is_empty() && last_eval.is_none() {
-        let rec = evaluate(&model, state.step);
+        let (rec, pairs) = evaluate(&model, state.step);
         log.info(&eval_line(&rec));
         metrics.log(&rec)?;
+        rewards_log.log(&pairs)?;
         last_eval = Some(rec);
     }
 

@@ -18,17 +18,28 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// A new log (an existing file is replaced).
     pub fn create(output: &Path) -> Result<Self> {
-        let path = output.join(METRICS_FILE);
-        crate::util::write_atomic(&path, b"")
-            .with_context(|| format!("creating {}", path.display()))?;
-        Self::open_append(path)
+        Self::create_named(output, METRICS_FILE)
     }
 
     /// Continue the log of a run resumed at `step`: records after that step (written
     /// after the checkpoint by the run that stopped) and any torn last line are dropped,
     /// so the file reads as if the run had never stopped.
     pub fn resume(output: &Path, step: u64) -> Result<Self> {
-        let path = output.join(METRICS_FILE);
+        Self::resume_named(output, METRICS_FILE, step)
+    }
+
+    /// [`MetricsLog::create`] for another JSONL log of the run (`file` in `output`).
+    pub fn create_named(output: &Path, file: &str) -> Result<Self> {
+        let path = output.join(file);
+        crate::util::write_atomic(&path, b"")
+            .with_context(|| format!("creating {}", path.display()))?;
+        Self::open_append(path)
+    }
+
+    /// [`MetricsLog::resume`] for another JSONL log of the run; a log the stopped run
+    /// did not write yet starts empty.
+    pub fn resume_named(output: &Path, file: &str, step: u64) -> Result<Self> {
+        let path = output.join(file);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut kept = String::new();
         for line in text.lines() {
@@ -147,6 +158,44 @@ mod tests {
             .collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[2].contains("0.25"));
+    }
+
+    #[test]
+    fn other_logs_of_a_run_are_cut_back_on_resume_too() {
+        let dir = std::env::temp_dir().join(format!("rmtk-metrics-named-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut log = MetricsLog::create_named(&dir, "eval_rewards.jsonl").unwrap();
+        for s in [2u64, 4, 6] {
+            log.log(
+                json!({"step": s, "chosen": [0.5], "rejected": [0.1]})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        drop(log);
+        let mut log = MetricsLog::resume_named(&dir, "eval_rewards.jsonl", 4).unwrap();
+        log.log(
+            json!({"step": 6, "chosen": [0.7], "rejected": [0.2]})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.join("eval_rewards.jsonl")).unwrap();
+        let steps: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["step"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(steps, [2, 4, 6]);
+        assert!(text.lines().last().unwrap().contains("0.7"));
+        // A run that stopped before the log existed resumes with an empty one.
+        MetricsLog::resume_named(&dir, "other.jsonl", 4).unwrap();
+        assert_eq!(std::fs::read(dir.join("other.jsonl")).unwrap(), b"");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
