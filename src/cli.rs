@@ -56,20 +56,26 @@ pub enum Command {
     /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
     /// run IFEval's evaluation (--ifeval).
     Verify(verify::VerifyConfig),
-    /// Draw a training run's main curves (OUTPUT/metrics.jsonl) to a PNG.
+    /// Draw training runs' curves (rmtk's metrics.jsonl, or TRL's trainer_state.json) to a
+    /// PNG; several runs share the panels.
     Plot(PlotConfig),
 }
 
-/// Draw the curves of `OUTPUT/metrics.jsonl` (train-rm or grpo) to a PNG.
+/// Draw the curves of `RUN/metrics.jsonl` (train-rm or grpo) or of a TRL run's
+/// `trainer_state.json` to a PNG; several runs are overlaid, one colour each.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlotConfig {
-    /// A run's output folder (or its metrics.jsonl).
-    pub run: PathBuf,
-    /// Where to write the PNG; default: RUN/metrics.png.
+    /// Runs: rmtk output folders (or their metrics.jsonl), TRL output or checkpoint folders
+    /// (or their trainer_state.json).
+    #[arg(required = true, num_args = 1..)]
+    pub runs: Vec<PathBuf>,
+    /// Where to write the PNG; default: RUN/metrics.png for one run folder, RUN.png for a
+    /// file, overlay.png (in the current folder) for several runs.
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Metrics to draw, one panel each (`a+b` overlays b on a's panel); default: the
-    /// run kind's main curves.
+    /// first run kind's main curves, and its reward distributions or pass rate by
+    /// constraint type.
     #[arg(long, value_delimiter = ',')]
     pub metrics: Option<Vec<String>>,
     /// Exponential-moving-average weight of the smoothed overlay; 0 draws raw lines only.
@@ -84,13 +90,14 @@ pub struct PlotConfig {
 }
 
 fn run_plot(cfg: PlotConfig) -> anyhow::Result<()> {
-    let out = cfg.output.clone().unwrap_or_else(|| {
-        if cfg.run.is_dir() {
-            cfg.run.join("metrics.png")
-        } else {
-            cfg.run.with_extension("png")
-        }
-    });
+    let out = cfg
+        .output
+        .clone()
+        .unwrap_or_else(|| match cfg.runs.as_slice() {
+            [run] if run.is_dir() => run.join("metrics.png"),
+            [run] => run.with_extension("png"),
+            _ => PathBuf::from("overlay.png"),
+        });
     let opts = plot::PlotOptions {
         metrics: cfg.metrics,
         width: cfg.width,
@@ -98,7 +105,7 @@ fn run_plot(cfg: PlotConfig) -> anyhow::Result<()> {
         title: cfg.title,
         smooth: (cfg.smooth > 0.0).then_some(cfg.smooth),
     };
-    let summary = plot::plot_run(&cfg.run, &out, &opts)?;
+    let summary = plot::plot_runs(&cfg.runs, &out, &opts)?;
     eprintln!(
         "wrote {} ({} panels: {}; {} points)",
         out.display(),

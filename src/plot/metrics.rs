@@ -14,6 +14,9 @@
 //!   other strings and nested objects are not values.
 //! - Each series is sorted by step; when a step repeats (a run resumed from a checkpoint),
 //!   the line written last wins.
+//! - A training line's `constraint_types` object (`{"id": [passed, total], ...}`, what
+//!   `rmtk grpo` logs per IFEval instruction id) is kept apart, per step, for the
+//!   pass-rate-by-constraint-type panel.
 
 use std::collections::HashMap;
 
@@ -52,6 +55,51 @@ const OTHER_ROLES: &[&str] = &[
 
 /// `(step, value)` pairs sorted by step; a value may be non-finite.
 pub type Points = Vec<(f64, f64)>;
+
+/// Field of a training line holding per-constraint-type pass counts.
+pub const CONSTRAINT_TYPES_KEY: &str = "constraint_types";
+
+/// One step's pass counts by constraint type: `(type, passed, total)`, in the line's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeCounts {
+    pub step: f64,
+    pub counts: Vec<(String, u64, u64)>,
+}
+
+/// One evaluation's per-pair rewards (a line of train-rm's `eval_rewards.jsonl`:
+/// `{"step": 200, "chosen": [...], "rejected": [...]}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRewards {
+    pub step: f64,
+    pub chosen: Vec<f64>,
+    pub rejected: Vec<f64>,
+}
+
+impl EvalRewards {
+    /// The last complete evaluation in the bytes of an `eval_rewards.jsonl` (a cut-off last
+    /// line, or any line that is not such an object, is passed over).
+    pub fn parse_last(bytes: &[u8]) -> Option<EvalRewards> {
+        let text = String::from_utf8_lossy(bytes);
+        text.lines().rev().find_map(|line| {
+            let object = parse_object(line.trim())?;
+            let step = object.get("step").and_then(number)?;
+            let values = |key: &str| -> Option<Vec<f64>> {
+                object
+                    .get(key)?
+                    .as_array()?
+                    .iter()
+                    .map(number)
+                    .collect::<Option<Vec<f64>>>()
+            };
+            let (chosen, rejected) = (values("chosen")?, values("rejected")?);
+            (!chosen.is_empty() || !rejected.is_empty()).then_some(EvalRewards {
+                step,
+                chosen,
+                rejected,
+            })
+        })
+    }
+}
 
 /// Named series in order of first appearance (within one line, in `serde_json`'s map order:
 /// the file's with its `preserve_order` feature, as rmtk builds it, else alphabetical).
@@ -114,6 +162,9 @@ pub struct Metrics {
     pub eval: SeriesSet,
     /// Lines that were not a JSON object, or training lines without a step.
     pub skipped_lines: usize,
+    /// Pass counts by constraint type, one entry per training step that logged them, sorted
+    /// by step (the last line of a repeated step wins).
+    pub constraint_types: Vec<TypeCounts>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +178,7 @@ struct Record {
     role: Role,
     step: Option<f64>,
     fields: Vec<(String, f64)>,
+    types: Vec<(String, u64, u64)>,
 }
 
 impl Metrics {
@@ -170,6 +222,12 @@ impl Metrics {
                 &mut metrics.eval
             } else {
                 last_train_step = Some(step);
+                if !r.types.is_empty() {
+                    metrics.constraint_types.push(TypeCounts {
+                        step,
+                        counts: r.types,
+                    });
+                }
                 &mut metrics.train
             };
             for (name, value) in r.fields {
@@ -178,12 +236,24 @@ impl Metrics {
         }
         metrics.train.settle();
         metrics.eval.settle();
+        // Stable sort, then keep the last entry of each step.
+        metrics
+            .constraint_types
+            .sort_by(|a, b| a.step.total_cmp(&b.step));
+        let mut settled: Vec<TypeCounts> = Vec::with_capacity(metrics.constraint_types.len());
+        for entry in metrics.constraint_types.drain(..) {
+            match settled.last_mut() {
+                Some(last) if last.step == entry.step => *last = entry,
+                _ => settled.push(entry),
+            }
+        }
+        metrics.constraint_types = settled;
         metrics
     }
 
     /// Whether no line gave any value.
     pub fn is_empty(&self) -> bool {
-        self.train.is_empty() && self.eval.is_empty()
+        self.train.is_empty() && self.eval.is_empty() && self.constraint_types.is_empty()
     }
 }
 
@@ -253,7 +323,25 @@ fn record(object: &Map<String, Value>) -> Record {
         .filter(|(key, _)| !STEP_KEYS.contains(&key.as_str()) && !ROLE_KEYS.contains(&key.as_str()))
         .filter_map(|(key, value)| Some((key.clone(), number(value)?)))
         .collect();
-    Record { role, step, fields }
+    let types = match object.get(CONSTRAINT_TYPES_KEY) {
+        Some(Value::Object(types)) => types
+            .iter()
+            .filter_map(|(name, counts)| match counts.as_array()?.as_slice() {
+                [passed, total] => {
+                    let (passed, total) = (passed.as_u64()?, total.as_u64()?);
+                    (total > 0 && passed <= total).then(|| (name.clone(), passed, total))
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Record {
+        role,
+        step,
+        fields,
+        types,
+    }
 }
 
 /// A JSON number, or a string that reads as one (`"0.5"`, `"NaN"`, `"-Infinity"`, `"inf"`).
@@ -367,6 +455,60 @@ mod tests {
             m.train.get("loss"),
             Some(&[(1.0, 3.0), (2.0, 2.2), (3.0, 1.0)][..])
         );
+    }
+
+    #[test]
+    fn constraint_type_counts_are_kept_per_step() {
+        let m = parse(concat!(
+            r#"{"step": 1, "pass_rate": 0.5, "constraint_types": {"a:x": [1, 2], "b:y": [0, 2]}}"#,
+            "\n",
+            r#"{"step": 2, "constraint_types": {"a:x": [3, 4], "bad": [5, 4], "odd": "1/2"}}"#,
+            "\n",
+            r#"{"step": 1, "constraint_types": {"a:x": [2, 2]}}"#,
+            "\n",
+            r#"{"step": 3, "split": "eval", "constraint_types": {"a:x": [1, 1]}}"#,
+            "\n",
+        ));
+        // The resumed step 1 replaces the first; malformed counts and eval lines are left out.
+        assert_eq!(
+            m.constraint_types,
+            [
+                TypeCounts {
+                    step: 1.0,
+                    counts: vec![("a:x".into(), 2, 2)]
+                },
+                TypeCounts {
+                    step: 2.0,
+                    counts: vec![("a:x".into(), 3, 4)]
+                },
+            ]
+        );
+        // The nested object is not a plottable value.
+        assert_eq!(m.train.names().collect::<Vec<_>>(), ["pass_rate"]);
+    }
+
+    #[test]
+    fn the_last_complete_eval_rewards_line_counts() {
+        let text = concat!(
+            r#"{"step": 10, "chosen": [1, 2], "rejected": [0.5, "NaN"]}"#,
+            "\n",
+            r#"{"step": 20, "chosen": [3], "rejected": [1]}"#,
+            "\n",
+            r#"{"step": 30, "chosen": [4, 5], "rej"#,
+        );
+        let last = EvalRewards::parse_last(text.as_bytes()).unwrap();
+        assert_eq!(
+            last,
+            EvalRewards {
+                step: 20.0,
+                chosen: vec![3.0],
+                rejected: vec![1.0]
+            }
+        );
+        let first = EvalRewards::parse_last(&text.as_bytes()[..60]).unwrap();
+        assert_eq!(first.step, 10.0);
+        assert!(first.rejected[1].is_nan());
+        assert_eq!(EvalRewards::parse_last(b"{\"step\": 1}\nnot json\n"), None);
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! Which curves to draw: the table of known metrics, how a run's kind is recognised, the
-//! default panels for each kind, and how one panel's series are built from the metrics.
+//! default panels for each kind, how one panel's series are built from one run's metrics or
+//! several runs' (an overlay), and the two panels that are not curves: an RM run's reward
+//! distributions and a GRPO run's pass rate by constraint type.
 //!
 //! Trainers' field names may still drift; [`FIELDS`] is the one place that maps every name a
-//! metric may be logged under to its canonical name, title and axis range.
+//! metric may be logged under (rmtk's own, and TRL's `trainer_state.json` names) to its
+//! canonical name, title and axis range.
 
-use super::figure::{Panel, Series, Shape, palette};
-use super::metrics::{Metrics, Points};
-use super::raster::Rgb;
+use std::collections::BTreeMap;
+
+use super::figure::{
+    BarGroup, Bars, Body, HistGroup, Histogram, LegendEntry, Panel, Rgb, Series, Shape, Swatch,
+    palette,
+};
+use super::metrics::{EvalRewards, Metrics, Points, TypeCounts};
 use super::ticks::format_number;
 
 /// How far a metric's y axis may be padded.
@@ -58,10 +65,13 @@ const fn field(
 
 use Range::{Fraction, Free, NonNegative};
 
-/// Every metric the plotter knows by name. Edit here when a trainer renames a field.
+/// Every metric the plotter knows by name. Edit here when a trainer renames a field. TRL's
+/// names (from a `trainer_state.json`'s `log_history`, with an evaluation's `eval_` prefix
+/// taken off) are aliases too, so that an rmtk run and a TRL run share a figure.
 #[rustfmt::skip]
 pub const FIELDS: &[Field] = &[
-    // Shared by both trainers.
+    // Shared by both trainers. (TRL's closing `train_loss`, an average over the whole run,
+    // is dropped when its trainer_state.json is read.)
     field("loss", &["train_loss", "total_loss"], "Loss", Free),
     field("grad_norm", &["gradient_norm", "grad_norm_total"], "Gradient norm", NonNegative),
     field("lr", &["learning_rate"], "Learning rate", NonNegative),
@@ -70,7 +80,8 @@ pub const FIELDS: &[Field] = &[
     // rmtk train-rm.
     field("accuracy", &["acc", "pair_accuracy", "pairwise_accuracy"], "Pairwise accuracy", Fraction),
     field("margin", &["margin_mean", "mean_margin", "reward_margin"], "Mean margin (chosen - rejected)", Free),
-    field("reward_mean", &["rewards_mean", "mean_reward"], "Reward (mean ± std)", Free),
+    // TRL: RewardTrainer's `mean_reward`, GRPOTrainer's `reward` (and `reward_std`).
+    field("reward_mean", &["rewards_mean", "mean_reward", "reward"], "Reward (mean ± std)", Free),
     field("reward_std", &["rewards_std", "std_reward"], "Reward std", NonNegative),
     // rmtk grpo.
     field("pass_rate", &["constraint_pass_rate", "verifier_pass_rate"], "Constraint pass rate", Fraction),
@@ -81,11 +92,11 @@ pub const FIELDS: &[Field] = &[
     field("violator_negative_adv_frac", &["violators_negative_adv_frac"], "Violators with negative advantage", Fraction),
     field("filtered_group_rate", &["filtered_groups_rate", "filter_rate"], "Filtered-group rate", Fraction),
     field("generation_rounds", &["gen_rounds"], "Generation rounds", NonNegative),
-    field("response_len_mean", &["response_length_mean", "mean_response_len"], "Response length (tokens)", NonNegative),
-    field("response_len_max", &["response_length_max", "max_response_len"], "Longest response (tokens)", NonNegative),
-    field("truncation_rate", &["truncated_frac", "truncation_frac"], "Truncation rate", Fraction),
+    field("response_len_mean", &["response_length_mean", "mean_response_len", "completions/mean_length"], "Response length (tokens)", NonNegative),
+    field("response_len_max", &["response_length_max", "max_response_len", "completions/max_length"], "Longest response (tokens)", NonNegative),
+    field("truncation_rate", &["truncated_frac", "truncation_frac", "completions/clipped_ratio"], "Truncation rate", Fraction),
     field("kl", &["kl_mean", "kl_div", "approx_kl"], "KL divergence", Free),
-    field("clip_fraction", &["clip_frac", "clipfrac"], "Clip fraction", Fraction),
+    field("clip_fraction", &["clip_frac", "clipfrac", "clip_ratio/region_mean", "clip_ratio"], "Clip fraction", Fraction),
     field("entropy", &["entropy_mean"], "Entropy", NonNegative),
     field("time_generation_s", &["generation_time_s"], "Time per step (s)", NonNegative),
     field("time_scoring_s", &["scoring_time_s"], "Scoring time (s)", NonNegative),
@@ -144,6 +155,11 @@ fn has_data(metrics: &Metrics, name: &str) -> bool {
     let finite = |points: &[(f64, f64)]| points.iter().any(|(_, y)| y.is_finite());
     train_points(metrics, name).is_some_and(finite)
         || eval_points(metrics, name).is_some_and(finite)
+}
+
+/// Whether any of the runs has data for `name`.
+fn any_has_data(runs: &[&Metrics], name: &str) -> bool {
+    runs.iter().any(|m| has_data(m, name))
 }
 
 /// The trainer a metrics file comes from.
@@ -235,6 +251,8 @@ pub const GRPO_PANELS: &[Recipe] = &[
         also: &[("response_len_max", "max")],
     },
     single("filtered_group_rate"),
+    // rmtk logs the mixed reward of the kept groups; TRL's GRPO its mean reward.
+    banded("reward_mean", "reward_std"),
     single("entropy"),
     single("clip_fraction"),
     single("grad_norm"),
@@ -316,26 +334,33 @@ impl Plan {
     }
 }
 
-/// The default panels for `metrics`: the first [`MAX_PANELS`] recipes of its kind that have
-/// data, or for an unknown kind its first numeric fields.
-pub fn default_plans(metrics: &Metrics, kind: RunKind) -> Vec<Plan> {
+/// The default panels for `runs` (one run, or the runs of an overlay): the first
+/// [`MAX_PANELS`] recipes of `kind` that have data in any run, or for an unknown kind the
+/// first numeric fields.
+pub fn default_plans(runs: &[&Metrics], kind: RunKind) -> Vec<Plan> {
     let recipes = match kind {
         RunKind::Grpo => GRPO_PANELS,
         RunKind::RewardModel => REWARD_MODEL_PANELS,
         RunKind::Other => {
-            let mut names: Vec<&str> = metrics.train.names().collect();
-            names.extend(
-                metrics
-                    .eval
-                    .names()
-                    .filter(|n| metrics.train.get(n).is_none()),
-            );
+            let mut names: Vec<&str> = Vec::new();
+            for metrics in runs {
+                for n in metrics.train.names().chain(metrics.eval.names()) {
+                    // One panel per metric, whichever spelling each run uses.
+                    let canonical = lookup(n).map_or(n, |f| f.name);
+                    if !names
+                        .iter()
+                        .any(|m| lookup(m).map_or(*m, |f| f.name) == canonical)
+                    {
+                        names.push(n);
+                    }
+                }
+            }
             return names
                 .into_iter()
                 .filter(|n| {
                     !BOOKKEEPING.contains(n) && !n.starts_with("eval_") && !n.starts_with("eval/")
                 })
-                .filter(|n| has_data(metrics, n))
+                .filter(|n| any_has_data(runs, n))
                 .take(MAX_PANELS)
                 .map(Plan::for_metric)
                 .collect();
@@ -343,15 +368,15 @@ pub fn default_plans(metrics: &Metrics, kind: RunKind) -> Vec<Plan> {
     };
     recipes
         .iter()
-        .filter(|r| has_data(metrics, r.main))
+        .filter(|r| any_has_data(runs, r.main))
         .take(MAX_PANELS)
         .map(Plan::from_recipe)
         .collect()
 }
 
 /// Panels for the metrics a user asked for, in order. `a+b` draws `b` on `a`'s panel.
-/// Returns the first name the file does not have as `Err`.
-pub fn requested_plans(metrics: &Metrics, requested: &[String]) -> Result<Vec<Plan>, String> {
+/// Returns the first name no run has as `Err`.
+pub fn requested_plans(runs: &[&Metrics], requested: &[String]) -> Result<Vec<Plan>, String> {
     let mut plans = Vec::new();
     for entry in requested {
         let names: Vec<&str> = entry
@@ -359,7 +384,7 @@ pub fn requested_plans(metrics: &Metrics, requested: &[String]) -> Result<Vec<Pl
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .collect();
-        if let Some(missing) = names.iter().find(|n| !has_data(metrics, n)) {
+        if let Some(missing) = names.iter().find(|n| !any_has_data(runs, n)) {
             return Err(missing.to_string());
         }
         match names.as_slice() {
@@ -381,12 +406,14 @@ pub fn requested_plans(metrics: &Metrics, requested: &[String]) -> Result<Vec<Pl
     Ok(plans)
 }
 
-/// Every field name with data, for error messages.
-pub fn available(metrics: &Metrics) -> Vec<String> {
-    let mut names: Vec<String> = metrics.train.names().map(str::to_string).collect();
-    for n in metrics.eval.names() {
-        if !names.iter().any(|m| m == n) {
-            names.push(n.to_string());
+/// Every field name with data in any of the runs, for error messages.
+pub fn available(runs: &[&Metrics]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for metrics in runs {
+        for n in metrics.train.names().chain(metrics.eval.names()) {
+            if !names.iter().any(|m| m == n) {
+                names.push(n.to_string());
+            }
         }
     }
     names
@@ -401,92 +428,152 @@ const ALSO_COLORS: [Rgb; 4] = [
 ];
 const TRAIN_COLOR: Rgb = palette::BLUE;
 const EVAL_COLOR: Rgb = palette::VERMILLION;
+/// One colour per run of an overlay, in the order the runs are given.
+pub const RUN_COLORS: [Rgb; 7] = [
+    palette::BLUE,
+    palette::VERMILLION,
+    palette::BLUISH_GREEN,
+    palette::REDDISH_PURPLE,
+    palette::ORANGE,
+    palette::SKY_BLUE,
+    palette::BLACK,
+];
 const LINE_WIDTH: f32 = 2.5;
 const RAW_WIDTH: f32 = 1.5;
 /// Opacity of the raw line under its smoothed version.
 const RAW_OPACITY: f32 = 0.3;
 const BAND_OPACITY: f32 = 0.2;
+/// Opacity of an overlay run's further lines (`response_len_max` beside the mean).
+const ALSO_OPACITY: f32 = 0.55;
 const MARKER_RADIUS: f32 = 5.0;
 
-/// Build the panel for `plan`; also returns how many data points it draws.
-/// `smooth` is the EMA weight of each new point for a smoothed overlay.
-pub fn build_panel(metrics: &Metrics, plan: &Plan, smooth: Option<f64>) -> (Panel, usize) {
+/// The colour of the `i`-th run of an overlay.
+pub fn run_color(i: usize) -> Rgb {
+    RUN_COLORS[i % RUN_COLORS.len()]
+}
+
+/// Build the panel for `plan` from `runs` (their metrics, in order); also returns how many
+/// data points it draws. `smooth` is the EMA weight of each new point for a smoothed
+/// overlay.
+///
+/// One run: the training line in blue with its eval markers in vermillion, further lines in
+/// their own colours, a legend of the latest values. Several runs: every series of a run in
+/// that run's colour ([`run_color`]; the figure's legend names them), eval markers joined.
+pub fn build_panel(runs: &[&Metrics], plan: &Plan, smooth: Option<f64>) -> (Panel, usize) {
+    let overlay = runs.len() > 1;
     let mut series = Vec::new();
     let mut points = 0;
     // Series that get the latest value in their legend entry: (index, name, value).
     let mut latest: Vec<(usize, String, Option<f64>)> = Vec::new();
 
-    let main = train_points(metrics, &plan.main);
-    if let (Some(mean), Some(std)) = (
-        main,
-        plan.band.as_deref().and_then(|b| train_points(metrics, b)),
-    ) {
-        let (mut mean, mut std) = join(mean, std);
-        if let Some(alpha) = smooth {
-            mean = ema(&mean, alpha);
-            std = ema(&std, alpha);
-        }
-        let band = mean
-            .iter()
-            .zip(&std)
-            .map(|((x, m), (_, s))| (*x, m - s, m + s))
-            .collect();
-        series.push(Series {
-            label: "± std".into(),
-            color: TRAIN_COLOR,
-            opacity: BAND_OPACITY,
-            shape: Shape::Band { points: band },
-        });
-    }
-
-    let lines = main
-        .map(|p| (p, TRAIN_COLOR, plan.main_label.as_str()))
-        .into_iter()
-        .chain(plan.also.iter().zip(ALSO_COLORS.iter().cycle()).filter_map(
-            |((name, label), color)| Some((train_points(metrics, name)?, *color, label.as_str())),
-        ));
-    for (raw, color, label) in lines {
-        points += finite_count(raw);
-        let solid = match smooth {
-            Some(alpha) => {
-                series.push(Series {
-                    label: String::new(),
-                    color,
-                    opacity: RAW_OPACITY,
-                    shape: Shape::Line {
-                        points: raw.to_vec(),
-                        width: RAW_WIDTH,
-                    },
-                });
-                ema(raw, alpha)
-            }
-            None => raw.to_vec(),
+    for (run, metrics) in runs.iter().enumerate() {
+        let (main_color, eval_color) = if overlay {
+            (run_color(run), run_color(run))
+        } else {
+            (TRAIN_COLOR, EVAL_COLOR)
         };
-        latest.push((series.len(), label.to_string(), last_finite(&solid)));
-        series.push(Series {
-            label: label.to_string(),
-            color,
-            opacity: 1.0,
-            shape: Shape::Line {
-                points: solid,
-                width: LINE_WIDTH,
-            },
-        });
-    }
+        let main = train_points(metrics, &plan.main);
+        if let (Some(mean), Some(std)) = (
+            main,
+            plan.band.as_deref().and_then(|b| train_points(metrics, b)),
+        ) {
+            let (mut mean, mut std) = join(mean, std);
+            if let Some(alpha) = smooth {
+                mean = ema(&mean, alpha);
+                std = ema(&std, alpha);
+            }
+            let band = mean
+                .iter()
+                .zip(&std)
+                .map(|((x, m), (_, s))| (*x, m - s, m + s))
+                .collect();
+            series.push(Series {
+                label: if overlay {
+                    String::new()
+                } else {
+                    "± std".into()
+                },
+                color: main_color,
+                opacity: if overlay {
+                    BAND_OPACITY * 0.6
+                } else {
+                    BAND_OPACITY
+                },
+                shape: Shape::Band { points: band },
+            });
+        }
 
-    if let Some(eval) = eval_points(metrics, &plan.main).filter(|p| finite_count(p) > 0) {
-        points += finite_count(eval);
-        latest.push((series.len(), "eval".into(), last_finite(eval)));
-        series.push(Series {
-            label: "eval".into(),
-            color: EVAL_COLOR,
-            opacity: 1.0,
-            shape: Shape::Markers {
-                points: eval.to_vec(),
-                radius: MARKER_RADIUS,
-                joined: true,
-            },
-        });
+        let also = plan
+            .also
+            .iter()
+            .enumerate()
+            .filter_map(|(k, (name, label))| {
+                let (color, opacity) = if overlay {
+                    (main_color, ALSO_OPACITY)
+                } else {
+                    (ALSO_COLORS[k % ALSO_COLORS.len()], 1.0)
+                };
+                Some((train_points(metrics, name)?, color, opacity, label.as_str()))
+            });
+        let lines = main
+            .map(|p| (p, main_color, 1.0, plan.main_label.as_str()))
+            .into_iter()
+            .chain(also);
+        for (raw, color, opacity, label) in lines {
+            points += finite_count(raw);
+            let solid = match smooth {
+                Some(alpha) => {
+                    series.push(Series {
+                        label: String::new(),
+                        color,
+                        opacity: RAW_OPACITY * opacity,
+                        shape: Shape::Line {
+                            points: raw.to_vec(),
+                            width: RAW_WIDTH,
+                        },
+                    });
+                    ema(raw, alpha)
+                }
+                None => raw.to_vec(),
+            };
+            if !overlay {
+                latest.push((series.len(), label.to_string(), last_finite(&solid)));
+            }
+            series.push(Series {
+                label: if overlay {
+                    String::new()
+                } else {
+                    label.to_string()
+                },
+                color,
+                opacity,
+                shape: Shape::Line {
+                    points: solid,
+                    width: LINE_WIDTH,
+                },
+            });
+        }
+
+        if let Some(eval) = eval_points(metrics, &plan.main).filter(|p| finite_count(p) > 0) {
+            points += finite_count(eval);
+            if !overlay {
+                latest.push((series.len(), "eval".into(), last_finite(eval)));
+            }
+            series.push(Series {
+                label: if overlay {
+                    String::new()
+                } else {
+                    "eval".into()
+                },
+                color: eval_color,
+                opacity: 1.0,
+                shape: Shape::Markers {
+                    points: eval.to_vec(),
+                    radius: MARKER_RADIUS,
+                    joined: true,
+                },
+            });
+        }
     }
 
     // Legend entries carry the latest value; a lone series shows it as the header note.
@@ -506,10 +593,192 @@ pub fn build_panel(metrics: &Metrics, plan: &Plan, smooth: Option<f64>) -> (Pane
     let panel = Panel {
         title: plan.title.clone(),
         note,
-        series,
-        y_limits: plan.range.limits(),
+        body: Body::Curves {
+            series,
+            y_limits: plan.range.limits(),
+        },
     };
     (panel, points)
+}
+
+/// The figure legend of an overlay: each run's name in its colour, and what the dots are.
+pub fn run_legend(names: &[String], any_eval: bool) -> Vec<LegendEntry> {
+    let mut entries: Vec<LegendEntry> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| LegendEntry {
+            label: name.clone(),
+            swatch: Swatch::Line {
+                color: run_color(i),
+                opacity: 1.0,
+                width: LINE_WIDTH,
+            },
+        })
+        .collect();
+    if any_eval {
+        entries.push(LegendEntry {
+            label: "eval (dots)".into(),
+            swatch: Swatch::Marker {
+                color: GREY,
+                joined: true,
+            },
+        });
+    }
+    entries
+}
+
+const GREY: Rgb = plotters::style::RGBColor(0x77, 0x77, 0x77);
+const CHOSEN_COLOR: Rgb = palette::BLUE;
+const REJECTED_COLOR: Rgb = palette::VERMILLION;
+const EARLY_COLOR: Rgb = palette::SKY_BLUE;
+const LATE_COLOR: Rgb = palette::BLUE;
+
+/// Title suffix naming the run a panel comes from, in an overlay.
+fn of_run(run: Option<&str>) -> String {
+    run.map_or_else(String::new, |name| format!(" · {name}"))
+}
+
+/// An RM run's reward distributions at an evaluation: histograms of the chosen and the
+/// rejected responses' rewards on shared bins. `run` names the run in an overlay.
+pub fn reward_distribution_panel(rewards: &EvalRewards, run: Option<&str>) -> Panel {
+    let finite = |v: &[f64]| -> Vec<f64> { v.iter().copied().filter(|x| x.is_finite()).collect() };
+    let (chosen, rejected) = (finite(&rewards.chosen), finite(&rewards.rejected));
+    let all = chosen.iter().chain(&rejected);
+    let (mut lo, mut hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(*v), hi.max(*v))
+    });
+    if !(lo.is_finite() && hi.is_finite()) {
+        (lo, hi) = (-1.0, 1.0);
+    } else if hi - lo < 1e-9 {
+        (lo, hi) = (lo - 0.5, hi + 0.5);
+    }
+    let n = chosen.len().max(rejected.len());
+    let bins = ((n as f64).sqrt().ceil() as usize).clamp(5, 40);
+    let width = (hi - lo) / bins as f64;
+    let edges: Vec<f64> = (0..=bins).map(|i| lo + width * i as f64).collect();
+    let counts = |values: &[f64]| {
+        let mut counts = vec![0u64; bins];
+        for v in values {
+            let i = (((v - lo) / width).floor() as usize).min(bins - 1);
+            counts[i] += 1;
+        }
+        counts
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let group = |name: &str, values: &[f64], color| HistGroup {
+        label: format!("{name} (mean {})", format_number(mean(values))),
+        color,
+        counts: counts(values),
+    };
+    let pairs = chosen.len().min(rejected.len());
+    let right = chosen.iter().zip(&rejected).filter(|(c, r)| c > r).count();
+    Panel {
+        title: format!(
+            "Eval rewards at step {}{}",
+            format_number(rewards.step),
+            of_run(run)
+        ),
+        note: format!(
+            "{pairs} pairs, accuracy {}",
+            format_number(right as f64 / pairs.max(1) as f64)
+        ),
+        body: Body::Histogram(Histogram {
+            edges,
+            groups: vec![
+                group("chosen", &chosen, CHOSEN_COLOR),
+                group("rejected", &rejected, REJECTED_COLOR),
+            ],
+            x_label: "reward".into(),
+        }),
+    }
+}
+
+/// Most constraint types a pass-rate panel shows (the most frequent ones).
+pub const MAX_CONSTRAINT_TYPES: usize = 16;
+
+/// A GRPO run's pass rate by constraint type, early steps against late steps: the counts of
+/// the first and the last quarter of the steps that logged them, pooled, one pair of bars per
+/// type, sorted by the late pass rate (best first). A run with one such step gets one bar per
+/// type. `None` without counts. `run` names the run in an overlay.
+pub fn constraint_types_panel(steps: &[TypeCounts], run: Option<&str>) -> Option<Panel> {
+    if steps.is_empty() {
+        return None;
+    }
+    let quarter = steps.len().div_ceil(4);
+    fn pool(part: &[TypeCounts]) -> BTreeMap<&str, (u64, u64)> {
+        let mut pooled: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for entry in part {
+            for (name, passed, total) in &entry.counts {
+                let slot = pooled.entry(name.as_str()).or_default();
+                slot.0 += passed;
+                slot.1 += total;
+            }
+        }
+        pooled
+    }
+    let span = |part: &[TypeCounts]| match part {
+        [one] => format!("step {}", format_number(one.step)),
+        [a, .., b] => format!("steps {}–{}", format_number(a.step), format_number(b.step)),
+        [] => String::new(),
+    };
+    let parts: Vec<(String, &[TypeCounts], Rgb)> = if steps.len() == 1 {
+        vec![(span(steps), steps, LATE_COLOR)]
+    } else {
+        let (early, late) = (&steps[..quarter], &steps[steps.len() - quarter..]);
+        vec![
+            (format!("early: {}", span(early)), early, EARLY_COLOR),
+            (format!("late: {}", span(late)), late, LATE_COLOR),
+        ]
+    };
+    let pooled: Vec<BTreeMap<&str, (u64, u64)>> = parts.iter().map(|(_, p, _)| pool(p)).collect();
+
+    // The most frequent types over both parts, then sorted by the last part's rate.
+    let mut types: Vec<(&str, u64)> = Vec::new();
+    for map in &pooled {
+        for (name, (_, total)) in map {
+            match types.iter_mut().find(|(n, _)| *n == *name) {
+                Some(slot) => slot.1 += total,
+                None => types.push((*name, *total)),
+            }
+        }
+    }
+    let all_types = types.len();
+    types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    types.truncate(MAX_CONSTRAINT_TYPES);
+    let rate = |map: &BTreeMap<&str, (u64, u64)>, name: &str| match map.get(name) {
+        Some((passed, total)) if *total > 0 => *passed as f64 / *total as f64,
+        _ => f64::NAN,
+    };
+    let last_part = pooled.last()?;
+    let key = |name: &str| {
+        let r = rate(last_part, name);
+        if r.is_nan() { -1.0 } else { r }
+    };
+    types.sort_by(|a, b| key(b.0).total_cmp(&key(a.0)).then(a.0.cmp(b.0)));
+
+    let groups = parts
+        .iter()
+        .zip(&pooled)
+        .map(|((label, _, color), map)| BarGroup {
+            label: label.clone(),
+            color: *color,
+            values: types.iter().map(|(name, _)| rate(map, name)).collect(),
+        })
+        .collect();
+    let shown = if types.len() < all_types {
+        format!(" ({} most frequent of {all_types})", types.len())
+    } else {
+        String::new()
+    };
+    Some(Panel {
+        title: format!("Pass rate by constraint type{shown}{}", of_run(run)),
+        note: String::new(),
+        body: Body::Bars(Bars {
+            categories: types.iter().map(|(name, _)| name.to_string()).collect(),
+            groups,
+            x_label: "pass rate".into(),
+        }),
+    })
 }
 
 /// The steps both series have, as two aligned series.
@@ -531,18 +800,29 @@ fn join(a: &[(f64, f64)], b: &[(f64, f64)]) -> (Points, Points) {
     (left, right)
 }
 
-/// Exponential moving average: `s = alpha * y + (1 - alpha) * s`, starting at the first
-/// finite value. Non-finite values stay gaps and leave the average as it was.
+/// Exponential moving average over steps, starting at the first finite value: each step
+/// moves the average `alpha` of the way to the value, so a point `d` steps after the
+/// previous one weighs `w = 1 - (1 - alpha)^d` in `s = w * y + (1 - w) * s` (`w = alpha`
+/// for a point every step). A run that logs every fifth step (TRL's default logging) is
+/// then smoothed like one that logs every step, and overlaid runs alike. Non-finite values
+/// stay gaps and leave the average as it was.
 pub fn ema(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
-    let mut state: Option<f64> = None;
+    let mut state: Option<(f64, f64)> = None;
     points
         .iter()
         .map(|(x, y)| {
             if !y.is_finite() {
                 return (*x, f64::NAN);
             }
-            let s = state.map_or(*y, |s| alpha * y + (1.0 - alpha) * s);
-            state = Some(s);
+            let s = match state {
+                None => *y,
+                Some((last_x, s)) => {
+                    let steps = if x - last_x > 0.0 { x - last_x } else { 1.0 };
+                    let w = 1.0 - (1.0 - alpha).powf(steps);
+                    w * y + (1.0 - w) * s
+                }
+            };
+            state = Some((*x, s));
             (*x, s)
         })
         .collect()
@@ -596,7 +876,7 @@ mod tests {
     fn grpo_runs_get_their_priority_panels() {
         let m = metrics(include_str!("../../tests/fixtures/plot/grpo.jsonl"));
         assert_eq!(detect_kind(&m), RunKind::Grpo);
-        let plans = default_plans(&m, RunKind::Grpo);
+        let plans = default_plans(&[&m], RunKind::Grpo);
         assert_eq!(
             titles(&plans),
             [
@@ -615,7 +895,7 @@ mod tests {
     fn reward_model_runs_get_their_priority_panels() {
         let m = metrics(include_str!("../../tests/fixtures/plot/train_rm.jsonl"));
         assert_eq!(detect_kind(&m), RunKind::RewardModel);
-        let plans = default_plans(&m, RunKind::RewardModel);
+        let plans = default_plans(&[&m], RunKind::RewardModel);
         assert_eq!(
             titles(&plans),
             [
@@ -637,7 +917,7 @@ mod tests {
         ));
         assert_eq!(detect_kind(&m), RunKind::Grpo);
         assert_eq!(
-            titles(&default_plans(&m, RunKind::Grpo)),
+            titles(&default_plans(&[&m], RunKind::Grpo)),
             ["pass_rate", "kl", "loss", "entropy"]
         );
         assert_eq!(train_points(&m, "pass_rate").map(<[_]>::len), Some(2));
@@ -650,7 +930,7 @@ mod tests {
         );
         assert_eq!(detect_kind(&m), RunKind::Other);
         assert_eq!(
-            titles(&default_plans(&m, RunKind::Other)),
+            titles(&default_plans(&[&m], RunKind::Other)),
             ["foo", "bar", "baz"]
         );
     }
@@ -662,7 +942,7 @@ mod tests {
             "writing_reward".to_string(),
             "time_generation_s + time_update_s".to_string(),
         ];
-        let plans = requested_plans(&m, &asked).unwrap();
+        let plans = requested_plans(&[&m], &asked).unwrap();
         assert_eq!(plans[0].main, "writing_reward_mean");
         assert_eq!(plans[0].band.as_deref(), Some("writing_reward_std"));
         assert_eq!(
@@ -670,7 +950,7 @@ mod tests {
             [("time_update_s".to_string(), "time_update_s".to_string())]
         );
         assert_eq!(
-            requested_plans(&m, &["nope".to_string()]),
+            requested_plans(&[&m], &["nope".to_string()]),
             Err("nope".to_string())
         );
     }
@@ -683,11 +963,59 @@ mod tests {
         ));
         assert_eq!(eval_points(&m, "accuracy"), Some(&[(1.0, 0.55)][..]));
         assert_eq!(eval_points(&m, "margin"), Some(&[(1.0, 0.2)][..]));
-        let (panel, points) = build_panel(&m, &Plan::for_metric("accuracy"), None);
+        let (panel, points) = build_panel(&[&m], &Plan::for_metric("accuracy"), None);
         assert_eq!(points, 2);
-        let labels: Vec<&str> = panel.series.iter().map(|s| s.label.as_str()).collect();
+        let Body::Curves { series, y_limits } = &panel.body else {
+            panic!("curves")
+        };
+        let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["train 0.5", "eval 0.55"]);
-        assert_eq!(panel.y_limits, (0.0, 1.0));
+        assert_eq!(*y_limits, (0.0, 1.0));
+    }
+
+    #[test]
+    fn trl_names_are_aliases_and_overlays_colour_by_run() {
+        for (trl, canonical) in [
+            ("learning_rate", "lr"),
+            ("mean_reward", "reward_mean"),
+            ("reward", "reward_mean"),
+            ("completions/mean_length", "response_len_mean"),
+            ("completions/clipped_ratio", "truncation_rate"),
+            ("clip_ratio/region_mean", "clip_fraction"),
+        ] {
+            assert_eq!(lookup(trl).map(|f| f.name), Some(canonical), "{trl}");
+        }
+        // A TRL GRPO log reads as a GRPO run, its mean reward among the panels.
+        let trl = metrics(concat!(
+            "{\"step\": 1, \"loss\": 0.1, \"reward\": 0.2, \"reward_std\": 0.1, \"completions/mean_length\": 80, \"clip_ratio/region_mean\": 0.0, \"entropy\": 1.2}\n",
+            "{\"step\": 2, \"loss\": 0.1, \"reward\": 0.3, \"reward_std\": 0.1, \"completions/mean_length\": 90, \"clip_ratio/region_mean\": 0.0, \"entropy\": 1.1}\n",
+        ));
+        assert_eq!(detect_kind(&trl), RunKind::Grpo);
+        assert_eq!(
+            titles(&default_plans(&[&trl], RunKind::Grpo)),
+            [
+                "loss",
+                "response_len_mean",
+                "reward_mean",
+                "entropy",
+                "clip_fraction"
+            ]
+        );
+        // Two runs, one spelling each: one line per run, in the run's colour, unlabelled
+        // (the figure's legend names the runs).
+        let rmtk = metrics(
+            "{\"step\": 1, \"response_len_mean\": 70}\n{\"step\": 3, \"response_len_mean\": 75}\n",
+        );
+        let (panel, points) =
+            build_panel(&[&rmtk, &trl], &Plan::for_metric("response_len_mean"), None);
+        assert_eq!(points, 4);
+        let Body::Curves { series, .. } = &panel.body else {
+            panic!("curves")
+        };
+        let colors: Vec<Rgb> = series.iter().map(|s| s.color).collect();
+        assert_eq!(colors, [run_color(0), run_color(1)]);
+        assert!(series.iter().all(|s| s.label.is_empty()));
+        assert_ne!(run_color(0), run_color(1));
     }
 
     #[test]
@@ -699,28 +1027,47 @@ mod tests {
             )[1],
             (2.0, 5.0)
         );
+        // Two steps after the last finite point: 1 - 0.5^2 = 0.75 of the way.
         assert_eq!(
             ema(
                 &[(1.0, 0.0), (2.0, 10.0), (3.0, f64::NAN), (4.0, 10.0)],
                 0.5
             )[3],
-            (4.0, 7.5)
+            (4.0, 8.75)
         );
+        // Logging every fifth step smooths like logging every step, at the shared steps.
+        // (A value held for five steps, logged at every step or at the last of the five.)
+        let every: Vec<(f64, f64)> = (1..=20)
+            .map(|s| (f64::from(s), (f64::from(s) / 5.0).ceil()))
+            .collect();
+        let fifth: Vec<(f64, f64)> = every.iter().copied().skip(4).step_by(5).collect();
+        assert_eq!(
+            fifth.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [5.0, 10.0, 15.0, 20.0]
+        );
+        let (a, b) = (ema(&every, 0.1), ema(&fifth, 0.1));
+        for k in 0..4 {
+            assert!((a[4 + 5 * k].1 - b[k].1).abs() < 1e-12, "{a:?} {b:?}");
+        }
         let m = metrics(concat!(
             "{\"step\": 1, \"reward_mean\": 1, \"reward_std\": 0.5}\n",
             "{\"step\": 2, \"reward_mean\": 2}\n",
             "{\"step\": 3, \"reward_mean\": 3, \"reward_std\": 1}\n",
         ));
-        let (panel, points) = build_panel(&m, &Plan::for_metric("reward_mean"), Some(0.5));
+        let (panel, points) = build_panel(&[&m], &Plan::for_metric("reward_mean"), Some(0.5));
         assert_eq!(points, 3);
-        let Shape::Band { points: band } = &panel.series[0].shape else {
+        let Body::Curves { series, .. } = &panel.body else {
+            panic!("curves")
+        };
+        let Shape::Band { points: band } = &series[0].shape else {
             panic!("band first")
         };
-        assert_eq!(band, &[(1.0, 0.5, 1.5), (3.0, 1.25, 2.75)]);
+        // Steps 1 and 3 (step 2 has no std): 1 - 0.5^2 = 0.75 of the way at step 3.
+        assert_eq!(band, &[(1.0, 0.5, 1.5), (3.0, 1.625, 3.375)]);
         // The raw line is faded and unlabelled; one labelled line leaves the value as a note.
-        assert_eq!(panel.series[1].label, "");
-        assert_eq!(panel.series[0].label, "± std");
+        assert_eq!(series[1].label, "");
+        assert_eq!(series[0].label, "± std");
         assert_eq!(panel.note, "");
-        assert_eq!(panel.series[2].label, "mean 2.25");
+        assert_eq!(series[2].label, "mean 2.25");
     }
 }
