@@ -877,6 +877,8 @@ fn rim(ui: &Ui) -> i32 {
 /// One axis of a chart: its range, tick values and their labels.
 struct Axis {
     range: (f64, f64),
+    /// Distance between two ticks (0 when not evenly spaced).
+    step: f64,
     ticks: Vec<f64>,
     labels: Vec<String>,
 }
@@ -888,17 +890,29 @@ impl Axis {
         let labels = tick_labels(&ticks);
         Axis {
             range,
+            step: ticks.step,
             ticks: ticks.values,
             labels,
         }
     }
 
-    /// As many nice ticks as fit along `length` pixels with two characters between labels.
-    fn fitted(range: (f64, f64), length: i32, font: &FontDesc) -> Axis {
+    /// At most `max_ticks` nice ticks, whole numbers only when `integer` (steps, counts).
+    fn numeric_in(range: (f64, f64), max_ticks: usize, integer: bool) -> Axis {
+        (2..=max_ticks.max(2))
+            .rev()
+            .map(|n| Axis::numeric(range, n))
+            .find(|axis| !integer || axis.step >= 1.0)
+            .unwrap_or_else(|| Axis::numeric(range, 2))
+    }
+
+    /// As many nice ticks as fit along `length` pixels with two characters between labels,
+    /// whole numbers only when `integer`.
+    fn fitted(range: (f64, f64), length: i32, font: &FontDesc, integer: bool) -> Axis {
         let gap = text_width(font, "00");
         (2..=10)
             .rev()
             .map(|n| Axis::numeric(range, n))
+            .filter(|axis| !integer || axis.step >= 1.0)
             .find(|axis| {
                 let widest = axis
                     .labels
@@ -1030,7 +1044,11 @@ fn draw_curves<DB: DrawingBackend>(
     let y_ticks = (body.height() / (ui.line_height(&label) * 5 / 2)).clamp(2, 8) as usize;
     let y = Axis::numeric(y_range, y_ticks);
     let x_length = body.width() - y.widest_label(&label) - ui.px(30.0);
-    let x = Axis::fitted(x_range, x_length, &label);
+    let whole = series
+        .iter()
+        .flat_map(|s| s.shape.extent())
+        .all(|(x, _)| x.fract() == 0.0);
+    let x = Axis::fitted(x_range, x_length, &label, whole);
     let mut chart = chart(&area, ui, &x, &y, (true, true))?;
     let plot_width = chart.plotting_area().dim_in_pixel().0 as f32;
 
@@ -1040,6 +1058,15 @@ fn draw_curves<DB: DrawingBackend>(
         match &s.shape {
             Shape::Line { points, width } => {
                 for run in finite_runs(points) {
+                    if let [point] = run[..] {
+                        // A lone point (a metric logged once) would draw nothing as a line.
+                        let r = (width * ui.k * 1.5).round().max(2.0) as i32;
+                        let dot = s.color.mix(f64::from(s.opacity)).filled();
+                        chart
+                            .draw_series(std::iter::once(Circle::new(point, r, dot)))
+                            .drawn()?;
+                        continue;
+                    }
                     chart
                         .draw_series(LineSeries::new(run, stroke(s.color, s.opacity, *width, ui)))
                         .drawn()?;
@@ -1139,10 +1166,10 @@ fn draw_histogram<DB: DrawingBackend>(
         .unwrap_or(0)
         .max(1) as f64;
     let y_ticks = (body.height() / (ui.line_height(&label) * 5 / 2)).clamp(2, 8) as usize;
-    let y = Axis::numeric((0.0, tallest * 1.08), y_ticks);
+    let y = Axis::numeric_in((0.0, tallest * 1.08), y_ticks, true);
     let pad = (hi - lo) * 0.02;
     let x_length = body.width() - y.widest_label(&label) - ui.px(30.0);
-    let x = Axis::fitted((lo - pad, hi + pad), x_length, &label);
+    let x = Axis::fitted((lo - pad, hi + pad), x_length, &label, false);
     let mut chart = chart(&area, ui, &x, &y, (false, true))?;
     for group in &hist.groups {
         let fill = group.color.mix(f64::from(HIST_OPACITY)).filled();
@@ -1190,6 +1217,7 @@ fn draw_bars<DB: DrawingBackend>(
     let max_name = (body.width() as f32 * 0.45) as i32;
     let y = Axis {
         range: (0.0, n as f64),
+        step: 1.0,
         ticks: (0..n).map(|i| (n - i) as f64 - 0.5).collect(),
         labels: bars
             .categories
@@ -1199,6 +1227,7 @@ fn draw_bars<DB: DrawingBackend>(
     };
     let x = Axis {
         range: (0.0, 1.0),
+        step: 0.25,
         ticks: vec![0.0, 0.25, 0.5, 0.75, 1.0],
         labels: ["0%", "25%", "50%", "75%", "100%"]
             .map(String::from)
@@ -1207,21 +1236,48 @@ fn draw_bars<DB: DrawingBackend>(
     let mut chart = chart(&area, ui, &x, &y, (true, false))?;
     let groups = bars.groups.len().max(1);
     let band = 0.76 / groups as f64;
+    // Each bar's value at its end, when a bar is tall enough for text.
+    let bar_px = chart.backend_coord(&(0.0, 0.0)).1 - chart.backend_coord(&(0.0, band)).1;
+    let value_font = ui.font((bar_px as f32 * 0.8 / ui.k).min(13.0), false);
+    let values_shown = bar_px as f64 >= value_font.get_size() && value_font.get_size() >= 7.0;
     for (g, group) in bars.groups.iter().enumerate() {
         let fill = group.color.mix(f64::from(BAR_OPACITY)).filled();
+        let bar = |i: usize, v: f64| {
+            let top = (n - i) as f64 - 0.12 - g as f64 * band;
+            ((0.0, top - band), (v.clamp(0.0, 1.0), top))
+        };
+        let finite = || {
+            group
+                .values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+        };
         chart
-            .draw_series(
-                group
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite())
-                    .map(|(i, v)| {
-                        let top = (n - i) as f64 - 0.12 - g as f64 * band;
-                        Rectangle::new([(0.0, top - band), (v.clamp(0.0, 1.0), top)], fill)
-                    }),
+            .draw_series(finite().map(|(i, v)| {
+                let (a, b) = bar(i, *v);
+                Rectangle::new([a, b], fill)
+            }))
+            .drawn()?;
+        if !values_shown {
+            continue;
+        }
+        for (i, v) in finite() {
+            let ((_, bottom), (end, top)) = bar(i, *v);
+            let (x, y) = chart.backend_coord(&(end, (top + bottom) / 2.0));
+            let text = format!("{:.0}%", v * 100.0);
+            let (color, pos, dx) = if *v > 0.85 {
+                (&WHITE_RGB, HPos::Right, -ui.px(4.0))
+            } else {
+                (&INK, HPos::Left, ui.px(4.0))
+            };
+            root.draw_text(
+                &text,
+                &style(&value_font, color, pos, VPos::Center),
+                (x + dx, y),
             )
             .drawn()?;
+        }
     }
     Ok(())
 }

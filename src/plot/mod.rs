@@ -779,6 +779,10 @@ mod tests {
             assert!(texts.iter().any(|t| t == name), "{name} not in {texts:?}");
         }
         assert!(texts.iter().any(|t| t == "early: steps 1–30"));
+        // Each bar is labelled with its value.
+        let percent = |v: f64| format!("{:.0}%", v * 100.0);
+        assert!(texts.contains(&percent(late[words])), "{texts:?}");
+        assert!(texts.contains(&percent(early[words])), "{texts:?}");
     }
 
     #[test]
