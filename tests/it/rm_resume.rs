@@ -110,6 +110,18 @@ fn killed_and_resumed_run_ends_bitwise_identical() {
         "the resumed run's weights differ from the uninterrupted run's"
     );
     assert_eq!(metrics(&whole), metrics(&cut));
+    // Each evaluation's per-pair rewards (for `rmtk plot`) are cut back and redone alike.
+    let rewards = |d: &std::path::Path| std::fs::read(d.join("eval_rewards.jsonl")).unwrap();
+    let evals = metrics(&whole)
+        .iter()
+        .filter(|r| r.contains_key("eval_loss"))
+        .count();
+    assert_eq!(
+        String::from_utf8(rewards(&whole)).unwrap().lines().count(),
+        evals,
+        "a line per evaluation"
+    );
+    assert!(rewards(&whole) == rewards(&cut), "eval rewards differ");
     let last_ck =
         |d: &std::path::Path| std::fs::read(d.join("checkpoint-22/optimizer.safetensors")).unwrap();
     assert!(last_ck(&whole) == last_ck(&cut), "optimizer states differ");
