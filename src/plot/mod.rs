@@ -4,7 +4,7 @@
 //! A run is an rmtk output folder (its `metrics.jsonl`, and for train-rm its
 //! `eval_rewards.jsonl`), a TRL/transformers output folder or checkpoint (its
 //! `trainer_state.json`), or one of those files. [`plot_runs`] reads each ([`load_run`]:
-//! [`Metrics::parse`], tolerant of bad lines; [`trl::parse_trainer_state`]), recognises the
+//! [`Metrics::parse`], tolerant of bad lines; [`parse_trainer_state`]), recognises the
 //! first run's kind ([`detect_kind`]), picks up to six curve panels ([`default_plans`], or the
 //! metrics the user named) and, by default, the panels that are not curves: an RM run's
 //! reward distributions at its last evaluation ([`reward_distribution_panel`]) and a GRPO
