@@ -39,7 +39,9 @@ fail() { FAILED+=("$1"); printf 'FAIL  %-44s %s\n' "$1" "${2:-}"; }
 show_log() { sed 's/^/      | /' "$1" | tail -n "${2:-40}"; }
 
 # The README's scripts.
-mapfile -t SCRIPTS < <( { grep -o 'scripts/[A-Za-z0-9_.-]*' README.md | grep -v '^scripts/$'
+# (Files ending in .sh or .py, in scripts/ or a folder of it; scripts/lib/ holds sourced
+# helpers, not scripts.)
+mapfile -t SCRIPTS < <( { grep -oE 'scripts/[A-Za-z0-9_./-]+\.(sh|py)\b' README.md | grep -v '^scripts/lib/'
                           printf '%s\n' scripts/test.sh scripts/demo.sh; } | sort -u)
 # What --help may not change: the checkout's top level and runs/ (venvs, models, outputs).
 snapshot() { ls -A "$RMTK_ROOT"; ls -A "$RMTK_ROOT/runs" 2>/dev/null; }

@@ -254,7 +254,7 @@ fn run_name(file: &Path) -> String {
 }
 
 /// Read the runs at `inputs` ([`load_run`]), draw them on one figure and write it to
-/// `out_png`.
+/// `out_png`: a PNG, or an SVG when the name ends in `.svg`.
 pub fn plot_runs(
     inputs: &[PathBuf],
     out_png: &Path,
@@ -269,8 +269,15 @@ pub fn plot_runs(
         .map(|p| load_run(p))
         .collect::<Result<Vec<_>, _>>()?;
     let (figure, summary) = build_figure(&runs, opts)?;
-    let png = render_png(&figure).map_err(PlotError::Render)?;
-    crate::util::write_atomic(out_png, &png).map_err(|source| PlotError::Write {
+    let svg = out_png
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let bytes = if svg {
+        render_svg(&figure).map_err(PlotError::Render)?.into_bytes()
+    } else {
+        render_png(&figure).map_err(PlotError::Render)?
+    };
+    crate::util::write_atomic(out_png, &bytes).map_err(|source| PlotError::Write {
         path: out_png.into(),
         source,
     })?;

@@ -103,6 +103,10 @@ pub const FIELDS: &[Field] = &[
     field("time_update_s", &["update_time_s"], "Update time (s)", NonNegative),
 ];
 
+/// Fields that follow a schedule the trainer sets: drawn raw even when the others are
+/// smoothed.
+const SCHEDULES: &[&str] = &["lr"];
+
 /// Fields that are bookkeeping, not curves worth a panel of their own by default.
 const BOOKKEEPING: &[&str] = &[
     "epoch",
@@ -461,6 +465,8 @@ pub fn run_color(i: usize) -> Rgb {
 /// that run's colour ([`run_color`]; the figure's legend names them), eval markers joined.
 pub fn build_panel(runs: &[&Metrics], plan: &Plan, smooth: Option<f64>) -> (Panel, usize) {
     let overlay = runs.len() > 1;
+    // A schedule is not noise: smoothing would only draw it late.
+    let smooth = smooth.filter(|_| !SCHEDULES.contains(&plan.main.as_str()));
     let mut series = Vec::new();
     let mut points = 0;
     // Series that get the latest value in their legend entry: (index, name, value).
@@ -1069,5 +1075,30 @@ mod tests {
         assert_eq!(series[0].label, "± std");
         assert_eq!(panel.note, "");
         assert_eq!(series[2].label, "mean 2.25");
+    }
+
+    #[test]
+    fn the_learning_rate_is_drawn_raw_even_when_smoothing() {
+        let m = metrics(concat!(
+            "{\"step\": 1, \"lr\": 0.0, \"loss\": 1}\n",
+            "{\"step\": 2, \"lr\": 1.0, \"loss\": 0}\n",
+        ));
+        let lines = |name: &str| {
+            let (panel, _) = build_panel(&[&m], &Plan::for_metric(name), Some(0.5));
+            let Body::Curves { series, .. } = panel.body else {
+                panic!("curves")
+            };
+            series
+                .into_iter()
+                .filter_map(|s| match s.shape {
+                    Shape::Line { points, .. } => Some(points),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // The loss: the faded raw line and the smoothed one.
+        assert_eq!(lines("loss").len(), 2);
+        // The schedule: one line, its raw values.
+        assert_eq!(lines("lr"), [vec![(1.0, 0.0), (2.0, 1.0)]]);
     }
 }

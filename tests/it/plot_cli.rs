@@ -263,6 +263,21 @@ fn an_rmtk_run_and_a_trl_run_share_one_figure() {
     assert_eq!(titles[..2], ["Loss", "Pairwise accuracy"]);
     assert_eq!(titles.last().unwrap(), "Eval rewards at step 200 · rmtk-rm");
 
+    // The same figure as SVG: both runs are named in it.
+    let svg = dir.join("both.svg");
+    ok(rmtk().args([
+        "plot",
+        rm.to_str().unwrap(),
+        trl.to_str().unwrap(),
+        "--output",
+        svg.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.trim_start().starts_with("<svg"), "{}", &text[..80]);
+    let has_text = |t: &str| text.lines().any(|line| line.trim() == t);
+    assert!(has_text("rmtk-rm"), "the legend names the rmtk run");
+    assert!(has_text("trl-rm"), "the legend names the TRL run");
+
     // The TRL file itself works too, and several runs default to overlay.png here.
     let log = ok(rmtk().current_dir(&dir).args([
         "plot",
