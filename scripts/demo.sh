@@ -8,7 +8,7 @@
 #   4. GRPO with RLMR's dynamic mixed reward: SmolLM2-135M-Instruct as the policy,
 #      the reward model of step 2, IFEval rule constraints (data/grpo/), held-out
 #      pass rate and writing reward before and after;
-#   5. plot the run's curves to runs/demo/grpo/metrics.png.
+#   5. plot both runs' curves to runs/demo/rm/metrics.png and runs/demo/grpo/metrics.png.
 # Outputs under runs/demo/ (git-ignored). Re-running continues where it stopped.
 #
 # Usage: scripts/demo.sh [--quick]
@@ -104,6 +104,7 @@ if [[ ! -f "$OUT/grpo/train_summary.json" ]]; then
 fi
 
 step "4/4 plot"
+"$RMTK" plot "$OUT/rm"
 "$RMTK" plot "$OUT/grpo"
 python3 - "$OUT/grpo/train_summary.json" <<'PY'
 import json, sys
