@@ -18,15 +18,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 rmtk_help_if_asked "$0" "$@"
-QUICK=0
-ARGS=()
-for arg in "$@"; do
-  case "$arg" in
-    --quick) QUICK=1 ;;
-    -*) echo "ablation-grpo: unknown option $arg (see --help)" >&2; exit 2 ;;
-    *) ARGS+=("$arg") ;;
-  esac
-done
+rmtk_quick_args ablation-grpo "$@"
 cd "$RMTK_ROOT"
 DEVICE=${DEVICE:-cpu}
 MIXINGS=${MIXINGS:-rlmr fixed writing-only constraint-only}
@@ -38,14 +30,7 @@ if [[ "$QUICK" == 1 ]]; then
   OUT=$(rmtk_tmpdir ablation)
   trap 'rm -rf "$OUT"' EXIT
   RMTK="$(rmtk_bin dev "${FEATURES[@]}")"
-  POLICY="$OUT/tiny-llama"
-  rmtk_tiny_model llama "$POLICY"
-  if [[ ${#ARGS[@]} -ge 1 ]]; then
-    RM="${ARGS[0]}"
-  else
-    rmtk_tiny_rm "$RMTK" "$OUT"
-    RM="$OUT/rm"
-  fi
+  rmtk_quick_policy_rm "$RMTK" "$OUT" "${ARGS[0]:-}"
   head -n 4 "$HELDOUT" > "$OUT/heldout.jsonl"
   HELDOUT="$OUT/heldout.jsonl"
   STEPS=${STEPS:-1} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-8} N=${N:-2} PROMPTS=${PROMPTS:-2}

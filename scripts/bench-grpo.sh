@@ -15,15 +15,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 rmtk_help_if_asked "$0" "$@"
-QUICK=0
-ARGS=()
-for arg in "$@"; do
-  case "$arg" in
-    --quick) QUICK=1 ;;
-    -*) echo "bench-grpo: unknown option $arg (see --help)" >&2; exit 2 ;;
-    *) ARGS+=("$arg") ;;
-  esac
-done
+rmtk_quick_args bench-grpo "$@"
 cd "$RMTK_ROOT"
 DEVICE=${DEVICE:-cpu}
 FEATURES=()
@@ -33,14 +25,7 @@ trap 'rm -rf "$OUT"' EXIT   # the run's policy and checkpoint are not kept
 if [[ "$QUICK" == 1 ]]; then
   export HF_HUB_OFFLINE=1
   RMTK="$(rmtk_bin dev "${FEATURES[@]}")"
-  POLICY="$OUT/tiny-llama"
-  rmtk_tiny_model llama "$POLICY"
-  if [[ ${#ARGS[@]} -ge 1 ]]; then
-    RM="${ARGS[0]}"
-  else
-    rmtk_tiny_rm "$RMTK" "$OUT"
-    RM="$OUT/rm"
-  fi
+  rmtk_quick_policy_rm "$RMTK" "$OUT" "${ARGS[0]:-}"
   STEPS=${STEPS:-3} MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-8} N=${N:-2} PROMPTS=${PROMPTS:-2}
 else
   RM=${ARGS[0]:?usage: scripts/bench-grpo.sh RM_DIR (or --quick; see --help)}

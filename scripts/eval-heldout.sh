@@ -16,15 +16,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 rmtk_help_if_asked "$0" "$@"
-QUICK=0
-ARGS=()
-for arg in "$@"; do
-  case "$arg" in
-    --quick) QUICK=1 ;;
-    -*) echo "eval-heldout: unknown option $arg (see --help)" >&2; exit 2 ;;
-    *) ARGS+=("$arg") ;;
-  esac
-done
+rmtk_quick_args eval-heldout "$@"
 cd "$RMTK_ROOT"
 [[ -n "${RMTK:-}" && -z "${RMTK_BIN:-}" ]] && export RMTK_BIN="$RMTK"
 DEVICE=${DEVICE:-cpu}

@@ -12,6 +12,10 @@
 #                                       weights + a word-level tokenizer), as the tests make
 #   rmtk_tiny_rm BIN DIR                a tiny writing reward model trained by `rmtk train-rm`
 #                                       (tiny BERT, 2 updates on the demo pairs) in DIR/rm
+#   rmtk_quick_args NAME ARGS...      sets QUICK (1 with --quick) and ARGS (the positional
+#                                       arguments); any other option is an error naming NAME
+#   rmtk_quick_policy_rm BIN DIR [RM]   the quick modes' GRPO models: POLICY, a tiny Llama in
+#                                       DIR; RM, the given one or a tiny one trained in DIR
 #   rmtk_tmpdir TAG                     a new temporary folder (rmtk-TAG.XXXXXX under TMPDIR)
 
 RMTK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -102,4 +106,30 @@ rmtk_tiny_rm() {
 
 rmtk_tmpdir() {
   mktemp -d "${TMPDIR:-/tmp}/rmtk-$1.XXXXXX"
+}
+
+rmtk_quick_args() {
+  local name="$1" arg
+  shift
+  QUICK=0
+  ARGS=()
+  for arg in "$@"; do
+    case "$arg" in
+      --quick) QUICK=1 ;;
+      -*) echo "$name: unknown option $arg (see --help)" >&2; exit 2 ;;
+      *) ARGS+=("$arg") ;;
+    esac
+  done
+}
+
+rmtk_quick_policy_rm() {
+  local bin="$1" dir="$2"
+  POLICY="$dir/tiny-llama"
+  rmtk_tiny_model llama "$POLICY"
+  if [[ -n "${3:-}" ]]; then
+    RM="$3"
+  else
+    rmtk_tiny_rm "$bin" "$dir"
+    RM="$dir/rm"
+  fi
 }
