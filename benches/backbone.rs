@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
+use rmtk::kernels::FusedOps;
 use rmtk::models::{self, LlamaForCausalLM, ModelDir, PaddingMask};
 
 struct Args {
@@ -64,11 +65,11 @@ fn tokens(n: usize, vocab: usize, salt: u64) -> Vec<i64> {
         .collect()
 }
 
-fn sync<B: Backend>(t: Tensor<B, 3>) {
+fn sync<B: FusedOps>(t: Tensor<B, 3>) {
     let _ = t.narrow(2, 0, 1).into_data();
 }
 
-fn forward_bench<B: Backend>(lm: &LlamaForCausalLM<B>, a: &Args, device: &B::Device) -> f64 {
+fn forward_bench<B: FusedOps>(lm: &LlamaForCausalLM<B>, a: &Args, device: &B::Device) -> f64 {
     let vocab = lm.model.vocab_size();
     let ids = Tensor::<B, 2, Int>::from_data(
         TensorData::new(tokens(a.batch * a.seq, vocab, 1), [a.batch, a.seq]),
@@ -87,7 +88,7 @@ fn forward_bench<B: Backend>(lm: &LlamaForCausalLM<B>, a: &Args, device: &B::Dev
     (a.batch * a.seq) as f64 / best
 }
 
-fn decode_bench<B: Backend>(
+fn decode_bench<B: FusedOps>(
     lm: &LlamaForCausalLM<B>,
     a: &Args,
     batch: usize,
@@ -124,7 +125,7 @@ fn decode_bench<B: Backend>(
     (batch * a.new) as f64 / best
 }
 
-fn run<B: Backend>(a: &Args) {
+fn run<B: FusedOps>(a: &Args) {
     let device = B::Device::default();
     let model = ModelDir::open(&a.model).expect("model folder (run scripts/fetch-models.sh)");
     let lm = models::load_causal_lm::<B>(&model, &device).expect("load");

@@ -159,7 +159,7 @@ fn rules_bench(rows: &[Row], reps: usize) {
     }
 }
 
-fn judge_bench<B: burn::prelude::Backend>(
+fn judge_bench<B: rmtk::kernels::FusedOps>(
     args: &Args,
     matched: &[(String, Row)],
     device: &B::Device,

@@ -4,11 +4,11 @@
 //! [`run_on`], which picks the concrete backend. The CPU backend is burn's `Flex`
 //! (chosen by measurement, see the README); CUDA is compiled in with `--features cuda`.
 
+use crate::kernels::FusedOps;
 use std::fmt;
 use std::str::FromStr;
 
 use anyhow::Result;
-use burn::prelude::Backend;
 
 /// The CPU backend.
 pub type Cpu = burn::backend::Flex;
@@ -51,7 +51,7 @@ impl fmt::Display for DeviceSpec {
 /// A command body that runs on any backend.
 pub trait Job {
     type Output;
-    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output>;
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output>;
 }
 
 /// Run `job` on the backend and device `spec` names.
@@ -127,7 +127,7 @@ mod tests {
         struct Nothing;
         impl Job for Nothing {
             type Output = ();
-            fn run<B: Backend>(self, _device: B::Device) -> Result<()> {
+            fn run<B: FusedOps>(self, _device: B::Device) -> Result<()> {
                 Ok(())
             }
         }

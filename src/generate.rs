@@ -1,10 +1,10 @@
 //! `rmtk generate`: text from a decoder, for one prompt or a file of them.
 
+use crate::kernels::FusedOps;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::Backend;
 use serde_json::{Map, Value, json};
 
 use crate::data::{self, Table};
@@ -148,7 +148,7 @@ struct GenerateJob<'a> {
 impl Job for GenerateJob<'_> {
     type Output = ();
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<()> {
         let lm = load_causal_lm::<B>(&self.model, &device)?;
         let cfg = self.cfg;
         // Work items: (prompt index, sample index).

@@ -13,6 +13,7 @@ pub mod device;
 pub mod generate;
 pub mod grpo;
 pub mod info;
+pub mod kernels;
 pub mod models;
 pub mod plot;
 pub mod rm;

@@ -6,6 +6,7 @@
 //! divides by the normaliser of the *whole* batch (its token count, or its sequence
 //! count), so that the accumulated gradient is exactly the gradient of the average.
 
+use crate::kernels::FusedOps;
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -61,7 +62,7 @@ pub struct Normaliser {
 }
 
 /// The loss of one micro-batch, scaled by the whole batch's normaliser.
-pub fn policy_loss<B: Backend>(
+pub fn policy_loss<B: FusedOps>(
     inputs: LossInputs<B>,
     cfg: &LossConfig,
     norm: Normaliser,
@@ -113,7 +114,7 @@ pub fn policy_loss<B: Backend>(
     }
 }
 
-fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
+fn scalar<B: FusedOps>(t: &Tensor<B, 1>) -> f64 {
     t.clone()
         .into_data()
         .convert::<f64>()

@@ -3,8 +3,8 @@
 //! run's seed, the step, the generation round and its slot, so a resumed run samples
 //! exactly what an uninterrupted one would have.
 
+use crate::kernels::FusedOps;
 use anyhow::Result;
-use burn::prelude::*;
 
 use crate::models::LlamaForCausalLM;
 use crate::models::Tokenizer;
@@ -37,7 +37,7 @@ impl RolloutSeed {
 /// Sample `n` completions for each of `prompts` (token ids; `indices` are their places
 /// in the prompt set), `batch_size` sequences at a time. `on_batch(done)` reports progress.
 #[allow(clippy::too_many_arguments)]
-pub fn generate_groups<B: Backend>(
+pub fn generate_groups<B: FusedOps>(
     lm: &LlamaForCausalLM<B>,
     tok: &Tokenizer,
     prompts: &[Vec<u32>],

@@ -14,6 +14,7 @@
 //! 3. `--ppo-epochs` passes, each `--mini-batches` AdamW updates, each accumulating
 //!    the gradients of micro-batches of `--micro-batch-size` sequences.
 
+use crate::kernels::FusedOps;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -70,7 +71,7 @@ pub struct GrpoJob {
 impl Job for GrpoJob {
     type Output = ();
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<()> {
         train_loop::<B>(self, device)
     }
 }
@@ -135,7 +136,7 @@ struct WritingScorer<'a, B: Backend> {
     batch_size: usize,
 }
 
-impl<B: Backend> WritingScorer<'_, B> {
+impl<B: FusedOps> WritingScorer<'_, B> {
     fn score(&self, items: &[(&PromptRow, &str)], device: &B::Device) -> Result<Vec<f64>> {
         let encoder =
             crate::data::prefs::SeqEncoder::new(&self.rm.tokenizer, self.spec.clone(), self.vocab);
@@ -162,7 +163,7 @@ impl<B: Backend> WritingScorer<'_, B> {
 
 /// Per-token log-probabilities of continuations under `lm`, without gradients, one
 /// vector per sequence (its continuation's length).
-fn seq_logprobs<B: Backend>(
+fn seq_logprobs<B: FusedOps>(
     lm: &LlamaForCausalLM<B>,
     seqs: &[(&[u32], &[u32])],
     micro: usize,
@@ -190,7 +191,7 @@ fn seq_logprobs<B: Backend>(
 }
 
 /// Rows of per-sequence values padded to `width` as a `[n, width]` tensor.
-fn padded<B: Backend>(rows: &[&[f32]], width: usize, device: &B::Device) -> Tensor<B, 2> {
+fn padded<B: FusedOps>(rows: &[&[f32]], width: usize, device: &B::Device) -> Tensor<B, 2> {
     let mut data = Vec::with_capacity(rows.len() * width);
     for r in rows {
         data.extend_from_slice(r);
@@ -293,7 +294,7 @@ fn verify_or_stop(
 
 /// An evaluation on the held-out prompts: pass rate, writing reward, lengths.
 #[allow(clippy::too_many_arguments)]
-fn evaluate<B: Backend>(
+fn evaluate<B: FusedOps>(
     lm: &LlamaForCausalLM<B>,
     job: &GrpoJob,
     scorer: Option<&WritingScorer<'_, B>>,
@@ -421,7 +422,7 @@ fn eval_line(rec: &Map<String, Value>) -> String {
     )
 }
 
-fn train_loop<B: Backend>(mut job: GrpoJob, device: B::Device) -> Result<()> {
+fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     type Ad<B> = Autodiff<B>;
     let cfg = job.cfg.clone();
     let mut log = std::mem::replace(&mut job.log, RunLog::new("grpo"));

@@ -13,6 +13,8 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
 
+use crate::kernels::FusedOps;
+
 use super::config::{ConfigError, get_f64, get_usize, opt_usize};
 use super::layers::{LayerNorm, project};
 use super::llama::PaddingMask;
@@ -83,7 +85,7 @@ impl BertConfig {
     }
 
     /// The encoder with lazily initialised weights; `with_pooler` adds `pooler.dense`.
-    pub fn init<B: Backend>(&self, with_pooler: bool, device: &B::Device) -> BertModel<B> {
+    pub fn init<B: FusedOps>(&self, with_pooler: bool, device: &B::Device) -> BertModel<B> {
         let h = self.hidden_size;
         let lin = |i, o| LinearConfig::new(i, o).init(device);
         let layer = || BertLayer {
@@ -191,7 +193,7 @@ pub struct BertPooler<B: Backend> {
     pub dense: Linear<B>,
 }
 
-impl<B: Backend> BertModel<B> {
+impl<B: FusedOps> BertModel<B> {
     pub fn hidden_size(&self) -> usize {
         self.embeddings
             .word_embeddings
@@ -274,7 +276,7 @@ impl<B: Backend> BertModel<B> {
     }
 }
 
-impl<B: Backend> BertLayer<B> {
+impl<B: FusedOps> BertLayer<B> {
     fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         let attn = self.attention.self_.forward(x.clone(), mask);
         let x = self.attention.output.forward(attn, x);
@@ -288,13 +290,13 @@ impl<B: Backend> BertLayer<B> {
     }
 }
 
-impl<B: Backend> BertAddNorm<B> {
+impl<B: FusedOps> BertAddNorm<B> {
     fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3> {
         self.LayerNorm.forward(project(&self.dense, x) + residual)
     }
 }
 
-impl<B: Backend> BertSelfAttention<B> {
+impl<B: FusedOps> BertSelfAttention<B> {
     fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
         let h = self.num_heads;
@@ -316,7 +318,7 @@ impl<B: Backend> BertSelfAttention<B> {
 }
 
 /// Mean of the hidden states of real tokens (sentence-transformers pooling), `[batch, hidden]`.
-pub fn mean_pool<B: Backend>(hidden: Tensor<B, 3>, mask: &PaddingMask) -> Tensor<B, 2> {
+pub fn mean_pool<B: FusedOps>(hidden: Tensor<B, 3>, mask: &PaddingMask) -> Tensor<B, 2> {
     let [batch, seq, h] = hidden.dims();
     let weights: Vec<f32> = mask.valid.iter().map(|&v| f32::from(u8::from(v))).collect();
     let w = Tensor::<B, 3>::from_data(TensorData::new(weights, [batch, seq, 1]), &hidden.device());

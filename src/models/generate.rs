@@ -1,6 +1,7 @@
 //! Batched decoding with a KV cache: greedy or sampled (temperature, top-k, top-p),
 //! stopping at EOS, a stop string or the token limit; seeded and reproducible.
 
+use crate::kernels::FusedOps;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -77,7 +78,7 @@ pub fn row_rng(seed: u64, row: u64) -> ChaCha8Rng {
 
 /// Decode continuations of `prompts` (token ids) in one batch, row `i` sampling from
 /// `rngs[i]`. `on_text(row, new_text)` is called as text is produced (for streaming).
-pub fn generate<B: Backend>(
+pub fn generate<B: FusedOps>(
     model: &LlamaForCausalLM<B>,
     tok: &Tokenizer,
     prompts: &[Vec<u32>],
@@ -197,7 +198,7 @@ pub fn generate<B: Backend>(
 }
 
 /// Logits of each row's last position, on the host, row-major `[batch * vocab]`.
-fn last_logits<B: Backend>(model: &LlamaForCausalLM<B>, hidden: Tensor<B, 3>) -> Vec<f32> {
+fn last_logits<B: FusedOps>(model: &LlamaForCausalLM<B>, hidden: Tensor<B, 3>) -> Vec<f32> {
     let [b, s, h] = hidden.dims();
     let last = hidden.narrow(1, s - 1, 1).reshape([b, 1, h]);
     model

@@ -5,10 +5,12 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 
+use crate::kernels::{self, FusedOps};
+
 /// `layer(x)` for `x: [batch, seq, in]`, computed as one `[batch * seq, in]` matrix
 /// product. burn's `Linear` on a 3-d input broadcasts the weight into a batched
 /// product, which streams the weight once per row of the batch.
-pub fn project<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+pub fn project<B: FusedOps>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, seq, d_in] = x.dims();
     let y = layer.forward(x.reshape([batch * seq, d_in]));
     let d_out = y.dims()[1];
@@ -22,18 +24,18 @@ pub struct RmsNorm<B: Backend> {
     pub eps: f64,
 }
 
-impl<B: Backend> RmsNorm<B> {
+impl<B: FusedOps> RmsNorm<B> {
     pub fn new(size: usize, eps: f64, device: &B::Device) -> Self {
         Self {
             weight: super::load::new_param(Tensor::ones([size], device)),
             eps,
         }
     }
+}
 
+impl<B: FusedOps> RmsNorm<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let variance = x.clone().square().mean_dim(D - 1);
-        let normed = x * (variance.add_scalar(self.eps)).sqrt().recip();
-        normed * self.weight.val().unsqueeze()
+        kernels::rms_norm(x, self.weight.val(), self.eps)
     }
 }
 
@@ -45,7 +47,7 @@ pub struct LayerNorm<B: Backend> {
     pub eps: f64,
 }
 
-impl<B: Backend> LayerNorm<B> {
+impl<B: FusedOps> LayerNorm<B> {
     pub fn new(size: usize, eps: f64, device: &B::Device) -> Self {
         Self {
             weight: super::load::new_param(Tensor::ones([size], device)),
@@ -53,12 +55,10 @@ impl<B: Backend> LayerNorm<B> {
             eps,
         }
     }
+}
 
+impl<B: FusedOps> LayerNorm<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let mean = x.clone().mean_dim(D - 1);
-        let centered = x - mean;
-        let variance = centered.clone().square().mean_dim(D - 1);
-        let normed = centered * variance.add_scalar(self.eps).sqrt().recip();
-        normed * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+        kernels::layer_norm(x, self.weight.val(), self.bias.val(), self.eps)
     }
 }

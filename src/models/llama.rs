@@ -10,10 +10,12 @@
 
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
+
+use crate::kernels::{self, FusedOps};
 
 use super::config::{ConfigError, get_bool, get_f64, get_usize, opt_usize};
 use super::layers::{RmsNorm, project};
@@ -125,7 +127,7 @@ impl LlamaConfig {
     }
 
     /// The decoder stack with lazily initialised (random) weights.
-    pub fn init_model<B: Backend>(&self, device: &B::Device) -> LlamaModel<B> {
+    pub fn init_model<B: FusedOps>(&self, device: &B::Device) -> LlamaModel<B> {
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
                 self_attn: Attention {
@@ -191,7 +193,7 @@ impl LlamaConfig {
     }
 
     /// A causal LM: the decoder plus an output projection unless embeddings are tied.
-    pub fn init_causal_lm<B: Backend>(&self, device: &B::Device) -> LlamaForCausalLM<B> {
+    pub fn init_causal_lm<B: FusedOps>(&self, device: &B::Device) -> LlamaForCausalLM<B> {
         LlamaForCausalLM {
             model: self.init_model(device),
             lm_head: (!self.tie_word_embeddings)
@@ -287,7 +289,7 @@ fn parse_rope_scaling(s: &Value) -> Result<Option<RopeScaling>, ConfigError> {
     }
 }
 
-fn linear<B: Backend>(d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Linear<B> {
+fn linear<B: FusedOps>(d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Linear<B> {
     LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
 }
 
@@ -347,7 +349,7 @@ pub struct KvCache<B: Backend> {
     next_pos: Vec<i64>,
 }
 
-impl<B: Backend> KvCache<B> {
+impl<B: FusedOps> KvCache<B> {
     pub fn new(num_layers: usize, batch: usize) -> Self {
         Self {
             layers: vec![None; num_layers],
@@ -424,7 +426,7 @@ struct StepLayout<B: Backend> {
     mask: Option<Tensor<B, 4, Bool>>,
 }
 
-impl<B: Backend> LlamaModel<B> {
+impl<B: FusedOps> LlamaModel<B> {
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }
@@ -528,71 +530,40 @@ impl<B: Backend> LlamaModel<B> {
         }
     }
 
-    /// The rotation of every position, laid out to match the projections.
+    /// The cosines and sines of every token's rotation angles, `[batch, seq, head_dim / 2]`.
     fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> RopeTables<B> {
         let device = positions.device();
         let [batch, seq] = positions.dims();
         let half = self.inv_freq.len();
-        let d = 2 * half;
         let inv_freq =
             Tensor::<B, 1>::from_data(TensorData::new(self.inv_freq.clone(), [half]), &device);
         // Angles in f32, as transformers computes them: position * inverse frequency.
         let angles = positions.float().reshape([batch, seq, 1]) * inv_freq.reshape([1, 1, half]);
-        let angles = Tensor::cat(vec![angles.clone(), angles], 2);
-        let (cos, sin) = (angles.clone().cos(), angles.sin());
-        let attn = &self.layers[0].self_attn;
-        // Tables repeated over heads and materialised once per forward, so each layer's
-        // rotation is plain same-shape arithmetic (flex has no fast path for a broadcast
-        // over a middle dimension).
-        let per_heads = |t: &Tensor<B, 3>, heads: usize| {
-            t.clone()
-                .unsqueeze_dim::<4>(2)
-                .expand([batch, seq, heads, d])
-                .reshape([batch * seq * heads, d])
-        };
-        // rotate_half(x) = x @ R: out[i] = -x[i + d/2] for i < d/2, x[i - d/2] above.
-        let mut r = vec![0.0f32; d * d];
-        for i in 0..half {
-            r[(i + half) * d + i] = -1.0;
-            r[i * d + i + half] = 1.0;
-        }
         RopeTables {
-            cos_q: per_heads(&cos, attn.num_heads),
-            sin_q: per_heads(&sin, attn.num_heads),
-            cos_k: per_heads(&cos, attn.num_kv_heads),
-            sin_k: per_heads(&sin, attn.num_kv_heads),
-            rotate: Tensor::from_data(TensorData::new(r, [d, d]), &device),
+            cos: angles.clone().cos(),
+            sin: angles.sin(),
         }
     }
 }
 
-/// cos and sin of each token's angles, repeated per head: `[batch * seq * heads, head_dim]`
-/// for the query heads and for the key/value heads, and the rotate-half matrix.
+/// cos and sin of each token's RoPE angles, `[batch, seq, head_dim / 2]` (the two halves
+/// of a head share them).
 struct RopeTables<B: Backend> {
-    cos_q: Tensor<B, 2>,
-    sin_q: Tensor<B, 2>,
-    cos_k: Tensor<B, 2>,
-    sin_k: Tensor<B, 2>,
-    rotate: Tensor<B, 2>,
+    cos: Tensor<B, 3>,
+    sin: Tensor<B, 3>,
 }
 
-impl<B: Backend> RopeTables<B> {
-    /// Rotate-half RoPE on `[batch, seq, heads * head_dim]`: `x * cos + rotate_half(x) * sin`.
-    fn apply(&self, x: Tensor<B, 3>, keys: bool) -> Tensor<B, 3> {
-        let (cos, sin) = if keys {
-            (&self.cos_k, &self.sin_k)
-        } else {
-            (&self.cos_q, &self.sin_q)
-        };
-        let dims = x.dims();
-        let [rows, d] = cos.dims();
-        let flat = x.reshape([rows, d]);
-        let rotated = flat.clone().matmul(self.rotate.clone());
-        (flat * cos.clone() + rotated * sin.clone()).reshape(dims)
+impl<B: FusedOps> RopeTables<B> {
+    /// Rotate-half RoPE of a projection `[batch, seq, heads * head_dim]`, returned as
+    /// `[batch, seq, heads, head_dim]`.
+    fn apply(&self, x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+        let [batch, seq, width] = x.dims();
+        let x = x.reshape([batch, seq, heads, width / heads]);
+        kernels::rope(x, self.cos.clone(), self.sin.clone())
     }
 }
 
-impl<B: Backend> Attention<B> {
+impl<B: FusedOps> Attention<B> {
     fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -602,10 +573,15 @@ impl<B: Backend> Attention<B> {
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([batch, seq, n, d]).swap_dims(1, 2);
-        let q = heads(rope.apply(project(&self.q_proj, x.clone()), false), h);
-        let k = heads(rope.apply(project(&self.k_proj, x.clone()), true), kvh);
-        let v = heads(project(&self.v_proj, x), kvh);
+        let q = rope
+            .apply(project(&self.q_proj, x.clone()), h)
+            .swap_dims(1, 2);
+        let k = rope
+            .apply(project(&self.k_proj, x.clone()), kvh)
+            .swap_dims(1, 2);
+        let v = project(&self.v_proj, x)
+            .reshape([batch, seq, kvh, d])
+            .swap_dims(1, 2);
         let (k, v) = match cache.take() {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
             None => (k, v),
@@ -646,14 +622,17 @@ impl<B: Backend> Attention<B> {
     }
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: FusedOps> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = silu(project(&self.gate_proj, x.clone()));
-        project(&self.down_proj, gate * project(&self.up_proj, x))
+        let gate = project(&self.gate_proj, x.clone());
+        project(
+            &self.down_proj,
+            kernels::swiglu(gate, project(&self.up_proj, x)),
+        )
     }
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: FusedOps> LlamaForCausalLM<B> {
     /// Project hidden states to vocabulary logits.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
@@ -735,7 +714,7 @@ pub struct ContinuationBatch<B: Backend> {
     pub width: usize,
 }
 
-impl<B: Backend> ContinuationBatch<B> {
+impl<B: FusedOps> ContinuationBatch<B> {
     pub fn new(prompts: &[&[u32]], continuations: &[&[u32]], pad: u32, device: &B::Device) -> Self {
         assert_eq!(
             prompts.len(),
@@ -785,7 +764,7 @@ impl<B: Backend> ContinuationBatch<B> {
     }
 }
 
-impl<B: Backend> LlamaForCausalLM<B> {
+impl<B: FusedOps> LlamaForCausalLM<B> {
     /// Log-probability (and optionally the entropy) of every continuation token given
     /// its prompt and the continuation before it, `[batch, width]`; padding positions
     /// hold meaningless values (multiply by `target_mask`).

@@ -14,10 +14,10 @@ pub mod load;
 pub mod reward;
 pub mod tokenizer;
 
+use crate::kernels::FusedOps;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::Backend;
 use serde_json::Value;
 
 pub use bert::{BertConfig, BertModel};
@@ -125,7 +125,7 @@ impl ModelDir {
 }
 
 /// `load::load_module` with the model's name on its errors.
-pub(crate) fn load_module_with<B: Backend, M: burn::module::Module<B>>(
+pub(crate) fn load_module_with<B: FusedOps, M: burn::module::Module<B>>(
     module: M,
     weights: &Weights,
     options: &LoadOptions,
@@ -135,7 +135,7 @@ pub(crate) fn load_module_with<B: Backend, M: burn::module::Module<B>>(
 }
 
 /// Load a decoder as a causal LM.
-pub fn load_causal_lm<B: Backend>(
+pub fn load_causal_lm<B: FusedOps>(
     model: &ModelDir,
     device: &B::Device,
 ) -> Result<LlamaForCausalLM<B>> {
@@ -153,7 +153,7 @@ pub fn load_causal_lm<B: Backend>(
 
 /// Load an encoder; `with_pooler` loads `pooler.dense` too (it must then exist).
 /// Checkpoints saved from a `BertFor*` wrapper (keys prefixed `bert.`) load as well.
-pub fn load_bert<B: Backend>(
+pub fn load_bert<B: FusedOps>(
     model: &ModelDir,
     with_pooler: bool,
     device: &B::Device,
@@ -177,7 +177,7 @@ pub fn load_bert<B: Backend>(
 /// generation_config.json), loadable by transformers' `AutoModelForCausalLM` and by
 /// [`load_causal_lm`]. `base` is the folder it was loaded from (its config and tokenizer
 /// are carried over).
-pub fn save_causal_lm<B: Backend>(
+pub fn save_causal_lm<B: FusedOps>(
     lm: &LlamaForCausalLM<B>,
     dir: &Path,
     base: &ModelDir,

@@ -6,6 +6,7 @@
 //!   `classifier`, read from the pooled `[CLS]` output. The head has no bias in
 //!   training; a zero `classifier.bias` is written so transformers finds one.
 
+use crate::kernels::FusedOps;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -54,7 +55,7 @@ pub struct RewardBatch<B: Backend> {
     pub score_at: Option<Vec<usize>>,
 }
 
-impl<B: Backend> RewardBatch<B> {
+impl<B: FusedOps> RewardBatch<B> {
     /// Right-pad token rows with `pad_id` into one batch. A decoder reads each row's
     /// score where transformers' `*ForSequenceClassification` reads it: at the rightmost
     /// token whose id is not `pad_id` (position 0 if there is none), so a saved model
@@ -107,7 +108,7 @@ pub struct HeadInit {
     pub seed: u64,
 }
 
-impl<B: Backend> RewardModel<B> {
+impl<B: FusedOps> RewardModel<B> {
     /// A pretrained backbone (any supported family) with a new head drawn from
     /// N(0, 1/(hidden+1)), or, if the checkpoint already has a head, that head.
     pub fn from_pretrained(model: &ModelDir, init: HeadInit, device: &B::Device) -> Result<Self> {
@@ -240,7 +241,7 @@ impl<B: Backend> RewardModel<B> {
     }
 }
 
-fn head<B: Backend>(hidden: usize, rng: &mut ChaCha8Rng, device: &B::Device) -> Linear<B> {
+fn head<B: FusedOps>(hidden: usize, rng: &mut ChaCha8Rng, device: &B::Device) -> Linear<B> {
     let std = 1.0 / ((hidden + 1) as f64).sqrt();
     let normal = Normal::new(0.0, std).expect("std is positive");
     let values: Vec<f32> = (0..hidden).map(|_| normal.sample(rng) as f32).collect();

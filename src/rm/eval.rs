@@ -2,10 +2,10 @@
 //! preference files; a readable summary on stderr and one JSON object on stdout (and
 //! in `--output` if given).
 
+use crate::kernels::FusedOps;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use burn::prelude::*;
 use serde_json::json;
 
 use super::{LoadedRm, PairStats, pair_rewards};
@@ -147,7 +147,7 @@ struct EvalJob<'a> {
 impl Job for EvalJob<'_> {
     type Output = (Vec<f32>, Vec<f32>);
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output> {
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output> {
         let model = self.rm.load::<B>(&device)?;
         let bar = crate::util::progress_bar(self.pairs.len() as u64, "eval-rm");
         let (mut c, mut r) = pair_rewards(

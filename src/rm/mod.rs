@@ -13,6 +13,7 @@ pub mod eval;
 pub mod score;
 pub mod train;
 
+use crate::kernels::FusedOps;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -31,7 +32,7 @@ pub use train::{TrainRmConfig, run as train_rm};
 /// The Bradley-Terry loss of a batch of pairs, averaged over pairs:
 /// `-mean(log sigmoid(chosen - rejected - margin))`, plus `center_coef * mean((chosen +
 /// rejected)^2)` when `center_coef` is not 0 (TRL's `center_rewards_coefficient`).
-pub fn bt_loss<B: Backend>(
+pub fn bt_loss<B: FusedOps>(
     chosen: Tensor<B, 1>,
     rejected: Tensor<B, 1>,
     margin: Option<Tensor<B, 1>>,
@@ -271,14 +272,14 @@ impl LoadedRm {
         Ok(spec)
     }
 
-    pub fn load<B: Backend>(&self, device: &B::Device) -> Result<RewardModel<B>> {
+    pub fn load<B: FusedOps>(&self, device: &B::Device) -> Result<RewardModel<B>> {
         RewardModel::from_pretrained(&self.dir, HeadInit { seed: 0 }, device)
     }
 
     /// Rewards of encoded sequences (no gradients), in their order: batches of
     /// `batch_size` sequences of similar length, the head's bias added.
     /// `progress(n)` reports each batch's size.
-    pub fn rewards<B: Backend>(
+    pub fn rewards<B: FusedOps>(
         &self,
         model: &RewardModel<B>,
         seqs: &[&Seq],
@@ -336,7 +337,7 @@ fn config_pad_id(dir: &ModelDir) -> Option<u32> {
 }
 
 /// Chosen rows then rejected rows of some pairs, as one batch (TRL's order).
-pub fn pair_batch<B: Backend>(
+pub fn pair_batch<B: FusedOps>(
     pairs: &[&EncodedPair],
     pad_id: u32,
     device: &B::Device,
@@ -372,7 +373,7 @@ pub fn pair_batch<B: Backend>(
 
 /// Rewards of many pairs (no gradients), in batches of similar length; returns
 /// (chosen, rejected) rewards in the pairs' order.
-pub fn pair_rewards<B: Backend>(
+pub fn pair_rewards<B: FusedOps>(
     model: &RewardModel<B>,
     pairs: &[EncodedPair],
     batch_size: usize,

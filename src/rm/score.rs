@@ -5,10 +5,10 @@
 //! longer ones are cut to the maximum length (every row gets a reward; the count is
 //! reported). Rows are scored in batches of similar length.
 
+use crate::kernels::FusedOps;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use burn::prelude::*;
 use serde_json::Value;
 
 use super::LoadedRm;
@@ -210,7 +210,7 @@ struct ScoreJob<'a> {
 impl Job for ScoreJob<'_> {
     type Output = Vec<Option<f32>>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<Self::Output> {
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output> {
         let model = self.rm.load::<B>(&device)?;
         let present: Vec<(usize, &Seq)> = self
             .seqs

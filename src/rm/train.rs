@@ -18,6 +18,7 @@
 //!   `trainer_state.json`), and `latest` naming the newest; `--resume OUTPUT` continues
 //!   from it and ends with the same weights as a run never interrupted.
 
+use crate::kernels::FusedOps;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -456,12 +457,12 @@ struct TrainJob {
 impl Job for TrainJob {
     type Output = ();
 
-    fn run<B: Backend>(self, device: B::Device) -> Result<()> {
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<()> {
         train_loop::<B>(self, device)
     }
 }
 
-fn train_loop<B: Backend>(job: TrainJob, device: B::Device) -> Result<()> {
+fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     type Ad<B> = Autodiff<B>;
     let TrainJob {
         cfg,

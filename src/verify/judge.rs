@@ -13,6 +13,7 @@
 //! The remote judge ([`super::remote`]) uses the same template and the same reading,
 //! from the endpoint's top log-probabilities.
 
+use crate::kernels::FusedOps;
 use std::borrow::Cow;
 use std::path::Path;
 
@@ -415,7 +416,7 @@ struct Encoded {
     note: Option<String>,
 }
 
-impl<B: Backend> BurnJudge<B> {
+impl<B: FusedOps> BurnJudge<B> {
     /// Loads the decoder and tokenizer of `model` on `device`.
     pub fn load(
         model: &ModelDir,
@@ -623,7 +624,7 @@ impl<B: Backend> BurnJudge<B> {
     }
 }
 
-impl<B: Backend> Judge for BurnJudge<B> {
+impl<B: FusedOps> Judge for BurnJudge<B> {
     fn judge(&self, queries: &[JudgeQuery<'_>]) -> Result<Vec<JudgeAnswer>, JudgeError> {
         let encoded: Vec<Encoded> = queries
             .iter()

@@ -48,13 +48,13 @@ mod output;
 pub mod remote;
 pub mod rules;
 
+use crate::kernels::FusedOps;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use burn::prelude::Backend;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -720,7 +720,7 @@ fn default_cache_dir() -> PathBuf {
 
 /// Builds the verifier the arguments describe, a local judge on backend `B` and
 /// `device` (loaded once; keep the verifier to share it).
-pub fn build_verifier<B: Backend>(args: &VerifierArgs, device: &B::Device) -> Result<Verifier> {
+pub fn build_verifier<B: FusedOps>(args: &VerifierArgs, device: &B::Device) -> Result<Verifier> {
     args.validate()?;
     let judge: Option<Box<dyn Judge + Send>> = match args.judge_kind() {
         JudgeKind::None => None,
@@ -751,7 +751,7 @@ pub fn with_verifier<T>(
     }
     impl<T, F: FnOnce(&Verifier) -> Result<T>> Job for WithVerifier<'_, F> {
         type Output = T;
-        fn run<B: Backend>(self, device: B::Device) -> Result<T> {
+        fn run<B: FusedOps>(self, device: B::Device) -> Result<T> {
             let verifier = build_verifier::<B>(self.args, &device)?;
             (self.body)(&verifier)
         }

@@ -7,6 +7,7 @@
 
 mod cli_errors;
 mod grpo_cli;
+mod kernels_parity;
 mod models_golden;
 mod plot_cli;
 mod real_models;

@@ -1,0 +1,175 @@
+//! The fused ops under `Autodiff<B>`: one graph node per op, whose backward is the inner
+//! backend's `*_backward` method (burn's backend-extension pattern). When the inner
+//! backend's kernels are off, the op is the plain composition differentiated op by op,
+//! exactly the graph the models built before the kernels existed.
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::ops::FloatTensor;
+
+use super::{FusedOps, float, plain, prim};
+
+/// Hand a gradient to a parent that asked for one.
+macro_rules! give {
+    ($b:ty, $grads:expr, $parent:expr, $grad:expr) => {
+        if let Some(node) = $parent {
+            $grads.register::<$b>(node.id, $grad);
+        }
+    };
+}
+
+#[derive(Debug)]
+struct RmsNormNode;
+
+impl<B: FusedOps> Backward<B, 2> for RmsNormNode {
+    type State = (FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, eps) = ops.state;
+        let (dx, dw) = B::rms_norm_backward(x, weight, eps, grad);
+        let [px, pw] = ops.parents;
+        give!(B, grads, px, dx);
+        give!(B, grads, pw, dw);
+    }
+}
+
+#[derive(Debug)]
+struct LayerNormNode;
+
+impl<B: FusedOps> Backward<B, 3> for LayerNormNode {
+    type State = (FloatTensor<B>, FloatTensor<B>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, eps) = ops.state;
+        let (dx, dw, db) = B::layer_norm_backward(x, weight, eps, grad);
+        let [px, pw, pb] = ops.parents;
+        give!(B, grads, px, dx);
+        give!(B, grads, pw, dw);
+        give!(B, grads, pb, db);
+    }
+}
+
+#[derive(Debug)]
+struct RopeNode;
+
+impl<B: FusedOps> Backward<B, 1> for RopeNode {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (cos, sin) = ops.state;
+        let [px] = ops.parents;
+        give!(B, grads, px, B::rope_backward(cos, sin, grad));
+    }
+}
+
+#[derive(Debug)]
+struct SwiGluNode;
+
+impl<B: FusedOps> Backward<B, 2> for SwiGluNode {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (gate, up) = ops.state;
+        let (dg, du) = B::swiglu_backward(gate, up, grad);
+        let [pg, pu] = ops.parents;
+        give!(B, grads, pg, dg);
+        give!(B, grads, pu, du);
+    }
+}
+
+impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    fn fused_enabled() -> bool {
+        B::fused_enabled()
+    }
+
+    fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(plain::rms_norm::<Self>(float(x), float(weight), eps));
+        }
+        let out = B::rms_norm(x.primitive.clone(), weight.primitive.clone(), eps);
+        match RmsNormNode
+            .prepare::<C>([x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, eps), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(plain::layer_norm::<Self>(
+                float(x),
+                float(weight),
+                float(bias),
+                eps,
+            ));
+        }
+        let out = B::fused_layer_norm(
+            x.primitive.clone(),
+            weight.primitive.clone(),
+            bias.primitive.clone(),
+            eps,
+        );
+        match LayerNormNode
+            .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.primitive, weight.primitive, eps), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(plain::rope::<Self>(float(x), float(cos), float(sin)));
+        }
+        // The angles are constants (positions), never differentiated.
+        let out = B::rope(
+            x.primitive.clone(),
+            cos.primitive.clone(),
+            sin.primitive.clone(),
+        );
+        match RopeNode
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((cos.primitive, sin.primitive), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(plain::swiglu::<Self>(float(gate), float(up)));
+        }
+        let out = B::swiglu(gate.primitive.clone(), up.primitive.clone());
+        match SwiGluNode
+            .prepare::<C>([gate.node.clone(), up.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((gate.primitive, up.primitive), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The fused ops on the CPU backend (`Flex`): one pass over rows, rayon across rows.
+//!
+//! The kernels handle f32; other dtypes take the plain composition. Row reductions
+//! (a norm's statistics) run inside one task; reductions across rows (a norm weight's
+//! gradient) are summed per fixed block of [`ROW_BLOCK`] rows and the blocks added in
+//! order, so results do not depend on the number of threads.
+
+use burn::backend::Flex;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
+use burn_flex::{FlexTensor, Layout};
+use rayon::prelude::*;
+
+use super::{FusedOps, Mode, float, plain, prim};
+
+/// Rows per block of a cross-row reduction, and per rayon task.
+const ROW_BLOCK: usize = 16;
+
+fn all_f32(ts: &[&FlexTensor]) -> bool {
+    ts.iter().all(|t| t.dtype() == DType::F32)
+}
+
+/// The tensor's f32 elements in row-major order (copied only when not contiguous).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    let t = t.to_contiguous();
+    debug_assert!(t.as_slice::<f32>().is_some());
+    t
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+fn tensor(data: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
+/// Sum of `a[i] * b[i]` in 16 independent lanes (vectorisable), lanes added pairwise.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (ac, at) = a.split_at(a.len() - a.len() % 16);
+    let (bc, bt) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(16).zip(bc.chunks_exact(16)) {
+        for l in 0..16 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    for (l, (x, y)) in at.iter().zip(bt).enumerate() {
+        acc[l] += x * y;
+    }
+    lanes_sum(acc)
+}
+
+#[inline]
+fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (ac, at) = a.split_at(a.len() - a.len() % 16);
+    for x in ac.chunks_exact(16) {
+        for l in 0..16 {
+            acc[l] += x[l];
+        }
+    }
+    for (l, x) in at.iter().enumerate() {
+        acc[l] += x;
+    }
+    lanes_sum(acc)
+}
+
+#[inline]
+fn lanes_sum(mut acc: [f32; 16]) -> f32 {
+    let mut w = 8;
+    while w > 0 {
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+        w /= 2;
+    }
+    acc[0]
+}
+
+/// Per-column sums over rows of per-block partials: `partial(block_rows, out)` adds one
+/// block's contribution to `out` (zeroed, `dim` long); blocks are added in order.
+fn column_sums(
+    rows: usize,
+    dim: usize,
+    partial: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let blocks = rows.div_ceil(ROW_BLOCK);
+    let parts: Vec<Vec<f32>> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            let mut out = vec![0.0f32; dim];
+            partial(b * ROW_BLOCK..((b + 1) * ROW_BLOCK).min(rows), &mut out);
+            out
+        })
+        .collect();
+    let mut total = vec![0.0f32; dim];
+    for p in parts {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
+fn dims2(t: &FlexTensor) -> (usize, usize) {
+    let s = t.shape();
+    (s[0], s[1])
+}
+
+#[inline]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `x * sigmoid(x)`, computed as PyTorch does: `x / (1 + exp(-x))`.
+#[inline]
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+impl FusedOps for Flex {
+    fn fused_enabled() -> bool {
+        super::mode() == Mode::Fused
+    }
+
+    fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&x, &weight]) {
+            return prim(plain::rms_norm::<Self>(float(x), float(weight), eps));
+        }
+        let (x, w) = (contiguous(x), contiguous(weight));
+        let (rows, dim) = dims2(&x);
+        let (xs, ws) = (values(&x), values(&w));
+        let mut out = vec![0.0f32; rows * dim];
+        out.par_chunks_mut(dim * ROW_BLOCK)
+            .zip(xs.par_chunks(dim * ROW_BLOCK))
+            .for_each(|(o, xb)| {
+                for (orow, xrow) in o.chunks_exact_mut(dim).zip(xb.chunks_exact(dim)) {
+                    let r = rstd(dot(xrow, xrow), dim, eps);
+                    for ((o, &x), &w) in orow.iter_mut().zip(xrow).zip(ws) {
+                        *o = (x * r) * w;
+                    }
+                }
+            });
+        tensor(out, x.shape())
+    }
+
+    fn rms_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        eps: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        if !all_f32(&[&x, &weight, &grad]) {
+            let (dx, dw) =
+                plain::rms_norm_backward::<Self>(float(x), float(weight), eps, float(grad));
+            return (prim(dx), prim(dw));
+        }
+        let (x, w, g) = (contiguous(x), contiguous(weight), contiguous(grad));
+        let (rows, dim) = dims2(&x);
+        let (xs, ws, gs) = (values(&x), values(&w), values(&g));
+        let mut dx = vec![0.0f32; rows * dim];
+        dx.par_chunks_mut(dim * ROW_BLOCK)
+            .zip(xs.par_chunks(dim * ROW_BLOCK))
+            .zip(gs.par_chunks(dim * ROW_BLOCK))
+            .for_each(|((d, xb), gb)| {
+                let mut gw = vec![0.0f32; dim];
+                for ((drow, xrow), grow) in d
+                    .chunks_exact_mut(dim)
+                    .zip(xb.chunks_exact(dim))
+                    .zip(gb.chunks_exact(dim))
+                {
+                    let r = rstd(dot(xrow, xrow), dim, eps);
+                    for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
+                        *gw = g * w;
+                    }
+                    // The chain rule through `x * r`, `r = rsqrt(v + eps)`, `v = mean(x^2)`,
+                    // rounded in the order PyTorch's autograd rounds it.
+                    let dv = (-0.5 * dot(&gw, xrow)) * (r * r * r) / dim as f32;
+                    for ((d, &gw), &x) in drow.iter_mut().zip(&gw).zip(xrow) {
+                        *d = gw * r + dv * (2.0 * x);
+                    }
+                }
+            });
+        let dw = column_sums(rows, dim, |range, out| {
+            for row in range {
+                let xrow = &xs[row * dim..(row + 1) * dim];
+                let grow = &gs[row * dim..(row + 1) * dim];
+                let r = rstd(dot(xrow, xrow), dim, eps);
+                for ((o, &g), &x) in out.iter_mut().zip(grow).zip(xrow) {
+                    *o += g * (x * r);
+                }
+            }
+        });
+        (tensor(dx, x.shape()), tensor(dw, w.shape()))
+    }
+
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&x, &weight, &bias]) {
+            return prim(plain::layer_norm::<Self>(
+                float(x),
+                float(weight),
+                float(bias),
+                eps,
+            ));
+        }
+        let (x, w, b) = (contiguous(x), contiguous(weight), contiguous(bias));
+        let (rows, dim) = dims2(&x);
+        let (xs, ws, bs) = (values(&x), values(&w), values(&b));
+        let mut out = vec![0.0f32; rows * dim];
+        out.par_chunks_mut(dim * ROW_BLOCK)
+            .zip(xs.par_chunks(dim * ROW_BLOCK))
+            .for_each(|(o, xb)| {
+                for (orow, xrow) in o.chunks_exact_mut(dim).zip(xb.chunks_exact(dim)) {
+                    let (mean, r) = mean_rstd(xrow, eps);
+                    for (((o, &x), &w), &b) in orow.iter_mut().zip(xrow).zip(ws).zip(bs) {
+                        *o = ((x - mean) * r) * w + b;
+                    }
+                }
+            });
+        tensor(out, x.shape())
+    }
+
+    fn layer_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        eps: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if !all_f32(&[&x, &weight, &grad]) {
+            let (dx, dw, db) =
+                plain::layer_norm_backward::<Self>(float(x), float(weight), eps, float(grad));
+            return (prim(dx), prim(dw), prim(db));
+        }
+        let (x, w, g) = (contiguous(x), contiguous(weight), contiguous(grad));
+        let (rows, dim) = dims2(&x);
+        let (xs, ws, gs) = (values(&x), values(&w), values(&g));
+        let n = dim as f32;
+        let mut dx = vec![0.0f32; rows * dim];
+        dx.par_chunks_mut(dim * ROW_BLOCK)
+            .zip(xs.par_chunks(dim * ROW_BLOCK))
+            .zip(gs.par_chunks(dim * ROW_BLOCK))
+            .for_each(|((d, xb), gb)| {
+                let mut gw = vec![0.0f32; dim];
+                let mut xhat = vec![0.0f32; dim];
+                for ((drow, xrow), grow) in d
+                    .chunks_exact_mut(dim)
+                    .zip(xb.chunks_exact(dim))
+                    .zip(gb.chunks_exact(dim))
+                {
+                    let (mean, r) = mean_rstd(xrow, eps);
+                    for (h, &x) in xhat.iter_mut().zip(xrow) {
+                        *h = (x - mean) * r;
+                    }
+                    for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
+                        *gw = g * w;
+                    }
+                    let g_mean = sum(&gw) / n;
+                    let proj = dot(&gw, &xhat) / n;
+                    for ((d, &gw), &h) in drow.iter_mut().zip(&gw).zip(&xhat) {
+                        *d = (gw - g_mean - h * proj) * r;
+                    }
+                }
+            });
+        let sums = column_sums(rows, 2 * dim, |range, out| {
+            let (dw, db) = out.split_at_mut(dim);
+            for row in range {
+                let xrow = &xs[row * dim..(row + 1) * dim];
+                let grow = &gs[row * dim..(row + 1) * dim];
+                let (mean, r) = mean_rstd(xrow, eps);
+                for (((dw, db), &g), &x) in dw.iter_mut().zip(db.iter_mut()).zip(grow).zip(xrow) {
+                    *dw += g * ((x - mean) * r);
+                    *db += g;
+                }
+            }
+        });
+        let (dw, db) = sums.split_at(dim);
+        (
+            tensor(dx, x.shape()),
+            tensor(dw.to_vec(), w.shape()),
+            tensor(db.to_vec(), w.shape()),
+        )
+    }
+
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&x, &cos, &sin]) {
+            return prim(plain::rope::<Self>(float(x), float(cos), float(sin)));
+        }
+        rope_f32(x, cos, sin, false)
+    }
+
+    fn rope_backward(
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        if !all_f32(&[&grad, &cos, &sin]) {
+            let neg_sin = plain_neg(sin);
+            return prim(plain::rope::<Self>(float(grad), float(cos), float(neg_sin)));
+        }
+        rope_f32(grad, cos, sin, true)
+    }
+
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&gate, &up]) {
+            return prim(plain::swiglu::<Self>(float(gate), float(up)));
+        }
+        let (g, u) = (contiguous(gate), contiguous(up));
+        let (gs, us) = (values(&g), values(&u));
+        let mut out = vec![0.0f32; gs.len()];
+        out.par_chunks_mut(ELEM_BLOCK)
+            .zip(gs.par_chunks(ELEM_BLOCK).zip(us.par_chunks(ELEM_BLOCK)))
+            .for_each(|(o, (gb, ub))| {
+                for ((o, &g), &u) in o.iter_mut().zip(gb).zip(ub) {
+                    *o = silu(g) * u;
+                }
+            });
+        tensor(out, g.shape())
+    }
+
+    fn swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        if !all_f32(&[&gate, &up, &grad]) {
+            let (dg, du) = plain::swiglu_backward::<Self>(float(gate), float(up), float(grad));
+            return (prim(dg), prim(du));
+        }
+        let (g, u, dy) = (contiguous(gate), contiguous(up), contiguous(grad));
+        let (gs, us, dys) = (values(&g), values(&u), values(&dy));
+        let mut dg = vec![0.0f32; gs.len()];
+        let mut du = vec![0.0f32; gs.len()];
+        dg.par_chunks_mut(ELEM_BLOCK)
+            .zip(du.par_chunks_mut(ELEM_BLOCK))
+            .zip(gs.par_chunks(ELEM_BLOCK).zip(us.par_chunks(ELEM_BLOCK)))
+            .zip(dys.par_chunks(ELEM_BLOCK))
+            .for_each(|(((dg, du), (gb, ub)), yb)| {
+                for ((((dg, du), &g), &u), &y) in
+                    dg.iter_mut().zip(du.iter_mut()).zip(gb).zip(ub).zip(yb)
+                {
+                    // PyTorch's silu backward, and its rounding order.
+                    let s = sigmoid(g);
+                    *dg = ((y * u) * s) * (1.0 + g * (1.0 - s));
+                    *du = y * silu(g);
+                }
+            });
+        (tensor(dg, g.shape()), tensor(du, g.shape()))
+    }
+}
+
+/// Elements per rayon task of the elementwise kernels.
+const ELEM_BLOCK: usize = 16 * 1024;
+
+fn plain_neg(t: FlexTensor) -> FlexTensor {
+    <Flex as burn::tensor::ops::FloatTensorOps<Flex>>::float_neg(t)
+}
+
+#[inline]
+fn rstd(sum_sq: f32, dim: usize, eps: f64) -> f32 {
+    1.0 / (sum_sq / dim as f32 + eps as f32).sqrt()
+}
+
+#[inline]
+fn mean_rstd(row: &[f32], eps: f64) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = sum(row) / n;
+    let mut acc = [0.0f32; 16];
+    for (i, &x) in row.iter().enumerate() {
+        let c = x - mean;
+        acc[i % 16] += c * c;
+    }
+    let var = lanes_sum(acc) / n;
+    (mean, 1.0 / (var + eps as f32).sqrt())
+}
+
+/// RoPE on `[batch, seq, heads, d]` rows; `inverse` rotates by the negative angle.
+fn rope_f32(x: FlexTensor, cos: FlexTensor, sin: FlexTensor, inverse: bool) -> FlexTensor {
+    let (x, cos, sin) = (contiguous(x), contiguous(cos), contiguous(sin));
+    let shape = x.shape();
+    let (heads, d) = (shape[2], shape[3]);
+    let half = d / 2;
+    let (xs, cs, ss) = (values(&x), values(&cos), values(&sin));
+    let mut out = vec![0.0f32; xs.len()];
+    // One task per block of tokens; a token is `heads * d` values and `half` angles.
+    let tok = heads * d;
+    out.par_chunks_mut(tok * ROW_BLOCK)
+        .zip(xs.par_chunks(tok * ROW_BLOCK))
+        .enumerate()
+        .for_each(|(blk, (o, xb))| {
+            for (t, (otok, xtok)) in o
+                .chunks_exact_mut(tok)
+                .zip(xb.chunks_exact(tok))
+                .enumerate()
+            {
+                let token = blk * ROW_BLOCK + t;
+                let c = &cs[token * half..(token + 1) * half];
+                let s = &ss[token * half..(token + 1) * half];
+                for (oh, xh) in otok.chunks_exact_mut(d).zip(xtok.chunks_exact(d)) {
+                    let (x1, x2) = xh.split_at(half);
+                    let (o1, o2) = oh.split_at_mut(half);
+                    if inverse {
+                        for i in 0..half {
+                            o1[i] = x1[i] * c[i] + x2[i] * s[i];
+                            o2[i] = x2[i] * c[i] - x1[i] * s[i];
+                        }
+                    } else {
+                        for i in 0..half {
+                            o1[i] = x1[i] * c[i] + (-x2[i]) * s[i];
+                            o2[i] = x2[i] * c[i] + x1[i] * s[i];
+                        }
+                    }
+                }
+            }
+        });
+    tensor(out, shape)
+}

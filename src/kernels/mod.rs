@@ -1,0 +1,221 @@
+//! Fused operations with hand-written backward passes, as a burn backend extension.
+//!
+//! The models call the free functions of this module by name ([`rms_norm`], [`rope`],
+//! [`swiglu`], [`layer_norm`]). Each is a method of [`FusedOps`], a trait over burn's
+//! `Backend` whose default bodies are the plain compositions of burn ops in [`plain`]
+//! (today's numerics, and what CUDA runs). The CPU backend (`Flex`) overrides them with
+//! single-pass kernels ([`flex`]), and `Autodiff<B>` records one graph node per fused op
+//! whose backward is the backend's own `*_backward` method ([`autodiff`]), so training
+//! keeps one saved tensor per op instead of every intermediate of the composition.
+//!
+//! The fused path is on by default; `RMTK_KERNELS=plain` (or [`scoped`] for one thread,
+//! as the parity tests do) runs the plain compositions instead. The switch is read when
+//! an op is dispatched, and the backward node follows the forward that made it.
+//!
+//! Reductions over rows (a norm weight's gradient) are split into fixed blocks of rows
+//! summed in a fixed order, never by thread count, so results are bitwise repeatable.
+
+pub mod autodiff;
+pub mod flex;
+pub mod plain;
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::ops::FloatTensor;
+
+/// Which implementation the fused ops dispatch to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The backend's own kernels (where it has them).
+    Fused,
+    /// The plain compositions of burn ops.
+    Plain,
+}
+
+thread_local! {
+    static OVERRIDE: Cell<Option<Mode>> = const { Cell::new(None) };
+}
+
+/// The process default: `RMTK_KERNELS=plain|fused` (unset: fused).
+fn process_mode() -> Mode {
+    static MODE: OnceLock<Mode> = OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("RMTK_KERNELS").as_deref() {
+        Ok("plain") => Mode::Plain,
+        Ok("fused") | Ok("") | Err(_) => Mode::Fused,
+        Ok(other) => {
+            eprintln!("RMTK_KERNELS={other} is not plain or fused; using fused kernels");
+            Mode::Fused
+        }
+    })
+}
+
+/// The mode in force on this thread.
+pub fn mode() -> Mode {
+    OVERRIDE.with(Cell::get).unwrap_or_else(process_mode)
+}
+
+/// Run `f` with `mode` in force on this thread (restored afterwards, even on panic).
+pub fn scoped<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Mode>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(OVERRIDE.with(|m| m.replace(Some(mode))));
+    f()
+}
+
+/// A backend with fused operations. Every method has a default (the plain composition),
+/// so a backend opts in by `impl FusedOps for MyBackend {}` and overrides what it has.
+///
+/// Shapes: norms take `x: [rows, dim]` and reduce over `dim`; `rope` takes
+/// `x: [batch, seq, heads, head_dim]` and `cos, sin: [batch, seq, head_dim / 2]`;
+/// `swiglu` takes two tensors of one shape `[rows, dim]`. All of one call share a dtype.
+pub trait FusedOps: Backend {
+    /// True when this backend's own kernels run (its overrides exist and the mode is
+    /// [`Mode::Fused`]). `Autodiff<B>` records fused nodes only when `B` says true.
+    fn fused_enabled() -> bool {
+        false
+    }
+
+    /// `x / sqrt(mean(x^2) + eps) * weight`.
+    fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        plain::rms_norm::<Self>(float(x), float(weight), eps)
+            .into_primitive()
+            .tensor()
+    }
+
+    /// Gradients of [`FusedOps::rms_norm`] with respect to `x` and `weight`.
+    fn rms_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        eps: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dw) = plain::rms_norm_backward::<Self>(float(x), float(weight), eps, float(grad));
+        (prim(dx), prim(dw))
+    }
+
+    /// `(x - mean) / sqrt(var + eps) * weight + bias`, biased variance.
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        prim(plain::layer_norm::<Self>(
+            float(x),
+            float(weight),
+            float(bias),
+            eps,
+        ))
+    }
+
+    /// Gradients of [`FusedOps::layer_norm`] with respect to `x`, `weight` and `bias`.
+    fn layer_norm_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        eps: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dw, db) =
+            plain::layer_norm_backward::<Self>(float(x), float(weight), eps, float(grad));
+        (prim(dx), prim(dw), prim(db))
+    }
+
+    /// Rotate-half RoPE: `x * cos + rotate_half(x) * sin`, the angles' halves shared.
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        prim(plain::rope::<Self>(float(x), float(cos), float(sin)))
+    }
+
+    /// Gradient of [`FusedOps::rope`] with respect to `x`: the rotation by `-angle`.
+    fn rope_backward(
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let neg_sin = Self::float_neg(sin);
+        Self::rope(grad, cos, neg_sin)
+    }
+
+    /// `silu(gate) * up`.
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        prim(plain::swiglu::<Self>(float(gate), float(up)))
+    }
+
+    /// Gradients of [`FusedOps::swiglu`] with respect to `gate` and `up`.
+    fn swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dg, du) = plain::swiglu_backward::<Self>(float(gate), float(up), float(grad));
+        (prim(dg), prim(du))
+    }
+}
+
+fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// Fold every leading dimension into rows: `[..., dim] -> [rows, dim]`.
+fn rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {
+    let dims = x.dims();
+    let last = dims[D - 1];
+    let rows = dims[..D - 1].iter().product();
+    (x.reshape([rows, last]), dims)
+}
+
+/// RMS norm over the last dimension of `x` (any rank).
+pub fn rms_norm<B: FusedOps, const D: usize>(
+    x: Tensor<B, D>,
+    weight: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
+    let (x, dims) = rows(x);
+    let y = B::rms_norm(prim(x), prim(weight), eps);
+    float::<B, 2>(y).reshape(dims)
+}
+
+/// Layer norm over the last dimension of `x` (any rank).
+pub fn layer_norm<B: FusedOps, const D: usize>(
+    x: Tensor<B, D>,
+    weight: Tensor<B, 1>,
+    bias: Tensor<B, 1>,
+    eps: f64,
+) -> Tensor<B, D> {
+    let (x, dims) = rows(x);
+    let y = B::fused_layer_norm(prim(x), prim(weight), prim(bias), eps);
+    float::<B, 2>(y).reshape(dims)
+}
+
+/// Rotate-half RoPE of `x: [batch, seq, heads, head_dim]` by the angles whose cosines and
+/// sines are `cos, sin: [batch, seq, head_dim / 2]`.
+pub fn rope<B: FusedOps>(x: Tensor<B, 4>, cos: Tensor<B, 3>, sin: Tensor<B, 3>) -> Tensor<B, 4> {
+    float(B::rope(prim(x), prim(cos), prim(sin)))
+}
+
+/// `silu(gate) * up`, elementwise (any rank, equal shapes).
+pub fn swiglu<B: FusedOps, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
+    let (gate, dims) = rows(gate);
+    let (up, _) = rows(up);
+    float::<B, 2>(B::swiglu(prim(gate), prim(up))).reshape(dims)
+}
+
+#[cfg(feature = "cuda")]
+impl FusedOps for burn::backend::Cuda {}
+
+#[cfg(feature = "bench-ndarray")]
+impl FusedOps for burn::backend::NdArray {}
