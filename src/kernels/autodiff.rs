@@ -10,7 +10,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::ops::FloatTensor;
 
-use super::{FusedOps, float, plain, prim};
+use super::{AttnLayout, FusedOps, float, plain, prim};
 
 /// Hand a gradient to a parent that asked for one.
 macro_rules! give {
@@ -81,6 +81,27 @@ impl<B: FusedOps> Backward<B, 2> for SwiGluNode {
         let [pg, pu] = ops.parents;
         give!(B, grads, pg, dg);
         give!(B, grads, pu, du);
+    }
+}
+
+#[derive(Debug)]
+struct AttentionNode;
+
+/// What the attention backward needs: the inputs, the output and each query's
+/// log-sum-exp (never the scores).
+type AttentionState<B> = ([FloatTensor<B>; 5], AttnLayout);
+
+impl<B: FusedOps> Backward<B, 3> for AttentionNode {
+    type State = AttentionState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let ([q, k, v, out, lse], layout) = ops.state;
+        let (dq, dk, dv) = B::attention_backward(q, k, v, out, lse, grad, &layout);
+        let [pq, pk, pv] = ops.parents;
+        give!(B, grads, pq, dq);
+        give!(B, grads, pk, dk);
+        give!(B, grads, pv, dv);
     }
 }
 
@@ -155,6 +176,47 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         {
             OpsKind::Tracked(prep) => prep.finish((cos.primitive, sin.primitive), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(plain::attention::<Self>(
+                float(q),
+                float(k),
+                float(v),
+                layout,
+            ));
+        }
+        let node = AttentionNode
+            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
+            .compute_bound()
+            .stateful();
+        match node {
+            OpsKind::Tracked(prep) => {
+                let (out, lse) = B::attention_lse(
+                    q.primitive.clone(),
+                    k.primitive.clone(),
+                    v.primitive.clone(),
+                    layout,
+                );
+                let state = (
+                    [q.primitive, k.primitive, v.primitive, out.clone(), lse],
+                    layout.clone(),
+                );
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_attention(
+                q.primitive,
+                k.primitive,
+                v.primitive,
+                layout,
+            )),
         }
     }
 

@@ -11,6 +11,7 @@ use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
 
+use super::attention::{self, AttnLayout, Dims, View};
 use super::{FusedOps, Mode, float, plain, prim};
 
 /// Rows per block of a cross-row reduction, and per rayon task.
@@ -41,7 +42,7 @@ fn tensor(data: Vec<f32>, shape: Shape) -> FlexTensor {
 
 /// Sum of `a[i] * b[i]` in 16 independent lanes (vectorisable), lanes added pairwise.
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 16];
     let (ac, at) = a.split_at(a.len() - a.len() % 16);
     let (bc, bt) = b.split_at(ac.len());
@@ -315,6 +316,103 @@ impl FusedOps for Flex {
         rope_f32(grad, cos, sin, true)
     }
 
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&q, &k, &v]) {
+            return prim(plain::attention::<Self>(
+                float(q),
+                float(k),
+                float(v),
+                layout,
+            ));
+        }
+        Self::attention_lse(q, k, v, layout).0
+    }
+
+    fn attention_lse(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        if !all_f32(&[&q, &k, &v]) {
+            let (out, lse) = plain::attention_lse::<Self>(float(q), float(k), float(v), layout);
+            return (prim(out), prim(lse));
+        }
+        let (q, k, v) = (
+            inner_contiguous(q),
+            inner_contiguous(k),
+            inner_contiguous(v),
+        );
+        let dims = attn_dims(&q, &k);
+        let (out, lse) = attention::forward(
+            view(&q),
+            view(&k),
+            view(&v),
+            dims,
+            layout,
+            attn_scale(dims.d),
+        );
+        (
+            tensor(out, q.shape()),
+            tensor(lse, Shape::new([dims.batch, dims.heads, dims.seq])),
+        )
+    }
+
+    fn attention_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        out: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if !all_f32(&[&q, &k, &v, &out, &lse, &grad]) {
+            let (dq, dk, dv) = plain::attention_backward::<Self>(
+                float(q),
+                float(k),
+                float(v),
+                float(out),
+                float(lse),
+                float(grad),
+                layout,
+            );
+            return (prim(dq), prim(dk), prim(dv));
+        }
+        let (q, k, v) = (
+            inner_contiguous(q),
+            inner_contiguous(k),
+            inner_contiguous(v),
+        );
+        let (out, grad, lse) = (
+            inner_contiguous(out),
+            inner_contiguous(grad),
+            contiguous(lse),
+        );
+        let dims = attn_dims(&q, &k);
+        let (dq, dk, dv) = attention::backward(
+            view(&q),
+            view(&k),
+            view(&v),
+            view(&out),
+            values(&lse),
+            view(&grad),
+            dims,
+            layout,
+            attn_scale(dims.d),
+        );
+        (
+            tensor(dq, q.shape()),
+            tensor(dk, k.shape()),
+            tensor(dv, k.shape()),
+        )
+    }
+
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         if !Self::fused_enabled() || !all_f32(&[&gate, &up]) {
             return prim(plain::swiglu::<Self>(float(gate), float(up)));
@@ -361,6 +459,44 @@ impl FusedOps for Flex {
             });
         (tensor(dg, g.shape()), tensor(du, g.shape()))
     }
+}
+
+/// A 4-d tensor whose last dimension is contiguous (copied into row-major order if not).
+fn inner_contiguous(t: FlexTensor) -> FlexTensor {
+    let strides = t.layout().strides();
+    if strides.len() == 4 && strides[3] == 1 && strides[..3].iter().all(|&s| s >= 0) {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn view(t: &FlexTensor) -> View<'_> {
+    let s = t.layout().strides();
+    View {
+        data: t.storage::<f32>(),
+        offset: t.layout().start_offset(),
+        batch: s[0] as usize,
+        pos: s[1] as usize,
+        head: s[2] as usize,
+    }
+}
+
+fn attn_dims(q: &FlexTensor, k: &FlexTensor) -> Dims {
+    let (qs, ks) = (q.shape(), k.shape());
+    Dims {
+        batch: qs[0],
+        seq: qs[1],
+        keys: ks[1],
+        heads: qs[2],
+        kv_heads: ks[2],
+        d: qs[3],
+    }
+}
+
+/// `1 / sqrt(head_dim)`, as burn's attention (and transformers') scale the scores.
+fn attn_scale(d: usize) -> f32 {
+    (1.0 / (d as f64).sqrt()) as f32
 }
 
 /// Elements per rayon task of the elementwise kernels.

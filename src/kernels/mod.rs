@@ -15,9 +15,12 @@
 //! Reductions over rows (a norm weight's gradient) are split into fixed blocks of rows
 //! summed in a fixed order, never by thread count, so results are bitwise repeatable.
 
+pub mod attention;
 pub mod autodiff;
 pub mod flex;
 pub mod plain;
+
+pub use attention::AttnLayout;
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -146,6 +149,61 @@ pub trait FusedOps: Backend {
         Self::rope(grad, cos, neg_sin)
     }
 
+    /// Scaled dot-product attention with grouped-query heads, without a KV cache:
+    /// `q: [batch, seq, heads, head_dim]`, `k, v: [batch, keys, kv_heads, head_dim]` (token
+    /// major, as the projections' reshapes give them); query head `j` reads key/value head
+    /// `j / (heads / kv_heads)`. Which keys each query sees is `layout`'s. Returns
+    /// `[batch, seq, heads, head_dim]`.
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> FloatTensor<Self> {
+        prim(plain::attention::<Self>(
+            float(q),
+            float(k),
+            float(v),
+            layout,
+        ))
+    }
+
+    /// [`FusedOps::attention`] and the log-sum-exp of each query's scores,
+    /// `[batch, heads, seq]`, which its backward pass needs.
+    fn attention_lse(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (out, lse) = plain::attention_lse::<Self>(float(q), float(k), float(v), layout);
+        (prim(out), prim(lse))
+    }
+
+    /// Gradients of [`FusedOps::attention`] with respect to `q`, `k` and `v`, from the
+    /// forward's output and log-sum-exp (scores are recomputed, never kept).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        out: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        layout: &AttnLayout,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dq, dk, dv) = plain::attention_backward::<Self>(
+            float(q),
+            float(k),
+            float(v),
+            float(out),
+            float(lse),
+            float(grad),
+            layout,
+        );
+        (prim(dq), prim(dk), prim(dv))
+    }
+
     /// `silu(gate) * up`.
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         prim(plain::swiglu::<Self>(float(gate), float(up)))
@@ -162,11 +220,11 @@ pub trait FusedOps: Backend {
     }
 }
 
-fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
+pub(crate) fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
 }
 
-fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+pub(crate) fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 
@@ -205,6 +263,17 @@ pub fn layer_norm<B: FusedOps, const D: usize>(
 /// sines are `cos, sin: [batch, seq, head_dim / 2]`.
 pub fn rope<B: FusedOps>(x: Tensor<B, 4>, cos: Tensor<B, 3>, sin: Tensor<B, 3>) -> Tensor<B, 4> {
     float(B::rope(prim(x), prim(cos), prim(sin)))
+}
+
+/// Attention of token-major `q: [batch, seq, heads, head_dim]` over `k, v: [batch, keys,
+/// kv_heads, head_dim]` (see [`FusedOps::attention`]).
+pub fn attention<B: FusedOps>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    layout: &AttnLayout,
+) -> Tensor<B, 4> {
+    float(B::fused_attention(prim(q), prim(k), prim(v), layout))
 }
 
 /// `silu(gate) * up`, elementwise (any rank, equal shapes).

@@ -6,6 +6,10 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::module;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use super::AttnLayout;
 
 /// `x / sqrt(mean(x^2) + eps) * weight` over the last dimension of `x: [rows, dim]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
@@ -119,4 +123,134 @@ pub fn swiglu_backward<B: Backend>(
     let dgate = grad.clone() * up * dsilu;
     let dup = grad * silu;
     (dgate, dup)
+}
+
+/// The layout's mask, `[batch, 1, seq, keys]`, true where a query may not look; unless
+/// `explicit`, `None` when every key is real and no window slides (plain causal, or
+/// nothing, masks it).
+fn attention_mask<B: Backend>(
+    layout: &AttnLayout,
+    seq: usize,
+    keys: usize,
+    explicit: bool,
+    device: &B::Device,
+) -> Option<Tensor<B, 4, Bool>> {
+    if !explicit && layout.is_full(keys) {
+        return None;
+    }
+    let batch = layout.batch();
+    let mut forbid = Vec::with_capacity(batch * seq * keys);
+    for b in 0..batch {
+        for i in 0..seq {
+            forbid.extend((0..keys).map(|j| !layout.sees(b, i, j)));
+        }
+    }
+    Some(Tensor::from_data(
+        TensorData::new(forbid, [batch, 1, seq, keys]),
+        device,
+    ))
+}
+
+/// Key/value heads `[batch, kv_heads, keys, d]` repeated to `heads` (transformers'
+/// `repeat_kv` order: query head `j` reads key/value head `j / rep`).
+fn repeat_kv<B: Backend>(t: Tensor<B, 4>, rep: usize) -> Tensor<B, 4> {
+    if rep == 1 {
+        return t;
+    }
+    let [batch, kv, keys, d] = t.dims();
+    t.unsqueeze_dim::<5>(2)
+        .expand([batch, kv, rep, keys, d])
+        .reshape([batch, kv * rep, keys, d])
+}
+
+/// Scaled dot-product attention of token-major `q: [batch, seq, heads, d]` over
+/// `k, v: [batch, keys, kv_heads, d]`, by burn's attention op on heads-major copies.
+pub fn attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    layout: &AttnLayout,
+) -> Tensor<B, 4> {
+    let [batch, seq, heads, _] = q.dims();
+    let [_, keys, kv_heads, _] = k.dims();
+    let rep = heads / kv_heads;
+    let mask = attention_mask::<B>(layout, seq, keys, false, &q.device());
+    let causal = mask.is_none() && layout.causal;
+    let mask = mask.map(|m| m.expand([batch, heads, seq, keys]));
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: causal,
+    };
+    let k = repeat_kv(k.swap_dims(1, 2), rep);
+    let v = repeat_kv(v.swap_dims(1, 2), rep);
+    module::attention(q.swap_dims(1, 2), k, v, mask, None, options).swap_dims(1, 2)
+}
+
+/// The scores `q k^T / sqrt(d)` with masked entries at -inf, `[batch, heads, seq, keys]`.
+fn masked_scores<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    layout: &AttnLayout,
+) -> Tensor<B, 4> {
+    let [batch, seq, heads, d] = q.dims();
+    let [_, keys, kv_heads, _] = k.dims();
+    let k = repeat_kv(k.swap_dims(1, 2), heads / kv_heads);
+    let scores = q
+        .swap_dims(1, 2)
+        .matmul(k.swap_dims(2, 3))
+        .mul_scalar(1.0 / (d as f64).sqrt());
+    let forbid = attention_mask::<B>(layout, seq, keys, true, &scores.device())
+        .expect("an explicit mask")
+        .expand([batch, heads, seq, keys]);
+    scores.mask_fill(forbid, f32::NEG_INFINITY)
+}
+
+/// [`attention`] and the log-sum-exp of each query's masked scores, `[batch, heads, seq]`.
+pub fn attention_lse<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    layout: &AttnLayout,
+) -> (Tensor<B, 4>, Tensor<B, 3>) {
+    let scores = masked_scores(q.clone(), k.clone(), layout);
+    let max = scores.clone().max_dim(3);
+    let lse = (scores - max.clone()).exp().sum_dim(3).log() + max;
+    (attention(q, k, v, layout), lse.squeeze_dim(3))
+}
+
+/// `(dq, dk, dv)` of [`attention`] from its output and log-sum-exp: with `P` the
+/// probabilities, `dv = P^T grad`, `ds = P * (grad v^T - rowsum(grad * out)) / sqrt(d)`,
+/// `dq = ds k`, `dk = ds^T q`; key/value gradients summed over the query heads sharing them.
+pub fn attention_backward<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    out: Tensor<B, 4>,
+    lse: Tensor<B, 3>,
+    grad: Tensor<B, 4>,
+    layout: &AttnLayout,
+) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
+    let [batch, _, heads, d] = q.dims();
+    let [_, keys, kv_heads, _] = k.dims();
+    let rep = heads / kv_heads;
+    let scale = 1.0 / (d as f64).sqrt();
+    let p = (masked_scores(q.clone(), k.clone(), layout) - lse.unsqueeze_dim(3)).exp();
+    let go = grad.clone().swap_dims(1, 2); // [batch, heads, seq, d]
+    let kh = repeat_kv(k.swap_dims(1, 2), rep);
+    let vh = repeat_kv(v.swap_dims(1, 2), rep);
+    let delta = (grad * out).sum_dim(3).swap_dims(1, 2); // [batch, heads, seq, 1]
+    let dp = go.clone().matmul(vh.swap_dims(2, 3));
+    let ds = (p.clone() * (dp - delta)).mul_scalar(scale);
+    let dq = ds.clone().matmul(kh).swap_dims(1, 2);
+    let per_head_dk = ds.swap_dims(2, 3).matmul(q.swap_dims(1, 2));
+    let per_head_dv = p.swap_dims(2, 3).matmul(go);
+    // Sum each key/value head's `rep` query heads: [batch, kv_heads, rep, keys, d].
+    let fold = |t: Tensor<B, 4>| {
+        t.reshape([batch, kv_heads, rep, keys, d])
+            .sum_dim(2)
+            .reshape([batch, kv_heads, keys, d])
+            .swap_dims(1, 2)
+    };
+    (dq, fold(per_head_dk), fold(per_head_dv))
 }

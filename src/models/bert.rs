@@ -13,7 +13,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
 
-use crate::kernels::FusedOps;
+use crate::kernels::{self, AttnLayout, FusedOps};
 
 use super::config::{ConfigError, get_f64, get_usize, opt_usize};
 use super::layers::{LayerNorm, project};
@@ -244,6 +244,13 @@ impl<B: FusedOps> BertModel<B> {
             + e.position_embeddings.forward(positions)
             + e.token_type_embeddings.forward(token_types);
         let mut x = e.LayerNorm.forward(x);
+        // Each row's real tokens are one run (left or right padding): one fused op.
+        if let Some(layout) = AttnLayout::from_valid(&mask.valid, batch, seq, false, 0) {
+            for layer in &self.encoder.layer {
+                x = layer.forward(x, Attend::Fused(&layout));
+            }
+            return x;
+        }
         let attn_mask = if mask.has_padding() {
             // Keys that are padding are hidden; a padding query keeps itself so that its
             // row is never all -inf (its output is ignored).
@@ -262,7 +269,7 @@ impl<B: FusedOps> BertModel<B> {
             None
         };
         for layer in &self.encoder.layer {
-            x = layer.forward(x, attn_mask.clone());
+            x = layer.forward(x, Attend::Mask(attn_mask.clone()));
         }
         x
     }
@@ -276,8 +283,14 @@ impl<B: FusedOps> BertModel<B> {
     }
 }
 
+/// How a layer's attention is masked: by a layout (the fused op) or a dense mask.
+enum Attend<'a, B: Backend> {
+    Fused(&'a AttnLayout),
+    Mask(Option<Tensor<B, 4, Bool>>),
+}
+
 impl<B: FusedOps> BertLayer<B> {
-    fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 3>, mask: Attend<B>) -> Tensor<B, 3> {
         let attn = self.attention.self_.forward(x.clone(), mask);
         let x = self.attention.output.forward(attn, x);
         let inter = project(&self.intermediate.dense, x.clone());
@@ -297,8 +310,19 @@ impl<B: FusedOps> BertAddNorm<B> {
 }
 
 impl<B: FusedOps> BertSelfAttention<B> {
-    fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 3>, mask: Attend<B>) -> Tensor<B, 3> {
         let [batch, seq, hidden] = x.dims();
+        let mask = match mask {
+            Attend::Fused(layout) => {
+                let h = self.num_heads;
+                let tokens = |t: Tensor<B, 3>| t.reshape([batch, seq, h, hidden / h]);
+                let q = tokens(project(&self.query, x.clone()));
+                let k = tokens(project(&self.key, x.clone()));
+                let v = tokens(project(&self.value, x));
+                return kernels::attention(q, k, v, layout).reshape([batch, seq, hidden]);
+            }
+            Attend::Mask(mask) => mask,
+        };
         let h = self.num_heads;
         let d = hidden / h;
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, h, d]).swap_dims(1, 2);

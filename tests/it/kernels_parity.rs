@@ -10,7 +10,7 @@ use burn::backend::Autodiff;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use rmtk::kernels::{self, Mode};
+use rmtk::kernels::{self, AttnLayout, Mode};
 use rmtk::models::ModelDir;
 use rmtk::models::load::{collect_tensors, param_infos};
 use rmtk::models::reward::{HeadInit, RewardBatch, RewardModel};
@@ -158,6 +158,53 @@ fn each_fused_op_matches_its_plain_composition() {
 }
 
 type Grads = <A as burn::tensor::backend::AutodiffBackend>::Gradients;
+
+#[test]
+fn fused_attention_matches_burns_attention() {
+    // [batch, seq, heads, d] queries over [batch, keys, kv_heads, d]: grouped heads (3 query
+    // heads per key/value head) and not; rows left-padded, right-padded and full; causal,
+    // sliding and bidirectional; sizes that are no multiple of the kernel's blocks.
+    let cases = [
+        (
+            "causal, left-padded, GQA 3",
+            3,
+            1,
+            true,
+            0,
+            vec![(0, 133), (5, 133), (40, 133)],
+        ),
+        ("causal, full, GQA 1", 2, 2, true, 0, vec![(0, 70), (0, 70)]),
+        ("sliding window 9", 3, 1, true, 9, vec![(2, 41), (0, 41)]),
+        (
+            "bidirectional, right-padded",
+            2,
+            2,
+            false,
+            0,
+            vec![(0, 150), (0, 97), (0, 3)],
+        ),
+    ];
+    for (name, heads, kv_heads, causal, window, rows) in cases {
+        let seq = rows[0].1;
+        let batch = rows.len();
+        let d = 16;
+        let layout = AttnLayout {
+            key_start: rows.iter().map(|r| r.0).collect(),
+            key_end: rows.iter().map(|r| r.1.min(seq)).collect(),
+            causal,
+            window,
+        };
+        let inputs = [
+            tensor::<B, 4>([batch, seq, heads, d], 21, 1.5),
+            tensor::<B, 4>([batch, seq, kv_heads, d], 22, 1.5),
+            tensor::<B, 4>([batch, seq, kv_heads, d], 23, 1.0),
+        ];
+        let layout = &layout;
+        check_op(name, inputs, |t| {
+            kernels::attention(t[0].clone(), t[1].clone(), t[2].clone(), layout)
+        });
+    }
+}
 
 /// Every parameter's gradient under its checkpoint key, in the checkpoint's layout.
 fn gradients(model: &RewardModel<A>, grads: &Grads) -> HashMap<String, Vec<f32>> {
