@@ -15,7 +15,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
 
-use crate::kernels::{self, FusedOps};
+use crate::kernels::{self, AttnLayout, FusedOps};
 
 use super::config::{ConfigError, get_bool, get_f64, get_usize, opt_usize};
 use super::layers::{RmsNorm, project};
@@ -458,14 +458,24 @@ impl<B: FusedOps> LlamaModel<B> {
                 &mut fresh
             }
         };
+        // Without past tokens, attention is one fused op over the rows' real tokens.
+        let fused = if cache.is_empty() {
+            AttnLayout::from_valid(&mask.valid, batch, seq, true, self.sliding_window)
+        } else {
+            None
+        };
         let layout = self.step_layout(mask, cache, &device);
         let rope = self.rope_tables(layout.positions);
         let mut x = self.embed_tokens.forward(input_ids);
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(x.clone());
-            let h = layer
-                .self_attn
-                .forward(h, &rope, layout.mask.clone(), &mut cache.layers[i]);
+            let h = layer.self_attn.forward(
+                h,
+                &rope,
+                fused.as_ref(),
+                layout.mask.clone(),
+                &mut cache.layers[i],
+            );
             x = x + h;
             let h = layer.post_attention_layernorm.forward(x.clone());
             x = x + layer.mlp.forward(h);
@@ -564,24 +574,27 @@ impl<B: FusedOps> RopeTables<B> {
 }
 
 impl<B: FusedOps> Attention<B> {
+    /// `layout`: the fused path, when there are no past tokens; otherwise `mask` (and the
+    /// cache's past keys and values) drive burn's attention.
     fn forward(
         &self,
         x: Tensor<B, 3>,
         rope: &RopeTables<B>,
+        layout: Option<&AttnLayout>,
         mask: Option<Tensor<B, 4, Bool>>,
         cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
     ) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = rope
-            .apply(project(&self.q_proj, x.clone()), h)
-            .swap_dims(1, 2);
-        let k = rope
-            .apply(project(&self.k_proj, x.clone()), kvh)
-            .swap_dims(1, 2);
-        let v = project(&self.v_proj, x)
-            .reshape([batch, seq, kvh, d])
-            .swap_dims(1, 2);
+        let q = rope.apply(project(&self.q_proj, x.clone()), h);
+        let k = rope.apply(project(&self.k_proj, x.clone()), kvh);
+        let v = project(&self.v_proj, x).reshape([batch, seq, kvh, d]);
+        if let Some(layout) = layout {
+            *cache = Some((k.clone().swap_dims(1, 2), v.clone().swap_dims(1, 2)));
+            let out = kernels::attention(q, k, v, layout);
+            return project(&self.o_proj, out.reshape([batch, seq, h * d]));
+        }
+        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
         let (k, v) = match cache.take() {
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
             None => (k, v),
