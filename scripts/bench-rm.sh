@@ -3,8 +3,8 @@
 # RewardTrainer, same machine, model, data, batch size and max length.
 #
 #   scripts/bench-rm.sh [--models minilm,smollm2] [--batch 8] [--length 256] [--steps 12]
-#                       [--device cpu|cuda] [--trl-gradient-checkpointing] [--skip-trl]
-#                       [--quick] [--with-peer]
+#                       [--rounds 3] [--device cpu|cuda] [--trl-gradient-checkpointing]
+#                       [--skip-trl] [--quick] [--with-peer]
 #
 # For each model (models/all-minilm-l6-v2, models/smollm2-135m-instruct, or a folder):
 #   1. scripts/bench_rm_data.py writes BATCH*STEPS pre-tokenized pairs of exactly LENGTH
@@ -15,7 +15,9 @@
 #      activations too).
 # Tokens/s are real tokens (2 * BATCH * LENGTH per update) over the updates after the
 # first two; peak memory is the process's maximum resident set (GNU time's
-# "Maximum resident set size"). The machine's load average is printed: other work on
+# "Maximum resident set size"). The tools run in ROUNDS interleaved rounds (rmtk, TRL,
+# rmtk, TRL, ...); each round is printed, then the median of each tool's rounds and the
+# ratio of the medians. The CPU and the machine's load average are printed: other work on
 # the machine lowers both tools' figures.
 #
 # --quick: seconds, on the tiny BERT and Llama of tests/fixtures (random weights; models
@@ -42,6 +44,7 @@ MODELS=""
 BATCH=""
 LENGTH=""
 STEPS=""
+ROUNDS=""
 DEVICE=cpu
 TRL_GC=""
 SKIP_TRL=0
@@ -53,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --batch) BATCH="$2"; shift 2 ;;
     --length) LENGTH="$2"; shift 2 ;;
     --steps) STEPS="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
     --device) DEVICE="$2"; shift 2 ;;
     --trl-gradient-checkpointing) TRL_GC="--gradient-checkpointing"; shift ;;
     --skip-trl) SKIP_TRL=1; shift ;;
@@ -62,10 +66,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 if [[ "$QUICK" == 1 ]]; then
-  MODELS=${MODELS:-tiny-bert,tiny-llama}; BATCH=${BATCH:-2}; LENGTH=${LENGTH:-32}; STEPS=${STEPS:-4}
+  MODELS=${MODELS:-tiny-bert,tiny-llama}; BATCH=${BATCH:-2}; LENGTH=${LENGTH:-32}; STEPS=${STEPS:-4}; ROUNDS=${ROUNDS:-1}
   [[ "$WITH_PEER" == 1 ]] || SKIP_TRL=1
 else
-  MODELS=${MODELS:-minilm,smollm2}; BATCH=${BATCH:-8}; LENGTH=${LENGTH:-256}; STEPS=${STEPS:-12}
+  MODELS=${MODELS:-minilm,smollm2}; BATCH=${BATCH:-8}; LENGTH=${LENGTH:-256}; STEPS=${STEPS:-12}; ROUNDS=${ROUNDS:-3}
 fi
 [[ -x /usr/bin/time ]] || { echo "bench-rm: needs GNU time (/usr/bin/time; apt-get install time)" >&2; exit 1; }
 
@@ -113,7 +117,7 @@ peak_kib() { awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"; }
 
 WORK="$(rmtk_tmpdir bench-rm)"
 trap 'rm -rf "$WORK"' EXIT
-printf '\nmachine: %s, %s cores, load average %s\n' "$(uname -m)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\nmachine: %s (%s), %s cores, load average %s\n' "$(uname -m)" "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'batch %s pairs (%s sequences) x %s tokens, %s updates, device %s\n\n' "$BATCH" "$((2 * BATCH))" "$LENGTH" "$STEPS" "$DEVICE"
 printf '%-10s %-6s %12s %12s %10s\n' model tool tokens/s s/update peak_MiB
 IFS=, read -ra LIST <<< "$MODELS"
@@ -134,12 +138,15 @@ for name in "${LIST[@]}"; do
     "$DATA_PY" scripts/bench_rm_data.py "$MODEL" "$LENGTH" "$((BATCH * STEPS))" "$DATA" >&2
   fi
 
-  OUT="$WORK/$tag-rmtk"
-  /usr/bin/time -v -o "$WORK/$tag-rmtk.time" "$BIN" train-rm --model "$MODEL" --data "$DATA" \
-    --output "$OUT" --batch-size "$BATCH" --max-length "$LENGTH" --max-steps "$STEPS" \
-    --lr 1e-5 --save-every 0 --no-group-by-length --device "$DEVICE" 2> "$WORK/$tag-rmtk.log" \
-    || { cat "$WORK/$tag-rmtk.log" >&2; exit 1; }
-  RMTK_TPS="$(python3 - "$OUT/metrics.jsonl" <<'PY'
+  RMTK_ROWS=()
+  TRL_ROWS=()
+  for round in $(seq 1 "$ROUNDS"); do
+    OUT="$WORK/$tag-rmtk-$round"
+    /usr/bin/time -v -o "$WORK/$tag-rmtk.time" "$BIN" train-rm --model "$MODEL" --data "$DATA" \
+      --output "$OUT" --batch-size "$BATCH" --max-length "$LENGTH" --max-steps "$STEPS" \
+      --lr 1e-5 --save-every 0 --no-group-by-length --device "$DEVICE" 2> "$WORK/$tag-rmtk.log" \
+      || { cat "$WORK/$tag-rmtk.log" >&2; exit 1; }
+    read -r tps sps <<< "$(python3 - "$OUT/metrics.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
 timed = recs[2:] if len(recs) > 2 else recs
@@ -148,19 +155,39 @@ secs = sum(r["step_seconds"] for r in timed)
 print(f"{tokens / secs:.1f} {secs / len(timed):.3f}")
 PY
 )"
-  read -r tps sps <<< "$RMTK_TPS"
-  rss="$(peak_kib "$WORK/$tag-rmtk.time")"
-  printf '%-10s %-6s %12s %12s %10s\n' "$name" rmtk "$tps" "$sps" "$((rss / 1024))"
-  RMTK_TPS_N="$tps"
+    rm -rf "$OUT"
+    rss="$(peak_kib "$WORK/$tag-rmtk.time")"
+    printf '%-10s %-6s %12s %12s %10s   (round %s)\n' "$name" rmtk "$tps" "$sps" "$((rss / 1024))" "$round"
+    RMTK_ROWS+=("$tps $sps $rss")
 
+    if [[ "$SKIP_TRL" == 0 ]]; then
+      /usr/bin/time -v -o "$WORK/$tag-trl.time" "$PY" scripts/bench_trl.py "$MODEL" "$DATA" "$BATCH" "$LENGTH" "$STEPS" $TRL_GC \
+        > "$WORK/$tag-trl.json" 2> "$WORK/$tag-trl.log" || { cat "$WORK/$tag-trl.log" >&2; exit 1; }
+      read -r ttps tsps <<< "$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); t, s = d["tokens_per_s"], d["seconds_per_step"]; print(f"{t:.1f} {s:.3f}")' "$WORK/$tag-trl.json")"
+      trss="$(peak_kib "$WORK/$tag-trl.time")"
+      printf '%-10s %-6s %12s %12s %10s   (round %s)\n' "$name" trl "$ttps" "$tsps" "$((trss / 1024))" "$round"
+      TRL_ROWS+=("$ttps $tsps $trss")
+    fi
+  done
+  # Medians of the rounds (tokens/s, s/update), the largest peak memory; then the ratio.
+  summary() {
+    python3 -c '
+import statistics, sys
+rows = [list(map(float, r.split())) for r in sys.argv[3:]]
+tps = statistics.median(r[0] for r in rows)
+sps = statistics.median(r[1] for r in rows)
+rss = max(r[2] for r in rows)
+print(f"{sys.argv[1]:<10} {sys.argv[2]:<6} {tps:12.1f} {sps:12.3f} {int(rss) // 1024:10d}   (median of {len(rows)})")
+print(f"{tps} {int(rss)}", file=sys.stderr)
+' "$@"
+  }
+  summary "$name" rmtk "${RMTK_ROWS[@]}" 2> "$WORK/rmtk.median"
   if [[ "$SKIP_TRL" == 0 ]]; then
-    /usr/bin/time -v -o "$WORK/$tag-trl.time" "$PY" scripts/bench_trl.py "$MODEL" "$DATA" "$BATCH" "$LENGTH" "$STEPS" $TRL_GC \
-      > "$WORK/$tag-trl.json" 2> "$WORK/$tag-trl.log" || { cat "$WORK/$tag-trl.log" >&2; exit 1; }
-    read -r ttps tsps <<< "$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); t, s = d["tokens_per_s"], d["seconds_per_step"]; print(f"{t:.1f} {s:.3f}")' "$WORK/$tag-trl.json")"
-    trss="$(peak_kib "$WORK/$tag-trl.time")"
-    printf '%-10s %-6s %12s %12s %10s\n' "$name" trl "$ttps" "$tsps" "$((trss / 1024))"
-    python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} rmtk/trl   {a / b:10.2f}x tokens/s, {int(sys.argv[4]) / int(sys.argv[5]):.2f}x peak memory")' \
-      "$RMTK_TPS_N" "$ttps" "$name" "$rss" "$trss"
+    summary "$name" trl "${TRL_ROWS[@]}" 2> "$WORK/trl.median"
+    read -r a arss < "$WORK/rmtk.median"
+    read -r b brss < "$WORK/trl.median"
+    python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"{sys.argv[3]:<10} rmtk/trl   {a / b:10.2f}x tokens/s, {int(sys.argv[4]) / int(sys.argv[5]):.2f}x peak memory (medians)")' \
+      "$a" "$b" "$name" "$arss" "$brss"
   fi
 done
 printf '\nload average after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """PyTorch's side of benches/train_step.rs: one reward-model training step (forward,
 Bradley-Terry loss, backward) of a transformers sequence-classification model on the same
 token ids, and the step's matrix multiplies alone on the same shapes and layouts.
@@ -12,9 +13,6 @@ stderr. Threads: torch's default for this machine (its core count), as TRL runs.
 import json
 import sys
 import time
-
-import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification
 
 
 def tokens(n, vocab, salt):
@@ -48,6 +46,9 @@ def gemm_shapes(cfg, tokens):
 
 
 def gemm(model_dir, batch, seq, reps):
+    import torch
+    from transformers import AutoConfig
+
     cfg = AutoConfig.from_pretrained(model_dir)
     total_flop = total_s = 0.0
     for name, m, k, n, count in gemm_shapes(cfg, batch * seq):
@@ -71,8 +72,11 @@ def gemm(model_dir, batch, seq, reps):
 
 
 def step(model_dir, batch, seq, reps, profile):
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
     cfg = AutoConfig.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1, torch_dtype=torch.float32)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model.train()
     for module in model.modules():  # dropout off, as rmtk trains (and bench_trl.py)
@@ -109,6 +113,9 @@ def step(model_dir, batch, seq, reps, profile):
 
 
 def main():
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     model_dir, batch, seq, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     if "--gemm" in sys.argv:
         gemm(model_dir, batch, seq, reps)

@@ -114,11 +114,6 @@ fn dims2(t: &FlexTensor) -> (usize, usize) {
     (s[0], s[1])
 }
 
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// `x * sigmoid(x)`, computed as PyTorch does: `x / (1 + exp(-x))`.
 #[inline]
 fn silu(x: f32) -> f32 {
@@ -451,10 +446,11 @@ impl FusedOps for Flex {
                 for ((((dg, du), &g), &u), &y) in
                     dg.iter_mut().zip(du.iter_mut()).zip(gb).zip(ub).zip(yb)
                 {
-                    // PyTorch's silu backward, and its rounding order.
-                    let s = sigmoid(g);
+                    // PyTorch's silu backward, and its rounding order (one exp for both).
+                    let e1 = 1.0 + (-g).exp();
+                    let s = 1.0 / e1;
                     *dg = ((y * u) * s) * (1.0 + g * (1.0 - s));
-                    *du = y * silu(g);
+                    *du = y * (g / e1);
                 }
             });
         (tensor(dg, g.shape()), tensor(du, g.shape()))
