@@ -12,7 +12,7 @@ use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
 
 use super::attention::{self, AttnLayout, Dims, View};
-use super::{FusedOps, Mode, float, plain, prim};
+use super::{AdamWStep, FusedOps, Mode, float, plain, prim};
 
 /// Rows per block of a cross-row reduction, and per rayon task.
 const ROW_BLOCK: usize = 16;
@@ -408,6 +408,49 @@ impl FusedOps for Flex {
         )
     }
 
+    fn adamw(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: &AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if !Self::fused_enabled() || !all_f32(&[&p, &g, &m, &v]) {
+            let (p, m, v) = plain::adamw::<Self>(float(p), float(g), float(m), float(v), step);
+            return (prim(p), prim(m), prim(v));
+        }
+        // Written in place where the buffers are this call's alone (the usual case: the
+        // moments come out of the optimizer's map, the parameter out of the module).
+        let (mut p, mut m, mut v, g) = (owned(p), owned(m), owned(v), contiguous(g));
+        let s = *step;
+        let gs = values(&g);
+        let (ps, ms, vs) = (
+            p.storage_mut::<f32>(),
+            m.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
+        );
+        ps.par_chunks_mut(ELEM_BLOCK)
+            .zip(ms.par_chunks_mut(ELEM_BLOCK))
+            .zip(vs.par_chunks_mut(ELEM_BLOCK))
+            .zip(gs.par_chunks(ELEM_BLOCK))
+            .for_each(|(((pb, mb), vb), gb)| {
+                for (((p, m), v), &g) in pb.iter_mut().zip(mb).zip(vb).zip(gb) {
+                    // The plain composition's operations, one rounding each, same order.
+                    let g = if s.grad_scale != 1.0 {
+                        g * s.grad_scale
+                    } else {
+                        g
+                    };
+                    let pd = if s.decay != 1.0 { *p * s.decay } else { *p };
+                    *m = *m + (g - *m) * s.one_minus_beta1;
+                    *v = *v * s.beta2 + (g * s.one_minus_beta2) * g;
+                    let denom = v.sqrt() / s.bias2_sqrt + s.eps;
+                    *p = pd - (*m / denom) * s.step_size;
+                }
+            });
+        (p, m, v)
+    }
+
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         if !Self::fused_enabled() || !all_f32(&[&gate, &up]) {
             return prim(plain::swiglu::<Self>(float(gate), float(up)));
@@ -455,6 +498,19 @@ impl FusedOps for Flex {
             });
         (tensor(dg, g.shape()), tensor(du, g.shape()))
     }
+}
+
+/// A contiguous f32 tensor that owns its whole buffer alone (copied if not), so its
+/// storage can be written in place.
+fn owned(t: FlexTensor) -> FlexTensor {
+    let n = t.layout().num_elements();
+    let whole = t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4;
+    if whole && t.is_unique() {
+        return t;
+    }
+    let shape = t.shape();
+    let t = contiguous(t);
+    tensor(values(&t).to_vec(), shape)
 }
 
 /// A 4-d tensor whose last dimension is contiguous (copied into row-major order if not).

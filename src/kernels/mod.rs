@@ -204,6 +204,20 @@ pub trait FusedOps: Backend {
         (prim(dq), prim(dk), prim(dv))
     }
 
+    /// One AdamW update of a flattened parameter `p` with gradient `g` and moments `m`,
+    /// `v` (all `[n]`): returns the new `(p, m, v)`. See [`AdamWStep`] for the arithmetic;
+    /// the kernels round each element exactly as the plain composition does.
+    fn adamw(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: &AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (p, m, v) = plain::adamw::<Self>(float(p), float(g), float(m), float(v), step);
+        (prim(p), prim(m), prim(v))
+    }
+
     /// `silu(gate) * up`.
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         prim(plain::swiglu::<Self>(float(gate), float(up)))
@@ -218,6 +232,26 @@ pub trait FusedOps: Backend {
         let (dg, du) = plain::swiglu_backward::<Self>(float(gate), float(up), float(grad));
         (prim(dg), prim(du))
     }
+}
+
+/// The constants of one AdamW update of one parameter, in f32 as the update uses them
+/// (`torch.optim.AdamW`'s single-tensor arithmetic and order):
+/// `g *= grad_scale; p *= decay; m += (g - m) * one_minus_beta1;
+/// v = v * beta2 + (g * one_minus_beta2) * g; p -= m / (sqrt(v) / bias2_sqrt + eps) * step_size`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWStep {
+    /// The clipping factor (1: none).
+    pub grad_scale: f32,
+    /// `1 - lr * weight_decay`, or 1 for a parameter without decay.
+    pub decay: f32,
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    /// `sqrt(1 - beta2^t)`.
+    pub bias2_sqrt: f32,
+    pub eps: f32,
+    /// `lr / (1 - beta1^t)`.
+    pub step_size: f32,
 }
 
 pub(crate) fn float<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
@@ -274,6 +308,18 @@ pub fn attention<B: FusedOps>(
     layout: &AttnLayout,
 ) -> Tensor<B, 4> {
     float(B::fused_attention(prim(q), prim(k), prim(v), layout))
+}
+
+/// One AdamW update of a flattened parameter: `(p, m, v)` (see [`AdamWStep`]).
+pub fn adamw<B: FusedOps>(
+    p: Tensor<B, 1>,
+    g: Tensor<B, 1>,
+    m: Tensor<B, 1>,
+    v: Tensor<B, 1>,
+    step: &AdamWStep,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let (p, m, v) = B::adamw(prim(p), prim(g), prim(m), prim(v), step);
+    (float(p), float(m), float(v))
 }
 
 /// `silu(gate) * up`, elementwise (any rank, equal shapes).

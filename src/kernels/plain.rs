@@ -9,7 +9,7 @@ use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::module;
 use burn::tensor::ops::AttentionModuleOptions;
 
-use super::AttnLayout;
+use super::{AdamWStep, AttnLayout};
 
 /// `x / sqrt(mean(x^2) + eps) * weight` over the last dimension of `x: [rows, dim]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 1>, eps: f64) -> Tensor<B, 2> {
@@ -253,4 +253,30 @@ pub fn attention_backward<B: Backend>(
             .swap_dims(1, 2)
     };
     (dq, fold(per_head_dk), fold(per_head_dv))
+}
+
+/// One AdamW update (see [`AdamWStep`]) as burn ops: `(p, m, v)`.
+pub fn adamw<B: Backend>(
+    p: Tensor<B, 1>,
+    g: Tensor<B, 1>,
+    m: Tensor<B, 1>,
+    v: Tensor<B, 1>,
+    s: &AdamWStep,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let g = if s.grad_scale != 1.0 {
+        g.mul_scalar(s.grad_scale)
+    } else {
+        g
+    };
+    let p = if s.decay != 1.0 {
+        p.mul_scalar(s.decay)
+    } else {
+        p
+    };
+    // exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    let m = m.clone() + (g.clone() - m).mul_scalar(s.one_minus_beta1);
+    let v = v.mul_scalar(s.beta2) + g.clone().mul_scalar(s.one_minus_beta2) * g;
+    let denom = v.clone().sqrt().div_scalar(s.bias2_sqrt).add_scalar(s.eps);
+    let p = p - (m.clone() / denom).mul_scalar(s.step_size);
+    (p, m, v)
 }

@@ -23,6 +23,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::LrSchedule;
+use crate::kernels::{self, AdamWStep, FusedOps};
 use crate::models::load::{NamedTensor, ParamInfo, Weights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -118,6 +119,7 @@ impl<B: Backend> AdamW<B> {
     ) -> M
     where
         AB: AutodiffBackend<InnerBackend = B>,
+        B: FusedOps,
         M: AutodiffModule<AB>,
     {
         self.step += 1;
@@ -286,7 +288,10 @@ struct AdamWMapper<'a, AB: AutodiffBackend> {
     no_decay: &'a HashSet<ParamId>,
 }
 
-impl<AB: AutodiffBackend> ModuleMapper<AB> for AdamWMapper<'_, AB> {
+impl<AB: AutodiffBackend> ModuleMapper<AB> for AdamWMapper<'_, AB>
+where
+    AB::InnerBackend: FusedOps,
+{
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<AB, D>>) -> Param<Tensor<AB, D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = self.grads.remove::<AB::InnerBackend, D>(id) else {
@@ -295,29 +300,27 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for AdamWMapper<'_, AB> {
         let shape = grad.shape();
         let n = shape.num_elements();
         let device = grad.device();
-        let mut g = grad.reshape([n]);
-        if self.grad_scale != 1.0 {
-            g = g.mul_scalar(self.grad_scale);
-        }
         let c = &self.cfg;
-        let mut p = tensor.inner().reshape([n]);
-        if c.weight_decay != 0.0 && !self.no_decay.contains(&id) {
-            p = p.mul_scalar((1.0 - self.lr * c.weight_decay) as f32);
-        }
+        let decay = if c.weight_decay != 0.0 && !self.no_decay.contains(&id) {
+            (1.0 - self.lr * c.weight_decay) as f32
+        } else {
+            1.0
+        };
         let (m, v) = match self.moments.remove(&id) {
             Some(mo) => (mo.m, mo.v),
             None => (Tensor::zeros([n], &device), Tensor::zeros([n], &device)),
         };
-        // exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        let m = m.clone() + (g.clone() - m).mul_scalar((1.0 - c.beta1) as f32);
-        let v = v.mul_scalar(c.beta2 as f32) + g.clone().mul_scalar((1.0 - c.beta2) as f32) * g;
-        let step_size = self.lr / self.bias1;
-        let denom = v
-            .clone()
-            .sqrt()
-            .div_scalar(self.bias2.sqrt() as f32)
-            .add_scalar(c.eps as f32);
-        let p = p - (m.clone() / denom).mul_scalar(step_size as f32);
+        let step = AdamWStep {
+            grad_scale: self.grad_scale,
+            decay,
+            one_minus_beta1: (1.0 - c.beta1) as f32,
+            beta2: c.beta2 as f32,
+            one_minus_beta2: (1.0 - c.beta2) as f32,
+            bias2_sqrt: self.bias2.sqrt() as f32,
+            eps: c.eps as f32,
+            step_size: (self.lr / self.bias1) as f32,
+        };
+        let (p, m, v) = kernels::adamw(tensor.inner().reshape([n]), grad.reshape([n]), m, v, &step);
         self.moments.insert(id, Moments { m, v });
         let updated = Tensor::<AB, D>::from_inner(p.reshape(shape)).require_grad();
         Param::from_mapped_value(id, updated, mapper)
@@ -430,6 +433,7 @@ impl<B: Backend> Updater<B> {
     pub fn apply<AB, M>(&mut self, module: M, grads: GradientsParams) -> (M, UpdateStats)
     where
         AB: AutodiffBackend<InnerBackend = B>,
+        B: FusedOps,
         M: AutodiffModule<AB>,
     {
         let grad_norm = global_grad_norm::<AB, M>(&module, &grads);
