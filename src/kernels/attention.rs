@@ -68,6 +68,21 @@ impl AttnLayout {
                 && (self.window == 0 || i < j + self.window))
     }
 
+    /// The keys query `i` of row `b` sees besides itself: `[lo, hi)` (possibly empty).
+    #[inline]
+    pub fn interval(&self, b: usize, i: usize) -> (usize, usize) {
+        let mut lo = self.key_start[b];
+        if self.window > 0 {
+            lo = lo.max((i + 1).saturating_sub(self.window));
+        }
+        let hi = if self.causal {
+            self.key_end[b].min(i + 1)
+        } else {
+            self.key_end[b]
+        };
+        (lo, hi.max(lo))
+    }
+
     /// Every key real and no window: the mask is plain causal (or none).
     pub fn is_full(&self, keys: usize) -> bool {
         self.window == 0
@@ -180,20 +195,26 @@ fn softmax_rows(
 ) {
     for (r, (row, lse)) in scores.chunks_exact_mut(width).zip(lse).enumerate() {
         let i = first_query + r;
-        let mut max = f32::NEG_INFINITY;
-        for (j, &s) in row.iter().enumerate() {
-            if layout.sees(b, i, j) && s > max {
-                max = s;
-            }
+        let (lo, hi) = layout.interval(b, i);
+        let hi = hi.min(width);
+        let lo = lo.min(hi);
+        // The query itself, when outside its interval (a padding query).
+        let own = (i < width && !(lo..hi).contains(&i)).then(|| row[i]);
+        let mut max = own.unwrap_or(f32::NEG_INFINITY);
+        for &s in &row[lo..hi] {
+            max = max.max(s);
         }
         let mut sum = 0.0f32;
-        for (j, s) in row.iter_mut().enumerate() {
-            *s = if layout.sees(b, i, j) {
-                (*s - max).exp()
-            } else {
-                0.0
-            };
+        for s in &mut row[lo..hi] {
+            *s = (*s - max).exp();
             sum += *s;
+        }
+        let own = own.map(|s| (s - max).exp());
+        sum += own.unwrap_or(0.0);
+        row[..lo].fill(0.0);
+        row[hi..].fill(0.0);
+        if let Some(e) = own {
+            row[i] = e;
         }
         for s in row.iter_mut() {
             *s /= sum;
@@ -362,12 +383,17 @@ pub(crate) fn backward(
                     }
                     for (rr, row) in p.chunks_exact_mut(width).enumerate() {
                         let i = q0 + rr;
-                        for (j, s) in row.iter_mut().enumerate() {
-                            *s = if layout.sees(b, i, j) {
-                                (*s - lse[i]).exp()
-                            } else {
-                                0.0
-                            };
+                        let (lo, hi) = layout.interval(b, i);
+                        let hi = hi.min(width);
+                        let lo = lo.min(hi);
+                        let own = (i < width && !(lo..hi).contains(&i)).then(|| row[i]);
+                        for s in &mut row[lo..hi] {
+                            *s = (*s - lse[i]).exp();
+                        }
+                        row[..lo].fill(0.0);
+                        row[hi..].fill(0.0);
+                        if let Some(s) = own {
+                            row[i] = (s - lse[i]).exp();
                         }
                     }
                     unsafe {
@@ -483,4 +509,32 @@ pub(crate) fn backward(
         }
     }
     (dq, dk, dv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interval_is_the_mask() {
+        let valid = |row: &str| row.chars().map(|c| c == '1').collect::<Vec<_>>();
+        let rows = ["0011111111", "1111110000", "1111111111", "0000000000"];
+        let flat: Vec<bool> = rows.iter().flat_map(|r| valid(r)).collect();
+        for (causal, window) in [(true, 0), (true, 3), (false, 0)] {
+            let layout = AttnLayout::from_valid(&flat, 4, 10, causal, window).unwrap();
+            for b in 0..4 {
+                for i in 0..10 {
+                    let (lo, hi) = layout.interval(b, i);
+                    for j in 0..10 {
+                        assert_eq!(
+                            layout.sees(b, i, j),
+                            j == i || (lo..hi).contains(&j),
+                            "row {b} query {i} key {j} (causal {causal}, window {window})"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(AttnLayout::from_valid(&valid("1101"), 1, 4, true, 0).is_none());
+    }
 }

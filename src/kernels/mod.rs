@@ -1,12 +1,14 @@
 //! Fused operations with hand-written backward passes, as a burn backend extension.
 //!
 //! The models call the free functions of this module by name ([`rms_norm`], [`rope`],
-//! [`swiglu`], [`layer_norm`]). Each is a method of [`FusedOps`], a trait over burn's
+//! [`swiglu`], [`layer_norm`], [`attention`]; the optimizer [`adamw`]). Each is a method
+//! of [`FusedOps`], a trait over burn's
 //! `Backend` whose default bodies are the plain compositions of burn ops in [`plain`]
 //! (today's numerics, and what CUDA runs). The CPU backend (`Flex`) overrides them with
 //! single-pass kernels ([`flex`]), and `Autodiff<B>` records one graph node per fused op
 //! whose backward is the backend's own `*_backward` method ([`autodiff`]), so training
-//! keeps one saved tensor per op instead of every intermediate of the composition.
+//! keeps one saved tensor per op instead of every intermediate of the composition (and
+//! attention keeps no score matrix at all: its backward recomputes the scores).
 //!
 //! The fused path is on by default; `RMTK_KERNELS=plain` (or [`scoped`] for one thread,
 //! as the parity tests do) runs the plain compositions instead. The switch is read when
