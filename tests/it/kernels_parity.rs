@@ -151,7 +151,7 @@ fn each_fused_op_matches_its_plain_composition() {
     );
     let rope = move |t: &[Tensor<A, 4>]| kernels::rope(t[0].clone(), c.clone(), s.clone());
     let x = tensor::<B, 4>([batch, seq, heads, d], 9, 2.0);
-    let (yf, gf) = run_op(Mode::Fused, &[x.clone()], &rope);
+    let (yf, gf) = run_op(Mode::Fused, std::array::from_ref(&x), &rope);
     let (yp, gp) = run_op(Mode::Plain, &[x], &rope);
     assert_close("rope forward", &yf, &yp);
     assert_close("rope gradient", &gf[0], &gp[0]);
