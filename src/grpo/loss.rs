@@ -6,7 +6,6 @@
 //! divides by the normaliser of the *whole* batch (its token count, or its sequence
 //! count), so that the accumulated gradient is exactly the gradient of the average.
 
-use crate::kernels::FusedOps;
 use burn::prelude::*;
 use serde::Serialize;
 
@@ -62,7 +61,7 @@ pub struct Normaliser {
 }
 
 /// The loss of one micro-batch, scaled by the whole batch's normaliser.
-pub fn policy_loss<B: FusedOps>(
+pub fn policy_loss<B: Backend>(
     inputs: LossInputs<B>,
     cfg: &LossConfig,
     norm: Normaliser,
@@ -114,7 +113,7 @@ pub fn policy_loss<B: FusedOps>(
     }
 }
 
-fn scalar<B: FusedOps>(t: &Tensor<B, 1>) -> f64 {
+fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
     t.clone()
         .into_data()
         .convert::<f64>()

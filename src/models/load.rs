@@ -10,7 +10,6 @@
 //!
 //! Weights are read through a memory map; f32, bf16 and f16 are cast to the compute dtype.
 
-use crate::kernels::FusedOps;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -304,7 +303,7 @@ pub struct LoadOptions {
 
 /// Fill a module's parameters from a checkpoint, by path. Returns the module and the
 /// checkpoint keys it did not use.
-pub fn load_module<B: FusedOps, M: Module<B>>(
+pub fn load_module<B: Backend, M: Module<B>>(
     module: M,
     weights: &Weights,
     options: &LoadOptions,
@@ -404,7 +403,7 @@ fn resolve(weights: &Weights, options: &LoadOptions, key: &str) -> Option<String
 
 /// Check, from the checkpoint's header alone, that every parameter of a (lazily
 /// initialised) module is present with the right shape. Nothing is read or allocated.
-pub fn check_module<B: FusedOps, M: Module<B>>(
+pub fn check_module<B: Backend, M: Module<B>>(
     module: &M,
     weights: &Weights,
     options: &LoadOptions,
@@ -441,7 +440,7 @@ struct Checker<'a> {
     count: usize,
 }
 
-impl<B: FusedOps> ModuleVisitor<B> for Checker<'_> {
+impl<B: Backend> ModuleVisitor<B> for Checker<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(segment(name, container_type));
         self.containers.push(container_type.to_string());
@@ -485,7 +484,7 @@ impl<B: FusedOps> ModuleVisitor<B> for Checker<'_> {
     }
 }
 
-impl<B: FusedOps> ModuleMapper<B> for Loader<'_> {
+impl<B: Backend> ModuleMapper<B> for Loader<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(segment(name, container_type));
         self.containers.push(container_type.to_string());
@@ -602,7 +601,7 @@ impl ParamInfo {
 }
 
 /// Every float parameter of a module, in visiting order, without reading any values.
-pub fn param_infos<B: FusedOps, M: Module<B>>(module: &M) -> Vec<ParamInfo> {
+pub fn param_infos<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamInfo> {
     let mut lister = Lister {
         path: Vec::new(),
         containers: Vec::new(),
@@ -618,7 +617,7 @@ struct Lister {
     out: Vec<ParamInfo>,
 }
 
-impl<B: FusedOps> ModuleVisitor<B> for Lister {
+impl<B: Backend> ModuleVisitor<B> for Lister {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(segment(name, container_type));
         self.containers.push(container_type.to_string());
@@ -647,7 +646,7 @@ pub struct NamedTensor {
 }
 
 /// Every float parameter of a module under its checkpoint key, in PyTorch layout.
-pub fn collect_tensors<B: FusedOps, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
+pub fn collect_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
     let mut collector = Collector {
         path: Vec::new(),
         containers: Vec::new(),
@@ -663,7 +662,7 @@ struct Collector {
     out: Vec<NamedTensor>,
 }
 
-impl<B: FusedOps> ModuleVisitor<B> for Collector {
+impl<B: Backend> ModuleVisitor<B> for Collector {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(segment(name, container_type));
         self.containers.push(container_type.to_string());
@@ -823,6 +822,6 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()>
 }
 
 /// A fresh parameter id for tensors built outside `Config::init`.
-pub fn new_param<B: FusedOps, const D: usize>(tensor: Tensor<B, D>) -> Param<Tensor<B, D>> {
+pub fn new_param<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Param<Tensor<B, D>> {
     Param::initialized(ParamId::new(), tensor.require_grad())
 }

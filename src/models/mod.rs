@@ -14,6 +14,8 @@ pub mod load;
 pub mod reward;
 pub mod tokenizer;
 
+use burn::prelude::Backend;
+
 use crate::kernels::FusedOps;
 use std::path::{Path, PathBuf};
 
@@ -125,7 +127,7 @@ impl ModelDir {
 }
 
 /// `load::load_module` with the model's name on its errors.
-pub(crate) fn load_module_with<B: FusedOps, M: burn::module::Module<B>>(
+pub(crate) fn load_module_with<B: Backend, M: burn::module::Module<B>>(
     module: M,
     weights: &Weights,
     options: &LoadOptions,
@@ -177,7 +179,7 @@ pub fn load_bert<B: FusedOps>(
 /// generation_config.json), loadable by transformers' `AutoModelForCausalLM` and by
 /// [`load_causal_lm`]. `base` is the folder it was loaded from (its config and tokenizer
 /// are carried over).
-pub fn save_causal_lm<B: FusedOps>(
+pub fn save_causal_lm<B: Backend>(
     lm: &LlamaForCausalLM<B>,
     dir: &Path,
     base: &ModelDir,

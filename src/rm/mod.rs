@@ -32,7 +32,7 @@ pub use train::{TrainRmConfig, run as train_rm};
 /// The Bradley-Terry loss of a batch of pairs, averaged over pairs:
 /// `-mean(log sigmoid(chosen - rejected - margin))`, plus `center_coef * mean((chosen +
 /// rejected)^2)` when `center_coef` is not 0 (TRL's `center_rewards_coefficient`).
-pub fn bt_loss<B: FusedOps>(
+pub fn bt_loss<B: Backend>(
     chosen: Tensor<B, 1>,
     rejected: Tensor<B, 1>,
     margin: Option<Tensor<B, 1>>,
