@@ -4,6 +4,8 @@
 //! [--model DIR] [--batch 8] [--seq 512] [--prompt 32] [--new 64] [--reps 3]`.
 //! Prints one JSON line per measurement (scripts/bench-models.sh tabulates them).
 
+mod common;
+
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -52,17 +54,9 @@ fn parse() -> Args {
     a
 }
 
-/// Deterministic pseudo-random token ids in [100, vocab).
-fn tokens(n: usize, vocab: usize, salt: u64) -> Vec<i64> {
-    let mut x = 0x9E3779B97F4A7C15u64 ^ salt;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            100 + (x % (vocab as u64 - 100)) as i64
-        })
-        .collect()
+/// The benches' token ids, as burn's `Int` data.
+fn ids(n: usize, vocab: usize, salt: u64) -> Vec<i64> {
+    common::tokens(n, vocab, salt).map(|t| t as i64).collect()
 }
 
 fn sync<B: FusedOps>(t: Tensor<B, 3>) {
@@ -72,7 +66,7 @@ fn sync<B: FusedOps>(t: Tensor<B, 3>) {
 fn forward_bench<B: FusedOps>(lm: &LlamaForCausalLM<B>, a: &Args, device: &B::Device) -> f64 {
     let vocab = lm.model.vocab_size();
     let ids = Tensor::<B, 2, Int>::from_data(
-        TensorData::new(tokens(a.batch * a.seq, vocab, 1), [a.batch, a.seq]),
+        TensorData::new(ids(a.batch * a.seq, vocab, 1), [a.batch, a.seq]),
         device,
     );
     let mask = PaddingMask::all_valid(a.batch, a.seq);
@@ -98,7 +92,7 @@ fn decode_bench<B: FusedOps>(
     let mut best = f64::MAX;
     for rep in 0..a.reps.max(1) + 1 {
         let ids = Tensor::<B, 2, Int>::from_data(
-            TensorData::new(tokens(batch * a.prompt, vocab, 7), [batch, a.prompt]),
+            TensorData::new(ids(batch * a.prompt, vocab, 7), [batch, a.prompt]),
             device,
         );
         let mut cache = lm.new_cache(batch);

@@ -9,6 +9,8 @@
 //! burn-flex runs them. `scripts/bench-step.sh` runs this beside PyTorch
 //! (`scripts/bench_step.py`) on the same shapes. `RMTK_KERNELS=plain` times the plain ops.
 
+mod common;
+
 use std::time::Instant;
 
 use burn::backend::Autodiff;
@@ -61,27 +63,15 @@ fn parse() -> Args {
     a
 }
 
-/// Deterministic pseudo-random token ids in [100, vocab), as benches/backbone.rs and
-/// scripts/bench_step.py make them.
-fn tokens(n: usize, vocab: usize, salt: u64) -> Vec<u32> {
-    let mut x = 0x9E3779B97F4A7C15u64 ^ salt;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            100 + (x % (vocab as u64 - 100)) as u32
-        })
-        .collect()
-}
-
 fn step(a: &Args) {
     let device = Default::default();
     let dir = ModelDir::open(&a.model).expect("model folder (run scripts/fetch-models.sh)");
     let model = RewardModel::<A>::from_pretrained(&dir, HeadInit { seed: 0 }, &device)
         .expect("load the model");
     let vocab = config(&a.model)["vocab_size"].as_u64().unwrap() as usize;
-    let ids = tokens(a.batch * a.seq, vocab, 1);
+    let ids: Vec<u32> = common::tokens(a.batch * a.seq, vocab, 1)
+        .map(|t| t as u32)
+        .collect();
     let rows: Vec<Vec<u32>> = ids.chunks(a.seq).map(<[u32]>::to_vec).collect();
     let batch = RewardBatch::<A>::from_rows(&rows, None, 0, &device);
     let half = a.batch / 2;

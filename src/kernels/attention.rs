@@ -83,6 +83,16 @@ impl AttnLayout {
         (lo, hi.max(lo))
     }
 
+    /// The keys query `i` of row `b` sees among the first `width`: `[lo, hi)`, and the
+    /// query's own key when it lies outside that interval (a padding query).
+    #[inline]
+    fn row_keys(&self, b: usize, i: usize, width: usize) -> (usize, usize, Option<usize>) {
+        let (lo, hi) = self.interval(b, i);
+        let hi = hi.min(width);
+        let lo = lo.min(hi);
+        (lo, hi, (i < width && !(lo..hi).contains(&i)).then_some(i))
+    }
+
     /// Every key real and no window: the mask is plain causal (or none).
     pub fn is_full(&self, keys: usize) -> bool {
         self.window == 0
@@ -195,11 +205,8 @@ fn softmax_rows(
 ) {
     for (r, (row, lse)) in scores.chunks_exact_mut(width).zip(lse).enumerate() {
         let i = first_query + r;
-        let (lo, hi) = layout.interval(b, i);
-        let hi = hi.min(width);
-        let lo = lo.min(hi);
-        // The query itself, when outside its interval (a padding query).
-        let own = (i < width && !(lo..hi).contains(&i)).then(|| row[i]);
+        let (lo, hi, own) = layout.row_keys(b, i, width);
+        let own = own.map(|j| row[j]);
         let mut max = own.unwrap_or(f32::NEG_INFINITY);
         for &s in &row[lo..hi] {
             max = max.max(s);
@@ -220,6 +227,26 @@ fn softmax_rows(
             *s /= sum;
         }
         *lse = max + sum.ln();
+    }
+}
+
+/// Copy one task's query-head rows (`[rep, seq, d]`, for row `b` and key/value head `g`)
+/// into their places in a `[batch, seq, heads, d]` buffer.
+fn scatter_query_heads(dst: &mut [f32], part: &[f32], b: usize, g: usize, dims: Dims) {
+    let Dims {
+        seq,
+        heads,
+        kv_heads,
+        d,
+        ..
+    } = dims;
+    let rep = heads / kv_heads;
+    for (r, rows) in part.chunks_exact(seq * d).enumerate() {
+        let h = g * rep + r;
+        for (i, src) in rows.chunks_exact(d).enumerate() {
+            let at = ((b * seq + i) * heads + h) * d;
+            dst[at..at + d].copy_from_slice(src);
+        }
     }
 }
 
@@ -305,13 +332,9 @@ pub(crate) fn forward(
     let mut lse = vec![0.0f32; batch * heads * seq];
     for (task, (o, l)) in parts.into_iter().enumerate() {
         let (b, g) = (task / kv_heads, task % kv_heads);
+        scatter_query_heads(&mut out, &o, b, g, dims);
         for r in 0..rep {
             let h = g * rep + r;
-            for i in 0..seq {
-                let src = &o[(r * seq + i) * d..(r * seq + i + 1) * d];
-                let at = ((b * seq + i) * heads + h) * d;
-                out[at..at + d].copy_from_slice(src);
-            }
             let at = (b * heads + h) * seq;
             lse[at..at + seq].copy_from_slice(&l[r * seq..(r + 1) * seq]);
         }
@@ -383,17 +406,15 @@ pub(crate) fn backward(
                     }
                     for (rr, row) in p.chunks_exact_mut(width).enumerate() {
                         let i = q0 + rr;
-                        let (lo, hi) = layout.interval(b, i);
-                        let hi = hi.min(width);
-                        let lo = lo.min(hi);
-                        let own = (i < width && !(lo..hi).contains(&i)).then(|| row[i]);
+                        let (lo, hi, own) = layout.row_keys(b, i, width);
+                        let own = own.map(|j| (row[j] - lse[i]).exp());
                         for s in &mut row[lo..hi] {
                             *s = (*s - lse[i]).exp();
                         }
                         row[..lo].fill(0.0);
                         row[hi..].fill(0.0);
-                        if let Some(s) = own {
-                            row[i] = (s - lse[i]).exp();
+                        if let Some(e) = own {
+                            row[i] = e;
                         }
                     }
                     unsafe {
@@ -495,13 +516,7 @@ pub(crate) fn backward(
     let mut dv = vec![0.0f32; batch * keys * kv_heads * d];
     for (task, (q_part, k_part, v_part)) in parts.into_iter().enumerate() {
         let (b, g) = (task / kv_heads, task % kv_heads);
-        for r in 0..rep {
-            let h = g * rep + r;
-            for i in 0..seq {
-                let at = ((b * seq + i) * heads + h) * d;
-                dq[at..at + d].copy_from_slice(&q_part[(r * seq + i) * d..(r * seq + i + 1) * d]);
-            }
-        }
+        scatter_query_heads(&mut dq, &q_part, b, g, dims);
         for j in 0..keys {
             let at = ((b * keys + j) * kv_heads + g) * d;
             dk[at..at + d].copy_from_slice(&k_part[j * d..(j + 1) * d]);

@@ -160,18 +160,24 @@ impl FusedOps for Flex {
         let (x, w, g) = (contiguous(x), contiguous(weight), contiguous(grad));
         let (rows, dim) = dims2(&x);
         let (xs, ws, gs) = (values(&x), values(&w), values(&g));
+        // Each row's 1 / rms, once for both passes.
+        let rs: Vec<f32> = xs
+            .par_chunks(dim)
+            .map(|row| rstd(dot(row, row), dim, eps))
+            .collect();
         let mut dx = vec![0.0f32; rows * dim];
         dx.par_chunks_mut(dim * ROW_BLOCK)
             .zip(xs.par_chunks(dim * ROW_BLOCK))
             .zip(gs.par_chunks(dim * ROW_BLOCK))
-            .for_each(|((d, xb), gb)| {
+            .zip(rs.par_chunks(ROW_BLOCK))
+            .for_each(|(((d, xb), gb), rb)| {
                 let mut gw = vec![0.0f32; dim];
-                for ((drow, xrow), grow) in d
+                for (((drow, xrow), grow), &r) in d
                     .chunks_exact_mut(dim)
                     .zip(xb.chunks_exact(dim))
                     .zip(gb.chunks_exact(dim))
+                    .zip(rb)
                 {
-                    let r = rstd(dot(xrow, xrow), dim, eps);
                     for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
                         *gw = g * w;
                     }
@@ -187,7 +193,7 @@ impl FusedOps for Flex {
             for row in range {
                 let xrow = &xs[row * dim..(row + 1) * dim];
                 let grow = &gs[row * dim..(row + 1) * dim];
-                let r = rstd(dot(xrow, xrow), dim, eps);
+                let r = rs[row];
                 for ((o, &g), &x) in out.iter_mut().zip(grow).zip(xrow) {
                     *o += g * (x * r);
                 }
@@ -242,19 +248,22 @@ impl FusedOps for Flex {
         let (rows, dim) = dims2(&x);
         let (xs, ws, gs) = (values(&x), values(&w), values(&g));
         let n = dim as f32;
+        // Each row's (mean, 1 / std), once for both passes.
+        let stats: Vec<(f32, f32)> = xs.par_chunks(dim).map(|row| mean_rstd(row, eps)).collect();
         let mut dx = vec![0.0f32; rows * dim];
         dx.par_chunks_mut(dim * ROW_BLOCK)
             .zip(xs.par_chunks(dim * ROW_BLOCK))
             .zip(gs.par_chunks(dim * ROW_BLOCK))
-            .for_each(|((d, xb), gb)| {
+            .zip(stats.par_chunks(ROW_BLOCK))
+            .for_each(|(((d, xb), gb), sb)| {
                 let mut gw = vec![0.0f32; dim];
                 let mut xhat = vec![0.0f32; dim];
-                for ((drow, xrow), grow) in d
+                for (((drow, xrow), grow), &(mean, r)) in d
                     .chunks_exact_mut(dim)
                     .zip(xb.chunks_exact(dim))
                     .zip(gb.chunks_exact(dim))
+                    .zip(sb)
                 {
-                    let (mean, r) = mean_rstd(xrow, eps);
                     for (h, &x) in xhat.iter_mut().zip(xrow) {
                         *h = (x - mean) * r;
                     }
@@ -273,7 +282,7 @@ impl FusedOps for Flex {
             for row in range {
                 let xrow = &xs[row * dim..(row + 1) * dim];
                 let grow = &gs[row * dim..(row + 1) * dim];
-                let (mean, r) = mean_rstd(xrow, eps);
+                let (mean, r) = stats[row];
                 for (((dw, db), &g), &x) in dw.iter_mut().zip(db.iter_mut()).zip(grow).zip(xrow) {
                     *dw += g * ((x - mean) * r);
                     *db += g;
