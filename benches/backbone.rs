@@ -1,7 +1,8 @@
-//! Backbone throughput on CPU: forward tokens/s at batch x length, and KV-cached decode
-//! tokens/s at batch 1 and 8. `cargo bench --bench backbone [--features bench-ndarray]
-//! -- [--backend flex|ndarray]
-//! [--model DIR] [--batch 8] [--seq 512] [--prompt 32] [--new 64] [--reps 3]`.
+//! Backbone throughput on CPU: forward tokens/s at batch x length, KV-cached decode
+//! tokens/s at batch 1 and 8 after short prompts, and whole greedy generations of a batch
+//! of 16 prompts of 80-500 tokens (prefill included). `cargo bench --bench backbone
+//! [--features bench-ndarray] -- [--backend flex|ndarray] [--model DIR] [--batch 8]
+//! [--seq 512] [--prompt 32] [--new 64] [--reps 3] [--no-chat]`.
 //! Prints one JSON line per measurement (scripts/bench-models.sh tabulates them).
 
 mod common;
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use rmtk::kernels::FusedOps;
-use rmtk::models::{self, LlamaForCausalLM, ModelDir, PaddingMask};
+use rmtk::models::{self, LlamaForCausalLM, ModelDir, PaddingMask, SlotId};
 
 struct Args {
     backend: String,
@@ -20,6 +21,7 @@ struct Args {
     prompt: usize,
     new: usize,
     reps: usize,
+    no_chat: bool,
 }
 
 fn parse() -> Args {
@@ -31,6 +33,7 @@ fn parse() -> Args {
         prompt: 32,
         new: 64,
         reps: 3,
+        no_chat: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -44,6 +47,11 @@ fn parse() -> Args {
             "--prompt" => a.prompt = v.parse().expect("--prompt"),
             "--new" => a.new = v.parse().expect("--new"),
             "--reps" => a.reps = v.parse().expect("--reps"),
+            "--no-chat" => {
+                a.no_chat = true;
+                i += 1;
+                continue;
+            }
             _ => {
                 i += 1;
                 continue;
@@ -70,53 +78,111 @@ fn forward_bench<B: FusedOps>(lm: &LlamaForCausalLM<B>, a: &Args, device: &B::De
         device,
     );
     let mask = PaddingMask::all_valid(a.batch, a.seq);
-    sync(lm.model.forward(ids.clone(), &mask, None)); // warm-up
+    sync(lm.model.forward(ids.clone(), &mask)); // warm-up
     let mut best = f64::MAX;
     for _ in 0..a.reps {
         let t = Instant::now();
         // Logits of every position, as training a reward model or scoring needs the
         // hidden states and generation the logits.
-        sync(lm.forward(ids.clone(), &mask, None));
+        sync(lm.forward(ids.clone(), &mask));
         best = best.min(t.elapsed().as_secs_f64());
     }
     (a.batch * a.seq) as f64 / best
 }
 
-fn decode_bench<B: FusedOps>(
+/// Greedy next tokens of each row, read on the host as generation reads them.
+fn greedy<B: FusedOps>(logits: Tensor<B, 2>) -> Vec<u32> {
+    let n = logits.dims()[0];
+    logits
+        .argmax(1)
+        .reshape([n])
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .expect("ids")
+        .into_iter()
+        .map(|t| t as u32)
+        .collect()
+}
+
+/// Prefill `prompts` (one slot each, in one ragged step), then decode `new` greedy tokens
+/// per row; returns (prefill seconds, decode seconds).
+fn prefill_and_decode<B: FusedOps>(
     lm: &LlamaForCausalLM<B>,
-    a: &Args,
-    batch: usize,
-    device: &B::Device,
-) -> f64 {
+    prompts: &[Vec<u32>],
+    new: usize,
+) -> (f64, f64) {
+    let t = Instant::now();
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(1);
+    let mut cache = lm.new_cache(prompts.len(), longest + new);
+    let slots: Vec<SlotId> = prompts.iter().map(|_| cache.alloc().unwrap()).collect();
+    let rows: Vec<(SlotId, &[u32])> = slots
+        .iter()
+        .zip(prompts)
+        .map(|(&s, p)| (s, p.as_slice()))
+        .collect();
+    let mut next = greedy(lm.step(&mut cache, &rows));
+    let prefill = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..new {
+        let singles: Vec<[u32; 1]> = next.iter().map(|&t| [t]).collect();
+        let rows: Vec<(SlotId, &[u32])> = slots
+            .iter()
+            .zip(&singles)
+            .map(|(&s, t)| (s, t.as_slice()))
+            .collect();
+        next = greedy(lm.step(&mut cache, &rows));
+    }
+    (prefill, t.elapsed().as_secs_f64())
+}
+
+/// Decode tokens/s after `batch` prompts of `a.prompt` tokens (the prefill not timed).
+fn decode_bench<B: FusedOps>(lm: &LlamaForCausalLM<B>, a: &Args, batch: usize) -> f64 {
     let vocab = lm.model.vocab_size();
+    let prompts: Vec<Vec<u32>> = (0..batch)
+        .map(|_| {
+            common::tokens(a.prompt, vocab, 7)
+                .map(|t| t as u32)
+                .collect()
+        })
+        .collect();
     let mut best = f64::MAX;
     for rep in 0..a.reps.max(1) + 1 {
-        let ids = Tensor::<B, 2, Int>::from_data(
-            TensorData::new(ids(batch * a.prompt, vocab, 7), [batch, a.prompt]),
-            device,
-        );
-        let mut cache = lm.new_cache(batch);
-        let logits = lm.forward(
-            ids,
-            &PaddingMask::all_valid(batch, a.prompt),
-            Some(&mut cache),
-        );
-        let mut next = logits
-            .narrow(1, a.prompt - 1, 1)
-            .argmax(2)
-            .reshape([batch, 1]);
-        let t = Instant::now();
-        for _ in 0..a.new {
-            let logits = lm.forward(next, &PaddingMask::all_valid(batch, 1), Some(&mut cache));
-            next = logits.argmax(2).reshape([batch, 1]);
-            // Generation reads the next tokens on the host every step.
-            let _ = next.to_data();
-        }
+        let (_, decode) = prefill_and_decode(lm, &prompts, a.new);
         if rep > 0 {
-            best = best.min(t.elapsed().as_secs_f64());
+            best = best.min(decode);
         }
     }
     (batch * a.new) as f64 / best
+}
+
+/// The lengths of the chat-like batch: 16 prompts from 80 to 500 tokens, evenly spread
+/// (scripts/bench-torch.py makes the same).
+fn chat_lengths() -> Vec<usize> {
+    (0..16).map(|i| 80 + i * 28).collect()
+}
+
+/// Generated tokens/s of a whole greedy generation (prefill included, as `generate`
+/// and a GRPO rollout pay it) for 16 prompts of 80-500 tokens; and the prefill's share.
+fn chat_bench<B: FusedOps>(lm: &LlamaForCausalLM<B>, a: &Args) -> (f64, f64) {
+    let vocab = lm.model.vocab_size();
+    let prompts: Vec<Vec<u32>> = chat_lengths()
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| {
+            common::tokens(n, vocab, 100 + i as u64)
+                .map(|t| t as u32)
+                .collect()
+        })
+        .collect();
+    let mut best = (f64::MAX, 0.0);
+    for rep in 0..a.reps.max(1) + 1 {
+        let (prefill, decode) = prefill_and_decode(lm, &prompts, a.new);
+        if rep > 0 && prefill + decode < best.0 {
+            best = (prefill + decode, prefill);
+        }
+    }
+    ((prompts.len() * a.new) as f64 / best.0, best.1)
 }
 
 fn run<B: FusedOps>(a: &Args) {
@@ -129,10 +195,17 @@ fn run<B: FusedOps>(a: &Args) {
         a.backend, a.batch, a.seq
     );
     for batch in [1, 8] {
-        let dec = decode_bench(&lm, a, batch, &device);
+        let dec = decode_bench(&lm, a, batch);
         println!(
             "{{\"engine\":\"rmtk-{}\",\"what\":\"decode\",\"batch\":{batch},\"prompt\":{},\"new\":{},\"tokens_per_s\":{dec:.1}}}",
             a.backend, a.prompt, a.new
+        );
+    }
+    if !a.no_chat {
+        let (chat, prefill) = chat_bench(&lm, a);
+        println!(
+            "{{\"engine\":\"rmtk-{}\",\"what\":\"chat\",\"batch\":16,\"prompt\":\"80-500\",\"new\":{},\"tokens_per_s\":{chat:.1},\"prefill_s\":{prefill:.3}}}",
+            a.backend, a.new
         );
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch `transformers` counterpart of `cargo bench --bench backbone`: forward tokens/s
-of a causal LM at batch x length (logits of every position) and KV-cached greedy decode
-tokens/s at batch 1 and 8, on CPU, with the same shapes and the same pseudo-random ids.
+of a causal LM at batch x length (logits of every position), KV-cached greedy decode
+tokens/s at batch 1 and 8, and `generate` on 16 left-padded prompts of 80-500 tokens
+(prefill included), on CPU, with the same shapes and the same pseudo-random ids.
 
 Run with the reference venv (scripts/setup-ref-venv.sh):
   .venv-ref/bin/python scripts/bench-torch.py [--model DIR] [--batch 8] [--seq 512]
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--new", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--no-chat", action="store_true", help="skip the 16-prompt generate run")
     a = ap.parse_args()
     import torch
     from transformers import AutoModelForCausalLM
@@ -71,6 +73,34 @@ def main():
             print(json.dumps({"engine": engine, "what": "decode", "batch": batch, "prompt": a.prompt,
                               "new": a.new, "tokens_per_s": round(batch * a.new / best, 1),
                               "threads": torch.get_num_threads()}))
+        if not a.no_chat:
+            # 16 prompts of 80..500 tokens (benches/backbone.rs `chat_lengths`), left-padded as
+            # transformers batches them, through `generate` with exactly `new` greedy tokens.
+            lengths = [80 + i * 28 for i in range(16)]
+            prompts = [tokens(n, vocab, 100 + i) for i, n in enumerate(lengths)]
+            width = max(lengths)
+            pad = model.config.pad_token_id
+            if pad is None:
+                pad = model.config.eos_token_id
+            if isinstance(pad, list):
+                pad = pad[0]
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+            best, prefill = float("inf"), 0.0
+            for rep in range(a.reps + 1):
+                t = time.perf_counter()
+                model(ids, attention_mask=mask, use_cache=True)
+                pre = time.perf_counter() - t
+                t = time.perf_counter()
+                model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=a.new,
+                               min_new_tokens=a.new, do_sample=False, top_p=None, top_k=None,
+                               temperature=None, pad_token_id=pad)
+                dt = time.perf_counter() - t
+                if rep > 0 and dt < best:
+                    best, prefill = dt, pre
+            print(json.dumps({"engine": engine, "what": "chat", "batch": 16, "prompt": "80-500",
+                              "new": a.new, "tokens_per_s": round(16 * a.new / best, 1),
+                              "prefill_s": round(prefill, 3), "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

@@ -165,7 +165,6 @@ impl Job for GenerateJob<'_> {
                 &self.encoded,
                 &self.params,
                 &mut rngs,
-                &device,
                 |_, text| {
                     let _ = stdout.write_all(text.as_bytes());
                     let _ = stdout.flush();
@@ -190,15 +189,7 @@ impl Job for GenerateJob<'_> {
                 .iter()
                 .map(|&(p, s)| row_rng(cfg.seed, (p * cfg.num_samples + s) as u64))
                 .collect();
-            let done = generate(
-                &lm,
-                &self.tok,
-                &prompts,
-                &self.params,
-                &mut rngs,
-                &device,
-                |_, _| {},
-            )?;
+            let done = generate(&lm, &self.tok, &prompts, &self.params, &mut rngs, |_, _| {})?;
             for (&(p, s), c) in chunk.iter().zip(done) {
                 let mut row = match &self.table {
                     Some(t) => t.rows[p].clone(),

@@ -46,7 +46,6 @@ pub fn generate_groups<B: FusedOps>(
     params: &SamplingParams,
     batch_size: usize,
     seed: RolloutSeed,
-    device: &B::Device,
     mut on_batch: impl FnMut(usize),
 ) -> Result<Vec<Group>> {
     assert_eq!(prompts.len(), indices.len());
@@ -69,7 +68,7 @@ pub fn generate_groups<B: FusedOps>(
             .iter()
             .map(|&(slot, s)| row_rng(seed.seed, seed.stream(slot, s, n)))
             .collect();
-        let done = generate(lm, tok, &batch, params, &mut rngs, device, |_, _| {})?;
+        let done = generate(lm, tok, &batch, params, &mut rngs, |_, _| {})?;
         for (&(slot, _), completion) in chunk.iter().zip(done) {
             groups[slot].completions.push(completion);
         }

@@ -331,7 +331,6 @@ fn evaluate<B: FusedOps>(
             step: 0,
             round: 0,
         },
-        device,
         |k| bar.inc(k as u64),
     )?;
     bar.finish_and_clear();
@@ -663,7 +662,6 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     step,
                     round: rounds as u64,
                 },
-                &device,
                 |_| {},
             )?;
             t_gen += t0.elapsed().as_secs_f64();

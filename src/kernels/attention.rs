@@ -1,5 +1,6 @@
-//! Attention without a KV cache: which keys each query sees ([`AttnLayout`]), and the CPU
-//! kernels, forward and backward, that never keep a score matrix between the two.
+//! Attention: which keys each query sees ([`AttnLayout`]), and the CPU kernels, forward
+//! and backward, that never keep a score matrix between the two. The forward also reads
+//! keys and values from a KV cache's slots (decoding; see `models::kv_cache`).
 //!
 //! The kernels work per (batch row, key/value head): the query heads that share that
 //! key/value head are handled together, so grouped-query attention reads each key and
@@ -11,15 +12,17 @@
 
 use rayon::prelude::*;
 
-/// Which keys each query of a `[batch, seq]` input sees: in row `b`, query `i` sees key
-/// `j` when `key_start[b] <= j < key_end[b]`, `j <= i` if causal, and `i - j < window`
-/// if `window > 0`; and every query sees itself, so that no row of scores is all masked
-/// (a padding query's output is never read). These are the masks the models built
-/// before there were kernels.
+/// Which keys each query of a `[batch, seq]` input sees. Query `i` of row `b` stands at
+/// key position `p = query_start[b] + i` (its row's past length plus `i`; 0 plus `i`
+/// without a cache) and sees key `j` when `key_start[b] <= j < key_end[b]`, `j <= p` if
+/// causal, and `p - j < window` if `window > 0`; and every query sees its own position,
+/// so that no row of scores is all masked (a padding query's output is never read).
+/// These are the masks the models built before there were kernels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttnLayout {
     pub key_start: Vec<usize>,
     pub key_end: Vec<usize>,
+    pub query_start: Vec<usize>,
     pub causal: bool,
     /// 0 when attention does not slide.
     pub window: usize,
@@ -47,6 +50,7 @@ impl AttnLayout {
             key_end.push(end);
         }
         Some(Self {
+            query_start: vec![0; key_start.len()],
             key_start,
             key_end,
             causal,
@@ -61,6 +65,7 @@ impl AttnLayout {
     /// Whether query `i` of row `b` sees key `j`.
     #[inline]
     pub fn sees(&self, b: usize, i: usize, j: usize) -> bool {
+        let i = self.query_start[b] + i;
         j == i
             || (self.key_start[b] <= j
                 && j < self.key_end[b]
@@ -71,6 +76,7 @@ impl AttnLayout {
     /// The keys query `i` of row `b` sees besides itself: `[lo, hi)` (possibly empty).
     #[inline]
     pub fn interval(&self, b: usize, i: usize) -> (usize, usize) {
+        let i = self.query_start[b] + i;
         let mut lo = self.key_start[b];
         if self.window > 0 {
             lo = lo.max((i + 1).saturating_sub(self.window));
@@ -84,25 +90,31 @@ impl AttnLayout {
     }
 
     /// The keys query `i` of row `b` sees among the first `width`: `[lo, hi)`, and the
-    /// query's own key when it lies outside that interval (a padding query).
+    /// query's own key position when it lies outside that interval (a padding query).
     #[inline]
     fn row_keys(&self, b: usize, i: usize, width: usize) -> (usize, usize, Option<usize>) {
         let (lo, hi) = self.interval(b, i);
         let hi = hi.min(width);
         let lo = lo.min(hi);
-        (lo, hi, (i < width && !(lo..hi).contains(&i)).then_some(i))
+        let own = self.query_start[b] + i;
+        (
+            lo,
+            hi,
+            (own < width && !(lo..hi).contains(&own)).then_some(own),
+        )
     }
 
-    /// Every key real and no window: the mask is plain causal (or none).
+    /// Every key real, no window and no past: the mask is plain causal (or none).
     pub fn is_full(&self, keys: usize) -> bool {
         self.window == 0
+            && self.query_start.iter().all(|&s| s == 0)
             && self.key_start.iter().all(|&s| s == 0)
             && self.key_end.iter().all(|&e| e == keys)
     }
 
     /// One past the last key any query in `rows` of row `b` can see.
     fn keys_needed(&self, b: usize, rows: std::ops::Range<usize>, keys: usize) -> usize {
-        let last = rows.end - 1;
+        let last = self.query_start[b] + rows.end - 1;
         let hi = if self.causal {
             self.key_end[b].min(last + 1)
         } else {
@@ -127,7 +139,7 @@ pub(crate) struct View<'a> {
 
 impl View<'_> {
     /// Pointer to `[b, p, h, 0]`.
-    fn at(&self, b: usize, p: usize, h: usize) -> *const f32 {
+    pub(crate) fn at(&self, b: usize, p: usize, h: usize) -> *const f32 {
         let i = self.offset + b * self.batch + p * self.pos + h * self.head;
         debug_assert!(i < self.data.len());
         // SAFETY: the index is inside the tensor (its shape and strides are the caller's).
@@ -206,8 +218,14 @@ fn softmax_rows(
     for (r, (row, lse)) in scores.chunks_exact_mut(width).zip(lse).enumerate() {
         let i = first_query + r;
         let (lo, hi, own) = layout.row_keys(b, i, width);
-        let own = own.map(|j| row[j]);
-        let mut max = own.unwrap_or(f32::NEG_INFINITY);
+        if lo == hi && own.is_none() {
+            // A padding query past the end of its slot: no key at all, output 0.
+            row.fill(0.0);
+            *lse = f32::NEG_INFINITY;
+            continue;
+        }
+        let own = own.map(|j| (j, row[j]));
+        let mut max = own.map_or(f32::NEG_INFINITY, |(_, s)| s);
         for &s in &row[lo..hi] {
             max = max.max(s);
         }
@@ -216,12 +234,12 @@ fn softmax_rows(
             *s = (*s - max).exp();
             sum += *s;
         }
-        let own = own.map(|s| (s - max).exp());
-        sum += own.unwrap_or(0.0);
+        let own = own.map(|(j, s)| (j, (s - max).exp()));
+        sum += own.map_or(0.0, |(_, e)| e);
         row[..lo].fill(0.0);
         row[hi..].fill(0.0);
-        if let Some(e) = own {
-            row[i] = e;
+        if let Some((j, e)) = own {
+            row[j] = e;
         }
         for s in row.iter_mut() {
             *s /= sum;
@@ -251,10 +269,14 @@ fn scatter_query_heads(dst: &mut [f32], part: &[f32], b: usize, g: usize, dims: 
 }
 
 /// The forward pass: `out` `[batch, seq, heads, d]` and `lse` `[batch, heads, seq]`.
+/// Query row `b` reads keys and values at `k`/`v` batch index `kv_rows[b]` (a cache
+/// slot), or `b` itself when `kv_rows` is `None`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     q: View,
     k: View,
     v: View,
+    kv_rows: Option<&[usize]>,
     dims: Dims,
     layout: &AttnLayout,
     scale: f32,
@@ -273,6 +295,7 @@ pub(crate) fn forward(
         .into_par_iter()
         .map(|task| {
             let (b, g) = (task / kv_heads, task % kv_heads);
+            let kb = kv_rows.map_or(b, |rows| rows[b]);
             let mut out = vec![0.0f32; rep * seq * d];
             let mut lse = vec![0.0f32; rep * seq];
             let mut scores = Vec::new();
@@ -296,7 +319,7 @@ pub(crate) fn forward(
                             q.at(b, q0, h),
                             q.pos,
                             1,
-                            k.at(b, 0, g),
+                            k.at(kb, 0, g),
                             1,
                             k.pos,
                             scale,
@@ -317,7 +340,7 @@ pub(crate) fn forward(
                             scores.as_ptr(),
                             width,
                             1,
-                            v.at(b, 0, g),
+                            v.at(kb, 0, g),
                             v.pos,
                             1,
                             1.0,
@@ -407,14 +430,14 @@ pub(crate) fn backward(
                     for (rr, row) in p.chunks_exact_mut(width).enumerate() {
                         let i = q0 + rr;
                         let (lo, hi, own) = layout.row_keys(b, i, width);
-                        let own = own.map(|j| (row[j] - lse[i]).exp());
+                        let own = own.map(|j| (j, (row[j] - lse[i]).exp()));
                         for s in &mut row[lo..hi] {
                             *s = (*s - lse[i]).exp();
                         }
                         row[..lo].fill(0.0);
                         row[hi..].fill(0.0);
-                        if let Some(e) = own {
-                            row[i] = e;
+                        if let Some((j, e)) = own {
+                            row[j] = e;
                         }
                     }
                     unsafe {

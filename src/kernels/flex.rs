@@ -10,6 +10,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bytes, DType, Shape, TensorMetadata};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
+use std::cell::Cell;
 
 use super::attention::{self, AttnLayout, Dims, View};
 use super::{AdamWStep, FusedOps, Mode, float, plain, prim};
@@ -357,6 +358,7 @@ impl FusedOps for Flex {
             view(&q),
             view(&k),
             view(&v),
+            None,
             dims,
             layout,
             attn_scale(dims.d),
@@ -415,6 +417,95 @@ impl FusedOps for Flex {
             tensor(dk, k.shape()),
             tensor(dv, k.shape()),
         )
+    }
+
+    fn kv_write(
+        cache: FloatTensor<Self>,
+        new: FloatTensor<Self>,
+        slots: &[usize],
+        starts: &[usize],
+        lens: &[usize],
+    ) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&cache, &new]) {
+            return prim(plain::kv_write::<Self>(
+                float(cache),
+                float(new),
+                slots,
+                starts,
+                lens,
+            ));
+        }
+        let mut cache = cache_owned(cache);
+        let new = inner_contiguous(new);
+        let (src, dst_shape) = (view(&new), cache.shape());
+        let (capacity, heads, d) = (dst_shape[1], dst_shape[2], dst_shape[3]);
+        let dst = cache.storage_mut::<f32>();
+        for (i, ((&slot, &start), &len)) in slots.iter().zip(starts).zip(lens).enumerate() {
+            assert!(start + len <= capacity, "KV cache slot {slot} overflows");
+            for p in 0..len {
+                for h in 0..heads {
+                    let at = ((slot * capacity + start + p) * heads + h) * d;
+                    // SAFETY: [i, p, h, ..d] lies inside `new` (its shape).
+                    let row = unsafe { std::slice::from_raw_parts(src.at(i, p, h), d) };
+                    dst[at..at + d].copy_from_slice(row);
+                }
+            }
+        }
+        cache
+    }
+
+    fn kv_copy(
+        cache: FloatTensor<Self>,
+        src: usize,
+        dst: &[usize],
+        len: usize,
+    ) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&cache]) {
+            return prim(plain::kv_copy::<Self>(float(cache), src, dst, len));
+        }
+        let mut cache = cache_owned(cache);
+        let shape = cache.shape();
+        let slot_len = shape[1] * shape[2] * shape[3];
+        let n = len * shape[2] * shape[3];
+        let data = cache.storage_mut::<f32>();
+        for &slot in dst {
+            data.copy_within(src * slot_len..src * slot_len + n, slot * slot_len);
+        }
+        cache
+    }
+
+    fn cached_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        slots: &[usize],
+        layout: &AttnLayout,
+    ) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&q, &k, &v]) {
+            return prim(plain::cached_attention::<Self>(
+                float(q),
+                float(k),
+                float(v),
+                slots,
+                layout,
+            ));
+        }
+        let (q, k, v) = (
+            inner_contiguous(q),
+            inner_contiguous(k),
+            inner_contiguous(v),
+        );
+        let dims = attn_dims(&q, &k);
+        let (out, _) = attention::forward(
+            view(&q),
+            view(&k),
+            view(&v),
+            Some(slots),
+            dims,
+            layout,
+            attn_scale(dims.d),
+        );
+        tensor(out, q.shape())
     }
 
     fn adamw(
@@ -520,6 +611,27 @@ fn owned(t: FlexTensor) -> FlexTensor {
     let shape = t.shape();
     let t = contiguous(t);
     tensor(values(&t).to_vec(), shape)
+}
+
+thread_local! {
+    /// Writes to a KV cache buffer on this thread that found it shared, so copied it
+    /// first (a test keeps this at 0 through decoding: the cache is written in place).
+    static KV_SHARED_WRITES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many KV cache writes on this thread so far had to copy the cache first.
+pub fn kv_shared_writes() -> usize {
+    KV_SHARED_WRITES.with(Cell::get)
+}
+
+/// [`owned`] for a KV cache buffer, counting the copies.
+fn cache_owned(t: FlexTensor) -> FlexTensor {
+    let n = t.layout().num_elements();
+    let whole = t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4;
+    if !(whole && t.is_unique()) {
+        KV_SHARED_WRITES.with(|c| c.set(c.get() + 1));
+    }
+    owned(t)
 }
 
 /// A 4-d tensor whose last dimension is contiguous (copied into row-major order if not).

@@ -1,7 +1,8 @@
 //! Fused operations with hand-written backward passes, as a burn backend extension.
 //!
 //! The models call the free functions of this module by name ([`rms_norm`], [`rope`],
-//! [`swiglu`], [`layer_norm`], [`attention`]; the optimizer [`adamw`]). Each is a method
+//! [`swiglu`], [`layer_norm`], [`attention`]; decoding [`kv_write`], [`kv_copy`] and
+//! [`cached_attention`]; the optimizer [`adamw`]). Each is a method
 //! of [`FusedOps`], a trait over burn's
 //! `Backend` whose default bodies are the plain compositions of burn ops in [`plain`]
 //! (today's numerics, and what CUDA runs). The CPU backend (`Flex`) overrides them with
@@ -206,6 +207,59 @@ pub trait FusedOps: Backend {
         (prim(dq), prim(dk), prim(dv))
     }
 
+    /// Inference only (a KV cache, `models::kv_cache`). Writes the first `lens[i]`
+    /// positions of `new[i]` (`new: [rows, len, kv_heads, head_dim]`) into slot `slots[i]`
+    /// of `cache: [slots, capacity, kv_heads, head_dim]` from position `starts[i]` on, and
+    /// returns the cache. The CPU kernel writes in place when the buffer is the caller's
+    /// alone (the cache's rule: no clone of its buffers outlives a layer's call).
+    fn kv_write(
+        cache: FloatTensor<Self>,
+        new: FloatTensor<Self>,
+        slots: &[usize],
+        starts: &[usize],
+        lens: &[usize],
+    ) -> FloatTensor<Self> {
+        prim(plain::kv_write::<Self>(
+            float(cache),
+            float(new),
+            slots,
+            starts,
+            lens,
+        ))
+    }
+
+    /// Inference only: copies positions `..len` of slot `src` of `cache` (as in
+    /// [`FusedOps::kv_write`]) into each slot of `dst`, and returns the cache.
+    fn kv_copy(
+        cache: FloatTensor<Self>,
+        src: usize,
+        dst: &[usize],
+        len: usize,
+    ) -> FloatTensor<Self> {
+        prim(plain::kv_copy::<Self>(float(cache), src, dst, len))
+    }
+
+    /// Inference only: attention of `q: [rows, seq, heads, head_dim]` over the keys and
+    /// values of a KV cache, `k, v: [slots, capacity, kv_heads, head_dim]`; row `i` reads
+    /// slot `slots[i]`, and `layout.query_start[i]` is the position of its first query
+    /// (the slot's length before this step). Grouped-query heads as in
+    /// [`FusedOps::fused_attention`]: the cache holds `kv_heads` heads, never expanded.
+    fn cached_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        slots: &[usize],
+        layout: &AttnLayout,
+    ) -> FloatTensor<Self> {
+        prim(plain::cached_attention::<Self>(
+            float(q),
+            float(k),
+            float(v),
+            slots,
+            layout,
+        ))
+    }
+
     /// One AdamW update of a flattened parameter `p` with gradient `g` and moments `m`,
     /// `v` (all `[n]`): returns the new `(p, m, v)`. See [`AdamWStep`] for the arithmetic;
     /// the kernels round each element exactly as the plain composition does.
@@ -310,6 +364,47 @@ pub fn attention<B: FusedOps>(
     layout: &AttnLayout,
 ) -> Tensor<B, 4> {
     float(B::fused_attention(prim(q), prim(k), prim(v), layout))
+}
+
+/// Write `new: [rows, len, kv_heads, head_dim]` into a KV cache buffer (see
+/// [`FusedOps::kv_write`]).
+pub fn kv_write<B: FusedOps>(
+    cache: Tensor<B, 4>,
+    new: Tensor<B, 4>,
+    slots: &[usize],
+    starts: &[usize],
+    lens: &[usize],
+) -> Tensor<B, 4> {
+    float(B::kv_write(prim(cache), prim(new), slots, starts, lens))
+}
+
+/// Copy the first `len` positions of slot `src` to the slots `dst` (see
+/// [`FusedOps::kv_copy`]).
+pub fn kv_copy<B: FusedOps>(
+    cache: Tensor<B, 4>,
+    src: usize,
+    dst: &[usize],
+    len: usize,
+) -> Tensor<B, 4> {
+    float(B::kv_copy(prim(cache), src, dst, len))
+}
+
+/// Attention of `q: [rows, seq, heads, head_dim]` over the cache slots `slots` (see
+/// [`FusedOps::cached_attention`]).
+pub fn cached_attention<B: FusedOps>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    slots: &[usize],
+    layout: &AttnLayout,
+) -> Tensor<B, 4> {
+    float(B::cached_attention(
+        prim(q),
+        prim(k),
+        prim(v),
+        slots,
+        layout,
+    ))
 }
 
 /// One AdamW update of a flattened parameter: `(p, m, v)` (see [`AdamWStep`]).

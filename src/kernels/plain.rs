@@ -187,6 +187,73 @@ pub fn attention<B: Backend>(
     module::attention(q.swap_dims(1, 2), k, v, mask, None, options).swap_dims(1, 2)
 }
 
+/// [`attention`] over the slots of a KV cache `k, v: [slots, capacity, kv_heads, d]`:
+/// row `i` of `q` reads slot `slots[i]` (gathered, then cut to the keys any query can see).
+pub fn cached_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    slots: &[usize],
+    layout: &AttnLayout,
+) -> Tensor<B, 4> {
+    let [rows, seq, _, _] = q.dims();
+    let capacity = k.dims()[1];
+    // Every query's own position included, so no row of the mask is empty.
+    let keys = (0..rows)
+        .map(|b| layout.key_end[b].max(layout.query_start[b] + seq))
+        .max()
+        .unwrap_or(1)
+        .min(capacity);
+    let idx = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(
+            slots.iter().map(|&s| s as i64).collect::<Vec<_>>(),
+            [slots.len()],
+        ),
+        &q.device(),
+    );
+    let k = k.select(0, idx.clone()).narrow(1, 0, keys);
+    let v = v.select(0, idx).narrow(1, 0, keys);
+    attention(q, k, v, layout)
+}
+
+/// Write the first `lens[i]` positions of `new[i]` into slot `slots[i]` of `cache` from
+/// position `starts[i]` on (one `slice_assign` per row).
+pub fn kv_write<B: Backend>(
+    mut cache: Tensor<B, 4>,
+    new: Tensor<B, 4>,
+    slots: &[usize],
+    starts: &[usize],
+    lens: &[usize],
+) -> Tensor<B, 4> {
+    let [_, _, heads, d] = cache.dims();
+    for (i, ((&slot, &start), &len)) in slots.iter().zip(starts).zip(lens).enumerate() {
+        if len == 0 {
+            continue;
+        }
+        let part = new.clone().narrow(0, i, 1).narrow(1, 0, len);
+        cache = cache.slice_assign([slot..slot + 1, start..start + len, 0..heads, 0..d], part);
+    }
+    cache
+}
+
+/// Copy positions `..len` of slot `src` into each slot of `dst`.
+pub fn kv_copy<B: Backend>(
+    mut cache: Tensor<B, 4>,
+    src: usize,
+    dst: &[usize],
+    len: usize,
+) -> Tensor<B, 4> {
+    if len == 0 {
+        return cache;
+    }
+    let [_, _, heads, d] = cache.dims();
+    let part = cache.clone().narrow(0, src, 1).narrow(1, 0, len);
+    for &slot in dst {
+        cache = cache.slice_assign([slot..slot + 1, 0..len, 0..heads, 0..d], part.clone());
+    }
+    cache
+}
+
 /// The scores `q k^T / sqrt(d)` with masked entries at -inf, `[batch, heads, seq, keys]`.
 fn masked_scores<B: Backend>(
     q: Tensor<B, 4>,

@@ -7,7 +7,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::llama::{LlamaForCausalLM, PaddingMask};
+use std::collections::HashMap;
+
+use super::kv_cache::SlotId;
+use super::llama::LlamaForCausalLM;
 use super::tokenizer::{Tokenizer, TokenizerError};
 
 /// How the next token is chosen and when decoding ends.
@@ -58,6 +61,15 @@ pub struct Completion {
 }
 
 impl Completion {
+    /// Nothing generated (a token limit of 0).
+    fn empty() -> Self {
+        Self {
+            ids: Vec::new(),
+            text: String::new(),
+            finish: FinishReason::Length,
+        }
+    }
+
     pub fn truncated(&self) -> bool {
         self.finish == FinishReason::Length
     }
@@ -78,58 +90,73 @@ pub fn row_rng(seed: u64, row: u64) -> ChaCha8Rng {
 
 /// Decode continuations of `prompts` (token ids) in one batch, row `i` sampling from
 /// `rngs[i]`. `on_text(row, new_text)` is called as text is produced (for streaming).
+///
+/// Rows with the same prompt (the samples of one GRPO group) share its prefill: each
+/// distinct prompt runs through the model once, the rows pick their first tokens from its
+/// logits with their own random sources, and the prompt's KV cache slot is copied to the
+/// rows that go on. An empty prompt is read as one padding token.
 pub fn generate<B: FusedOps>(
     model: &LlamaForCausalLM<B>,
     tok: &Tokenizer,
     prompts: &[Vec<u32>],
     params: &SamplingParams,
     rngs: &mut [ChaCha8Rng],
-    device: &B::Device,
     mut on_text: impl FnMut(usize, &str),
 ) -> Result<Vec<Completion>, TokenizerError> {
     let n = prompts.len();
     assert_eq!(rngs.len(), n, "one random source per prompt");
-    if n == 0 {
-        return Ok(Vec::new());
+    if n == 0 || params.max_new_tokens == 0 {
+        return Ok(vec![Completion::empty(); n]);
     }
-    let pad = tok.pad_id();
     let eos = tok.eos_ids().to_vec();
-    let width = prompts.iter().map(Vec::len).max().unwrap_or(0).max(1);
-    // Left padding: the last position of every row is its newest token.
-    let mut ids = Vec::with_capacity(n * width);
-    let mut valid = Vec::with_capacity(n * width);
-    for p in prompts {
-        let padding = width - p.len();
-        ids.extend(std::iter::repeat_n(pad as i64, padding));
-        ids.extend(p.iter().map(|&t| t as i64));
-        valid.extend(std::iter::repeat_n(false, padding));
-        valid.extend(std::iter::repeat_n(true, p.len()));
-    }
-    let mask = PaddingMask {
-        batch: n,
-        seq: width,
-        valid,
+    let pad = [tok.pad_id()];
+    let prompt_of = |p: &[u32]| -> Vec<u32> {
+        if p.is_empty() {
+            pad.to_vec()
+        } else {
+            p.to_vec()
+        }
     };
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, width]), device);
-    let mut cache = model.new_cache(n);
-    let hidden = model.model.forward(input, &mask, Some(&mut cache));
-    let mut logits = last_logits(model, hidden);
+    // Distinct prompts, in order of first use, and each row's prompt among them.
+    let mut distinct: Vec<Vec<u32>> = Vec::new();
+    let mut seen: HashMap<&[u32], usize> = HashMap::new();
+    let of: Vec<usize> = prompts
+        .iter()
+        .map(|p| {
+            *seen.entry(p.as_slice()).or_insert_with(|| {
+                distinct.push(prompt_of(p));
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let longest = distinct.iter().map(Vec::len).max().unwrap_or(1);
+    let mut cache = model.new_cache(n.max(distinct.len()), longest + params.max_new_tokens);
+    let prompt_slots: Vec<SlotId> = distinct
+        .iter()
+        .map(|_| cache.alloc().expect("a slot per prompt"))
+        .collect();
+    let rows: Vec<(SlotId, &[u32])> = prompt_slots
+        .iter()
+        .zip(&distinct)
+        .map(|(&s, p)| (s, p.as_slice()))
+        .collect();
+    let mut logits = host_logits(model.step(&mut cache, &rows));
+    let vocab = logits.len() / distinct.len();
+    // Row of `logits` each active sequence reads.
+    let mut logit_row: Vec<usize> = of.clone();
+    let mut slot_of: Vec<Option<SlotId>> = vec![None; n];
 
     let mut out: Vec<Option<Completion>> = vec![None; n];
     let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut shown: Vec<usize> = vec![0; n];
-    // `active[i]` is the prompt index of batch row i.
+    // `active[i]` is the row (prompt index) of the i-th sequence still decoding.
     let mut active: Vec<usize> = (0..n).collect();
     for step in 0..params.max_new_tokens {
-        let vocab = logits.len() / active.len();
         let mut next = Vec::with_capacity(active.len());
         let mut keep = Vec::with_capacity(active.len());
-        for (row, &p) in active.iter().enumerate() {
-            let token = pick(
-                &logits[row * vocab..(row + 1) * vocab],
-                params,
-                &mut rngs[p],
-            );
+        for (a, &p) in active.iter().enumerate() {
+            let r = logit_row[a];
+            let token = pick(&logits[r * vocab..(r + 1) * vocab], params, &mut rngs[p]);
             generated[p].push(token);
             let finished_eos = eos.contains(&token);
             let text_ids: &[u32] = if finished_eos {
@@ -159,6 +186,9 @@ pub fn generate<B: FusedOps>(
             }
             match finish {
                 Some(f) => {
+                    if let Some(slot) = slot_of[p].take() {
+                        cache.free(slot);
+                    }
                     out[p] = Some(Completion {
                         ids: generated[p].clone(),
                         text,
@@ -166,43 +196,52 @@ pub fn generate<B: FusedOps>(
                     })
                 }
                 None => {
-                    keep.push(row);
-                    next.push(token as i64);
+                    keep.push(p);
+                    next.push(token);
                 }
             }
         }
         if keep.is_empty() {
             break;
         }
-        if keep.len() < active.len() {
-            cache.retain_rows(&keep);
-            active = keep.iter().map(|&r| active[r]).collect();
+        if step == 0 {
+            // The first sequence of each prompt goes on in the prompt's slot; the others
+            // get copies of it.
+            let mut claimed = vec![false; distinct.len()];
+            for &p in &keep {
+                let d = of[p];
+                slot_of[p] = Some(if claimed[d] {
+                    cache.fork(prompt_slots[d], 1).expect("a slot per row")[0]
+                } else {
+                    claimed[d] = true;
+                    prompt_slots[d]
+                });
+            }
+            for (d, &slot) in prompt_slots.iter().enumerate() {
+                if !claimed[d] {
+                    cache.free(slot);
+                }
+            }
         }
-        let b = active.len();
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [b, 1]), device);
-        let hidden = model
-            .model
-            .forward(input, &PaddingMask::all_valid(b, 1), Some(&mut cache));
-        logits = last_logits(model, hidden);
+        active = keep;
+        let singles: Vec<[u32; 1]> = next.iter().map(|&t| [t]).collect();
+        let rows: Vec<(SlotId, &[u32])> = active
+            .iter()
+            .zip(&singles)
+            .map(|(&p, t)| (slot_of[p].expect("a decoding row has a slot"), t.as_slice()))
+            .collect();
+        logits = host_logits(model.step(&mut cache, &rows));
+        logit_row = (0..active.len()).collect();
     }
     Ok(out
         .into_iter()
-        .map(|c| {
-            c.unwrap_or(Completion {
-                ids: Vec::new(),
-                text: String::new(),
-                finish: FinishReason::Length,
-            })
-        })
+        .map(|c| c.unwrap_or_else(Completion::empty))
         .collect())
 }
 
-/// Logits of each row's last position, on the host, row-major `[batch * vocab]`.
-fn last_logits<B: FusedOps>(model: &LlamaForCausalLM<B>, hidden: Tensor<B, 3>) -> Vec<f32> {
-    let [b, s, h] = hidden.dims();
-    let last = hidden.narrow(1, s - 1, 1).reshape([b, 1, h]);
-    model
-        .logits(last)
+/// Logits on the host, row-major `[rows * vocab]`.
+fn host_logits<B: FusedOps>(logits: Tensor<B, 2>) -> Vec<f32> {
+    logits
         .into_data()
         .convert::<f32>()
         .into_vec::<f32>()

@@ -4,9 +4,9 @@
 //! SwiGLU MLP, tied or untied output embeddings. Field names are the checkpoint's keys
 //! (`model.layers.N.self_attn.q_proj.weight`), so loading needs no table.
 //!
-//! Batches may be left-padded: every row gets its own positions (the count of real
-//! tokens before it), padding keys are masked, and a KV cache carries both across
-//! decoding steps.
+//! Batches may be padded on either side: every row gets its own positions (the count of
+//! real tokens before it) and padding keys are masked. Decoding appends to the slots of a
+//! [`KvCache`] (`kv_cache.rs`), written in place.
 
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -16,6 +16,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
 
 use crate::kernels::{self, AttnLayout, FusedOps};
+
+use super::kv_cache::{KvCache, KvCacheSpec, SlotId, StepRows};
 
 use super::config::{ConfigError, get_bool, get_f64, get_usize, opt_usize};
 use super::layers::{RmsNorm, project};
@@ -338,61 +340,6 @@ pub struct Mlp<B: Backend> {
     pub down_proj: Linear<B>,
 }
 
-/// Keys and values of past tokens, per layer, plus the host-side bookkeeping that
-/// gives each row its positions and padding mask.
-#[derive(Debug, Clone)]
-pub struct KvCache<B: Backend> {
-    layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
-    /// `[batch][cached token]`: whether that token is real (not padding).
-    valid: Vec<Vec<bool>>,
-    /// Next position of each row: the number of real tokens it has seen.
-    next_pos: Vec<i64>,
-}
-
-impl<B: FusedOps> KvCache<B> {
-    pub fn new(num_layers: usize, batch: usize) -> Self {
-        Self {
-            layers: vec![None; num_layers],
-            valid: vec![Vec::new(); batch],
-            next_pos: vec![0; batch],
-        }
-    }
-
-    /// Tokens held per row (padding included).
-    pub fn len(&self) -> usize {
-        self.valid.first().map_or(0, Vec::len)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Keep only the given rows (finished rows leave the batch during generation).
-    pub fn retain_rows(&mut self, rows: &[usize]) {
-        if rows.is_empty() {
-            *self = Self::new(self.layers.len(), 0);
-            return;
-        }
-        let first = self.layers.iter().flatten().next();
-        let device = first.map(|(k, _)| k.device());
-        if let Some(device) = device {
-            let idx = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(
-                    rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-                    [rows.len()],
-                ),
-                &device,
-            );
-            for (k, v) in self.layers.iter_mut().flatten() {
-                *k = k.clone().select(0, idx.clone());
-                *v = v.clone().select(0, idx.clone());
-            }
-        }
-        self.valid = rows.iter().map(|&r| self.valid[r].clone()).collect();
-        self.next_pos = rows.iter().map(|&r| self.next_pos[r]).collect();
-    }
-}
-
 /// Which tokens of a `[batch, seq]` input are real; row-major `batch * seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaddingMask {
@@ -419,11 +366,19 @@ impl PaddingMask {
     }
 }
 
-/// Per-row positions, the attention mask, and whether plain causal masking suffices.
-struct StepLayout<B: Backend> {
-    positions: Tensor<B, 2, Int>,
-    /// `[batch, 1, q, k]`, true where attention is forbidden; `None` when plain causal.
-    mask: Option<Tensor<B, 4, Bool>>,
+/// Where a layer's attention finds its keys and values.
+enum Keys<'a, B: FusedOps> {
+    /// The input's own tokens, as the layout lets each query see them.
+    Own(&'a AttnLayout),
+    /// The input's own tokens under a dense mask `[batch, 1, seq, seq]`, true where
+    /// attention is forbidden (rows whose real tokens are not one run).
+    Masked(Tensor<B, 4, Bool>),
+    /// A KV cache's slots, to which the input's tokens are appended first.
+    Cache {
+        cache: &'a mut KvCache<B>,
+        layer: usize,
+        rows: &'a StepRows,
+    },
 }
 
 impl<B: FusedOps> LlamaModel<B> {
@@ -439,105 +394,109 @@ impl<B: FusedOps> LlamaModel<B> {
         self.embed_tokens.weight.lazy_shape().as_slice()[0]
     }
 
-    /// Hidden states after the final norm, `[batch, seq, hidden]`. With a cache, the
-    /// new tokens attend to the cached ones and are appended to it.
-    pub fn forward(
-        &self,
-        input_ids: Tensor<B, 2, Int>,
-        mask: &PaddingMask,
-        cache: Option<&mut KvCache<B>>,
-    ) -> Tensor<B, 3> {
+    /// Hidden states after the final norm, `[batch, seq, hidden]`, of a padded batch.
+    pub fn forward(&self, input_ids: Tensor<B, 2, Int>, mask: &PaddingMask) -> Tensor<B, 3> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         assert_eq!((mask.batch, mask.seq), (batch, seq), "padding mask shape");
-        let mut fresh;
-        let cache = match cache {
-            Some(c) => c,
-            None => {
-                fresh = KvCache::new(self.layers.len(), batch);
-                &mut fresh
+        let mut positions = Vec::with_capacity(batch * seq);
+        for b in 0..batch {
+            let mut next = 0i64;
+            for &real in mask.row(b) {
+                positions.push(if real { next } else { 0 });
+                next += i64::from(real);
             }
+        }
+        let positions =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq]), &device);
+        let rope = self.rope_tables(positions);
+        let layout = AttnLayout::from_valid(&mask.valid, batch, seq, true, self.sliding_window);
+        let dense = match layout {
+            Some(_) => None,
+            None => Some(self.dense_mask(mask, &device)),
         };
-        // Without past tokens, attention is one fused op over the rows' real tokens.
-        let fused = if cache.is_empty() {
-            AttnLayout::from_valid(&mask.valid, batch, seq, true, self.sliding_window)
-        } else {
-            None
-        };
-        let layout = self.step_layout(mask, cache, &device);
-        let rope = self.rope_tables(layout.positions);
         let mut x = self.embed_tokens.forward(input_ids);
-        for (i, layer) in self.layers.iter().enumerate() {
-            let h = layer.input_layernorm.forward(x.clone());
-            let h = layer.self_attn.forward(
-                h,
-                &rope,
-                fused.as_ref(),
-                layout.mask.clone(),
-                &mut cache.layers[i],
-            );
-            x = x + h;
-            let h = layer.post_attention_layernorm.forward(x.clone());
-            x = x + layer.mlp.forward(h);
+        for layer in &self.layers {
+            let keys = match (&layout, &dense) {
+                (Some(layout), _) => Keys::Own(layout),
+                (None, Some(m)) => Keys::Masked(m.clone()),
+                (None, None) => unreachable!("one of the two is built"),
+            };
+            x = layer.forward(x, &rope, keys);
         }
         self.norm.forward(x)
     }
 
-    /// Update the cache's bookkeeping with the new tokens and derive positions and mask.
-    fn step_layout(
+    /// Append each row's tokens to its cache slot and return their hidden states after
+    /// the final norm, `[rows, width, hidden]` (right-padded to the longest row; a row
+    /// may be a prompt being prefilled or one token being decoded).
+    pub fn forward_cached(
         &self,
-        mask: &PaddingMask,
         cache: &mut KvCache<B>,
-        device: &B::Device,
-    ) -> StepLayout<B> {
-        let (batch, seq) = (mask.batch, mask.seq);
-        let past = cache.len();
-        let mut positions = Vec::with_capacity(batch * seq);
-        for b in 0..batch {
-            let mut next = cache.next_pos[b];
-            for &real in mask.row(b) {
-                positions.push(if real { next } else { 0 });
-                if real {
-                    next += 1;
-                }
-            }
-            cache.next_pos[b] = next;
-            cache.valid[b].extend_from_slice(mask.row(b));
+        rows: &[(SlotId, &[u32])],
+    ) -> Tensor<B, 3> {
+        assert!(!rows.is_empty(), "a step needs at least one row");
+        let device = self.embed_tokens.weight.device();
+        let n = rows.len();
+        let width = rows.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
+        assert!(
+            rows.iter().all(|(_, t)| !t.is_empty()),
+            "every row of a step has a token"
+        );
+        let ids: Vec<SlotId> = rows.iter().map(|(s, _)| *s).collect();
+        let slots: Vec<usize> = ids.iter().map(|s| s.index()).collect();
+        let lens: Vec<usize> = rows.iter().map(|(_, t)| t.len()).collect();
+        let starts = cache.starts(&ids, &lens);
+        let mut tokens = Vec::with_capacity(n * width);
+        let mut positions = Vec::with_capacity(n * width);
+        for ((_, t), &start) in rows.iter().zip(&starts) {
+            tokens.extend(t.iter().map(|&id| i64::from(id)));
+            tokens.extend(std::iter::repeat_n(0, width - t.len()));
+            positions.extend((start..start + width).map(|p| p as i64));
         }
+        let step = StepRows {
+            layout: AttnLayout {
+                key_start: vec![0; n],
+                key_end: starts.iter().zip(&lens).map(|(s, l)| s + l).collect(),
+                query_start: starts,
+                causal: true,
+                window: self.sliding_window,
+            },
+            slots,
+            lens,
+        };
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [n, width]), &device);
         let positions =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq]), device);
-        let any_padding = cache.valid.iter().flatten().any(|v| !v);
-        if past == 0 && !any_padding && self.sliding_window == 0 {
-            return StepLayout {
-                positions,
-                mask: None,
+            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [n, width]), &device);
+        let rope = self.rope_tables(positions);
+        let mut x = self.embed_tokens.forward(input);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let keys = Keys::Cache {
+                cache: &mut *cache,
+                layer: i,
+                rows: &step,
             };
+            x = layer.forward(x, &rope, keys);
         }
-        let total = past + seq;
-        let window = self.sliding_window;
-        let mut forbid = Vec::with_capacity(batch * seq * total);
+        cache.advance(&ids, &step.lens);
+        self.norm.forward(x)
+    }
+
+    /// `[batch, 1, seq, seq]`, true where attention is forbidden: causal, real keys only,
+    /// within the window; every query sees itself so no row is all masked.
+    fn dense_mask(&self, mask: &PaddingMask, device: &B::Device) -> Tensor<B, 4, Bool> {
+        let (batch, seq, window) = (mask.batch, mask.seq, self.sliding_window);
+        let mut forbid = Vec::with_capacity(batch * seq * seq);
         for b in 0..batch {
-            let valid = &cache.valid[b];
+            let valid = mask.row(b);
             for q in 0..seq {
-                let qi = past + q;
-                for (k, &key_real) in valid.iter().enumerate() {
-                    let allowed = (key_real
-                        && k <= qi
-                        && (window == 0 || qi - k < window))
-                        // A padding query attends to itself so its row never goes all -inf.
-                        || k == qi;
+                for (k, &real) in valid.iter().enumerate() {
+                    let allowed = (real && k <= q && (window == 0 || q - k < window)) || k == q;
                     forbid.push(!allowed);
                 }
             }
         }
-        let mask = Tensor::<B, 4, Bool>::from_data(
-            TensorData::new(forbid, [batch, 1, seq, total]),
-            device,
-        );
-        StepLayout {
-            positions,
-            mask: Some(mask),
-        }
+        Tensor::from_data(TensorData::new(forbid, [batch, 1, seq, seq]), device)
     }
 
     /// The cosines and sines of every token's rotation angles, `[batch, seq, head_dim / 2]`.
@@ -573,66 +532,63 @@ impl<B: FusedOps> RopeTables<B> {
     }
 }
 
+impl<B: FusedOps> DecoderLayer<B> {
+    fn forward(&self, x: Tensor<B, 3>, rope: &RopeTables<B>, keys: Keys<'_, B>) -> Tensor<B, 3> {
+        let h = self.input_layernorm.forward(x.clone());
+        let x = x + self.self_attn.forward(h, rope, keys);
+        let h = self.post_attention_layernorm.forward(x.clone());
+        x + self.mlp.forward(h)
+    }
+}
+
 impl<B: FusedOps> Attention<B> {
-    /// `layout`: the fused path, when there are no past tokens; otherwise `mask` (and the
-    /// cache's past keys and values) drive burn's attention.
-    fn forward(
-        &self,
-        x: Tensor<B, 3>,
-        rope: &RopeTables<B>,
-        layout: Option<&AttnLayout>,
-        mask: Option<Tensor<B, 4, Bool>>,
-        cache: &mut Option<(Tensor<B, 4>, Tensor<B, 4>)>,
-    ) -> Tensor<B, 3> {
+    fn forward(&self, x: Tensor<B, 3>, rope: &RopeTables<B>, keys: Keys<'_, B>) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let q = rope.apply(project(&self.q_proj, x.clone()), h);
         let k = rope.apply(project(&self.k_proj, x.clone()), kvh);
         let v = project(&self.v_proj, x).reshape([batch, seq, kvh, d]);
-        if let Some(layout) = layout {
-            *cache = Some((k.clone().swap_dims(1, 2), v.clone().swap_dims(1, 2)));
-            let out = kernels::attention(q, k, v, layout);
-            return project(&self.o_proj, out.reshape([batch, seq, h * d]));
-        }
-        let (q, k, v) = (q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
-        let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
-            None => (k, v),
+        let out = match keys {
+            Keys::Own(layout) => kernels::attention(q, k, v, layout),
+            Keys::Masked(mask) => masked_attention(q, k, v, mask),
+            Keys::Cache { cache, layer, rows } => cache.attend(layer, q, k, v, rows),
         };
-        *cache = Some((k.clone(), v.clone()));
-        let total = k.dims()[2];
-        let rep = h / kvh;
-        let options = |causal: bool| AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: causal,
-        };
-        let out = if rep > 1 && seq == 1 {
-            // One new token per row (decoding): the `rep` query heads that share a key/value
-            // head become `rep` query rows of it, so keys and values are not duplicated.
-            let q = q.reshape([batch, kvh, rep, d]);
-            let mask = mask.map(|m| m.expand([batch, kvh, rep, total]));
-            attention(q, k, v, mask, None, options(false)).reshape([batch, h, 1, d])
-        } else {
-            let (k, v) = if rep == 1 {
-                (k, v)
-            } else {
-                let expand = |t: Tensor<B, 4>| {
-                    t.unsqueeze_dim::<5>(2)
-                        .expand([batch, kvh, rep, total, d])
-                        .reshape([batch, h, total, d])
-                };
-                (expand(k), expand(v))
-            };
-            let causal = mask.is_none();
-            let mask = mask.map(|m| m.expand([batch, h, seq, total]));
-            attention(q, k, v, mask, None, options(causal))
-        };
-        project(
-            &self.o_proj,
-            out.swap_dims(1, 2).reshape([batch, seq, h * d]),
-        )
+        project(&self.o_proj, out.reshape([batch, seq, h * d]))
     }
+}
+
+/// Attention of token-major `q: [batch, seq, heads, d]` over `k, v: [batch, seq, kv_heads,
+/// d]` under a dense mask (true where forbidden), by burn's attention op.
+fn masked_attention<B: FusedOps>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Tensor<B, 4, Bool>,
+) -> Tensor<B, 4> {
+    let [batch, seq, heads, d] = q.dims();
+    let kv_heads = k.dims()[2];
+    let rep = heads / kv_heads;
+    let expand = |t: Tensor<B, 4>| {
+        t.swap_dims(1, 2)
+            .unsqueeze_dim::<5>(2)
+            .expand([batch, kv_heads, rep, seq, d])
+            .reshape([batch, heads, seq, d])
+    };
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: false,
+    };
+    let mask = mask.expand([batch, heads, seq, seq]);
+    attention(
+        q.swap_dims(1, 2),
+        expand(k),
+        expand(v),
+        Some(mask),
+        None,
+        options,
+    )
+    .swap_dims(1, 2)
 }
 
 impl<B: FusedOps> Mlp<B> {
@@ -663,17 +619,45 @@ impl<B: FusedOps> LlamaForCausalLM<B> {
     }
 
     /// Logits of every position, `[batch, seq, vocab]`.
-    pub fn forward(
-        &self,
-        input_ids: Tensor<B, 2, Int>,
-        mask: &PaddingMask,
-        cache: Option<&mut KvCache<B>>,
-    ) -> Tensor<B, 3> {
-        self.logits(self.model.forward(input_ids, mask, cache))
+    pub fn forward(&self, input_ids: Tensor<B, 2, Int>, mask: &PaddingMask) -> Tensor<B, 3> {
+        self.logits(self.model.forward(input_ids, mask))
     }
 
-    pub fn new_cache(&self, batch: usize) -> KvCache<B> {
-        KvCache::new(self.model.num_layers(), batch)
+    /// An empty KV cache of `slots` sequences of up to `capacity` tokens each.
+    pub fn new_cache(&self, slots: usize, capacity: usize) -> KvCache<B> {
+        let attn = &self.model.layers[0].self_attn;
+        let spec = KvCacheSpec {
+            layers: self.model.num_layers(),
+            kv_heads: attn.num_kv_heads,
+            head_dim: attn.head_dim,
+            slots,
+            capacity,
+        };
+        KvCache::new(spec, &self.model.embed_tokens.weight.device())
+    }
+
+    /// Append each row's tokens to its cache slot (see [`LlamaModel::forward_cached`]) and
+    /// return the logits of each row's last token, `[rows, vocab]`.
+    pub fn step(&self, cache: &mut KvCache<B>, rows: &[(SlotId, &[u32])]) -> Tensor<B, 2> {
+        let hidden = self.model.forward_cached(cache, rows);
+        let [n, width, h] = hidden.dims();
+        let last = if rows.iter().all(|(_, t)| t.len() == width) {
+            hidden.narrow(1, width - 1, 1)
+        } else {
+            let at: Vec<i64> = rows
+                .iter()
+                .enumerate()
+                .map(|(b, (_, t))| (b * width + t.len() - 1) as i64)
+                .collect();
+            let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at, [n]), &hidden.device());
+            hidden
+                .reshape([n * width, h])
+                .select(0, at)
+                .reshape([n, 1, h])
+        };
+        let logits = self.logits(last);
+        let vocab = logits.dims()[2];
+        logits.reshape([n, vocab])
     }
 
     /// Log-probability of each `targets[b, t]` under the distribution predicted from
@@ -787,9 +771,7 @@ impl<B: FusedOps> LlamaForCausalLM<B> {
         chunk: usize,
         with_entropy: bool,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let hidden = self
-            .model
-            .forward(batch.input_ids.clone(), &batch.mask, None);
+        let hidden = self.model.forward(batch.input_ids.clone(), &batch.mask);
         // The state at column i predicts the token at column i + 1.
         let hidden = hidden.narrow(1, batch.prompt_width - 1, batch.width);
         self.token_logprobs(hidden, batch.targets.clone(), chunk, with_entropy)

@@ -8,6 +8,7 @@ pub mod bert;
 pub mod config;
 pub mod generate;
 pub mod hub;
+pub mod kv_cache;
 pub mod layers;
 pub mod llama;
 pub mod load;
@@ -24,7 +25,8 @@ use serde_json::Value;
 
 pub use bert::{BertConfig, BertModel};
 pub use config::Family;
-pub use llama::{KvCache, LlamaConfig, LlamaForCausalLM, PaddingMask};
+pub use kv_cache::{KvCache, KvCacheSpec, SlotId};
+pub use llama::{LlamaConfig, LlamaForCausalLM, PaddingMask};
 pub use load::{LoadOptions, Weights};
 pub use tokenizer::{Message, Tokenizer};
 

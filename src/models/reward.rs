@@ -179,7 +179,7 @@ impl<B: FusedOps> RewardModel<B> {
     pub fn forward(&self, batch: &RewardBatch<B>) -> Tensor<B, 1> {
         match self {
             RewardModel::Decoder(m) => {
-                let hidden = m.model.forward(batch.input_ids.clone(), &batch.mask, None);
+                let hidden = m.model.forward(batch.input_ids.clone(), &batch.mask);
                 let [b, s, h] = hidden.dims();
                 let last: Vec<i64> = (0..b)
                     .map(|r| {

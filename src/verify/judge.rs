@@ -587,7 +587,7 @@ impl<B: FusedOps> BurnJudge<B> {
             valid,
         };
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, width]), &self.device);
-        let hidden = self.lm.model.forward(input, &mask, None);
+        let hidden = self.lm.model.forward(input, &mask);
         let [b, s, h] = hidden.dims();
         let last = hidden.narrow(1, s - 1, 1).reshape([b, 1, h]);
         let logits = self
@@ -610,16 +610,8 @@ impl<B: FusedOps> BurnJudge<B> {
         let mut params = SamplingParams::greedy(self.options.reason_tokens);
         params.stop = vec![VERDICT_CUE.to_owned(), "verdict:".to_owned()];
         let mut rngs: Vec<_> = (0..prompts.len()).map(|i| row_rng(0, i as u64)).collect();
-        let done = generate(
-            &self.lm,
-            &self.tok,
-            prompts,
-            &params,
-            &mut rngs,
-            &self.device,
-            |_, _| {},
-        )
-        .map_err(Self::model_error)?;
+        let done = generate(&self.lm, &self.tok, prompts, &params, &mut rngs, |_, _| {})
+            .map_err(Self::model_error)?;
         Ok(done.into_iter().map(|c| c.text.trim().to_owned()).collect())
     }
 }

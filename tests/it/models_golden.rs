@@ -5,7 +5,7 @@
 
 use burn::prelude::*;
 use rmtk::device::Cpu;
-use rmtk::models::{self, KvCache, LlamaForCausalLM, ModelDir, PaddingMask};
+use rmtk::models::{self, KvCache, LlamaForCausalLM, ModelDir, PaddingMask, SlotId};
 use serde_json::Value;
 
 type B = Cpu;
@@ -85,32 +85,30 @@ fn decoder_checks(name: &str) {
         let logits = lm.forward(
             ids_tensor(std::slice::from_ref(&ids)),
             &PaddingMask::all_valid(1, n),
-            None,
         );
         assert_close(&format!("{name} row {r} logits"), &to_vec(logits), &want);
 
         // Prefill part, then decode one token at a time with the cache.
         let split = n / 2;
-        let mut cache: KvCache<B> = lm.new_cache(1);
-        let mut got = to_vec(lm.forward(
-            ids_tensor(&[ids[..split].to_vec()]),
-            &PaddingMask::all_valid(1, split),
-            Some(&mut cache),
-        ));
-        for &token in &ids[split..] {
-            got.extend(to_vec(lm.forward(
-                ids_tensor(&[vec![token]]),
-                &PaddingMask::all_valid(1, 1),
-                Some(&mut cache),
-            )));
+        let tokens: Vec<u32> = ids.iter().map(|&t| t as u32).collect();
+        let mut cache: KvCache<B> = lm.new_cache(1, n);
+        let slot = cache.alloc().unwrap();
+        let prefill = lm
+            .model
+            .forward_cached(&mut cache, &[(slot, &tokens[..split])]);
+        let mut got = to_vec(lm.logits(prefill));
+        for token in &tokens[split..] {
+            got.extend(to_vec(
+                lm.step(&mut cache, &[(slot, std::slice::from_ref(token))]),
+            ));
         }
         assert_close(&format!("{name} row {r} logits with KV cache"), &got, &want);
+        assert_eq!(cache.len(slot), n);
 
         // Teacher-forced log-probs of the next tokens.
         let hidden = lm.model.forward(
             ids_tensor(std::slice::from_ref(&ids)),
             &PaddingMask::all_valid(1, n),
-            None,
         );
         let hidden = hidden.narrow(1, 0, n - 1);
         let targets = ids_tensor(&[ids[1..].to_vec()]);
@@ -155,7 +153,7 @@ fn decoder_checks(name: &str) {
         seq: width,
         valid: mask_rows.iter().flatten().map(|&m| m == 1).collect(),
     };
-    let logits = to_vec(lm.forward(ids_tensor(&rows), &mask, None));
+    let logits = to_vec(lm.forward(ids_tensor(&rows), &mask));
     for (r, row) in per_row.iter().enumerate() {
         let want = floats(&row["logits"]);
         let n = ids_of(&row["ids"]).len();
@@ -164,33 +162,79 @@ fn decoder_checks(name: &str) {
         assert_close(&format!("{name} left-padded row {r}"), got, &want);
     }
 
-    // Padded prefill of all but the last token of every row, then one cached step.
-    let prefix: Vec<Vec<i64>> = rows.iter().map(|r| r[..width - 1].to_vec()).collect();
-    let prefix_mask = PaddingMask {
-        batch: rows.len(),
-        seq: width - 1,
-        valid: mask_rows
-            .iter()
-            .flat_map(|m| m[..width - 1].iter().map(|&v| v == 1))
-            .collect(),
-    };
-    let mut cache = lm.new_cache(rows.len());
-    lm.forward(ids_tensor(&prefix), &prefix_mask, Some(&mut cache));
-    let last: Vec<Vec<i64>> = rows.iter().map(|r| vec![r[width - 1]]).collect();
-    let step = to_vec(lm.forward(
-        ids_tensor(&last),
-        &PaddingMask::all_valid(rows.len(), 1),
-        Some(&mut cache),
-    ));
+    // Ragged prefill of every row's tokens but its last (each in its own slot, one step,
+    // no padding stored), then one cached step of every row's last token.
+    let real: Vec<Vec<u32>> = rows
+        .iter()
+        .zip(&mask_rows)
+        .map(|(r, m)| {
+            r.iter()
+                .zip(m)
+                .filter(|(_, m)| **m == 1)
+                .map(|(&t, _)| t as u32)
+                .collect()
+        })
+        .collect();
+    let mut cache = lm.new_cache(real.len() + 1, width);
+    let slots: Vec<SlotId> = real.iter().map(|_| cache.alloc().unwrap()).collect();
+    let prefill: Vec<(SlotId, &[u32])> = slots
+        .iter()
+        .zip(&real)
+        .map(|(&s, r)| (s, &r[..r.len() - 1]))
+        .collect();
+    let hidden = lm.model.forward_cached(&mut cache, &prefill);
+    let w = hidden.dims()[1];
+    let prefilled = to_vec(lm.logits(hidden));
+    let last: Vec<(SlotId, &[u32])> = slots
+        .iter()
+        .zip(&real)
+        .map(|(&s, r)| (s, &r[r.len() - 1..]))
+        .collect();
+    let step = to_vec(lm.step(&mut cache, &last));
     for (r, row) in per_row.iter().enumerate() {
         let want = floats(&row["logits"]);
-        let n = ids_of(&row["ids"]).len();
+        let n = real[r].len();
         assert_close(
-            &format!("{name} padded prefill + cached step, row {r}"),
+            &format!("{name} ragged prefill, row {r}"),
+            &prefilled[r * w * vocab..(r * w + n - 1) * vocab],
+            &want[..(n - 1) * vocab],
+        );
+        assert_close(
+            &format!("{name} ragged prefill + cached step, row {r}"),
             &step[r * vocab..(r + 1) * vocab],
             &want[(n - 1) * vocab..n * vocab],
         );
     }
+
+    // One step that mixes decoding and prefill (as continuous batching meets it): row 0
+    // rolls back its last token and decodes it again while row 1 is prefilled whole in a
+    // fresh slot; and a fork of row 0's slot decodes the same token to the same logits.
+    cache.truncate(slots[0], real[0].len() - 1);
+    cache.free(slots[1]);
+    let fresh = cache.alloc().unwrap();
+    let fork = cache.fork(slots[0], 1).unwrap()[0];
+    let mixed = to_vec(lm.step(
+        &mut cache,
+        &[
+            (slots[0], &real[0][real[0].len() - 1..]),
+            (fresh, &real[1]),
+            (fork, &real[0][real[0].len() - 1..]),
+        ],
+    ));
+    for (i, r) in [(0, 0), (1, 1), (2, 0)] {
+        let want = floats(&per_row[r]["logits"]);
+        let n = real[r].len();
+        assert_close(
+            &format!("{name} mixed step, row {i}"),
+            &mixed[i * vocab..(i + 1) * vocab],
+            &want[(n - 1) * vocab..n * vocab],
+        );
+    }
+    assert_eq!(
+        rmtk::kernels::flex::kv_shared_writes(),
+        0,
+        "the KV cache was copied instead of written in place"
+    );
 }
 
 #[test]
@@ -314,8 +358,8 @@ fn causal_lm_save_and_reload_round_trips() {
         );
         let row = ids_of(&golden["per_row"][0]["ids"]);
         let mask = PaddingMask::all_valid(1, row.len());
-        let a = to_vec(lm.forward(ids_tensor(std::slice::from_ref(&row)), &mask, None));
-        let b = to_vec(again.forward(ids_tensor(std::slice::from_ref(&row)), &mask, None));
+        let a = to_vec(lm.forward(ids_tensor(std::slice::from_ref(&row)), &mask));
+        let b = to_vec(again.forward(ids_tensor(std::slice::from_ref(&row)), &mask));
         assert_eq!(a, b, "{name}: logits after save/load");
         let _ = std::fs::remove_dir_all(&out);
     }

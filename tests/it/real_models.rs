@@ -59,7 +59,7 @@ fn smollm2_tokenizes_scores_and_answers_like_transformers() {
     let n = para.len();
     let hidden = lm
         .model
-        .forward(tensor_ids(&para), &PaddingMask::all_valid(1, n), None);
+        .forward(tensor_ids(&para), &PaddingMask::all_valid(1, n));
     let (logp, _) = lm.token_logprobs(
         hidden.narrow(1, 0, n - 1),
         tensor_ids(&para[1..]),
@@ -90,7 +90,6 @@ fn smollm2_tokenizes_scores_and_answers_like_transformers() {
         &[prompt],
         &SamplingParams::greedy(20),
         &mut rngs,
-        &Default::default(),
         |_, _| {},
     )
     .unwrap();
