@@ -43,12 +43,92 @@ impl SlotId {
 }
 
 /// The rows of one step over a cache: row `i` appends `lens[i]` tokens to slot
-/// `slots[i]`, whose length before the step is `layout.query_start[i]`.
+/// `slots[i]`, whose length before the step is `layout.query_start[i]`. The model runs the
+/// rows' tokens packed, one after another; attention lays them out as a right-padded
+/// `[rows, width]` batch (`pad`) and packs its output again (`unpad`); both are `None`
+/// when every row has `width` tokens (decoding), where packed and padded coincide.
 #[derive(Debug, Clone)]
-pub(crate) struct StepRows {
+pub(crate) struct StepRows<B: Backend> {
     pub slots: Vec<usize>,
     pub lens: Vec<usize>,
+    pub width: usize,
     pub layout: kernels::AttnLayout,
+    /// `[rows * width]`: the packed token each padded place reads (a padding place reads
+    /// its row's last token; its result is dropped).
+    pad: Option<Tensor<B, 1, Int>>,
+    /// `[tokens]`: the padded place of each packed token.
+    unpad: Option<Tensor<B, 1, Int>>,
+}
+
+impl<B: Backend> StepRows<B> {
+    pub fn new(
+        slots: &[SlotId],
+        lens: Vec<usize>,
+        starts: Vec<usize>,
+        window: usize,
+        device: &B::Device,
+    ) -> Self {
+        let n = lens.len();
+        let width = lens.iter().copied().max().unwrap_or(0);
+        let (pad, unpad) = if lens.iter().all(|&l| l == width) {
+            (None, None)
+        } else {
+            let mut pad = Vec::with_capacity(n * width);
+            let mut unpad = Vec::with_capacity(lens.iter().sum());
+            let mut offset = 0;
+            for (b, &len) in lens.iter().enumerate() {
+                pad.extend((0..width).map(|i| (offset + i.min(len - 1)) as i64));
+                unpad.extend((0..len).map(|i| (b * width + i) as i64));
+                offset += len;
+            }
+            let index = |v: Vec<i64>| {
+                let len = v.len();
+                Tensor::<B, 1, Int>::from_data(TensorData::new(v, [len]), device)
+            };
+            (Some(index(pad)), Some(index(unpad)))
+        };
+        Self {
+            slots: slots.iter().map(|s| s.index()).collect(),
+            layout: kernels::AttnLayout {
+                key_start: vec![0; n],
+                key_end: starts.iter().zip(&lens).map(|(s, l)| s + l).collect(),
+                query_start: starts,
+                causal: true,
+                window,
+            },
+            lens,
+            width,
+            pad,
+            unpad,
+        }
+    }
+
+    /// Packed `[1, tokens, heads, d]` to padded `[rows, width, heads, d]`.
+    fn padded(&self, t: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, total, heads, d] = t.dims();
+        let (rows, width) = (self.lens.len(), self.width);
+        match &self.pad {
+            None => t.reshape([rows, width, heads, d]),
+            Some(pad) => t
+                .reshape([total, heads * d])
+                .select(0, pad.clone())
+                .reshape([rows, width, heads, d]),
+        }
+    }
+
+    /// Padded `[rows, width, heads, d]` to packed `[1, tokens, heads, d]`.
+    fn packed(&self, t: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [rows, width, heads, d] = t.dims();
+        match &self.unpad {
+            None => t.reshape([1, rows * width, heads, d]),
+            Some(unpad) => {
+                let total = unpad.dims()[0];
+                t.reshape([rows * width, heads * d])
+                    .select(0, unpad.clone())
+                    .reshape([1, total, heads, d])
+            }
+        }
+    }
 }
 
 /// Keys and values of every layer, and each slot's length.
@@ -149,8 +229,9 @@ impl<B: FusedOps> KvCache<B> {
         self.free = (0..self.spec.slots as u32).rev().collect();
     }
 
-    /// Write one layer's new keys and values (`[rows, len, kv_heads, head_dim]`) at the
-    /// slots' current lengths, then run attention of `q` over the slots; the lengths move
+    /// Write one layer's new keys and values (packed, `[1, tokens, kv_heads, head_dim]`)
+    /// at the slots' current lengths, then run attention of `q` (packed, `[1, tokens,
+    /// heads, head_dim]`) over the slots and return its output packed; the lengths move
     /// on in [`KvCache::advance`] once every layer has been written.
     pub(crate) fn attend(
         &mut self,
@@ -158,24 +239,26 @@ impl<B: FusedOps> KvCache<B> {
         q: Tensor<B, 4>,
         k: Tensor<B, 4>,
         v: Tensor<B, 4>,
-        rows: &StepRows,
+        rows: &StepRows<B>,
     ) -> Tensor<B, 4> {
         let StepRows {
             slots,
             lens,
             layout,
+            ..
         } = rows;
         let starts = &layout.query_start;
         let keys = self.keys[layer].take().expect("a layer buffer");
-        let keys = kernels::kv_write(keys, k, slots, starts, lens);
+        let keys = kernels::kv_write(keys, rows.padded(k), slots, starts, lens);
         let values = self.values[layer].take().expect("a layer buffer");
-        let values = kernels::kv_write(values, v, slots, starts, lens);
+        let values = kernels::kv_write(values, rows.padded(v), slots, starts, lens);
         // The clones passed to attention are dropped when it returns, so the next write
         // finds the buffers unshared again.
-        let out = kernels::cached_attention(q, keys.clone(), values.clone(), slots, layout);
+        let out =
+            kernels::cached_attention(rows.padded(q), keys.clone(), values.clone(), slots, layout);
         self.keys[layer] = Some(keys);
         self.values[layer] = Some(values);
-        out
+        rows.packed(out)
     }
 
     /// Slot lengths before a step of `lens` new tokens per slot, checked against the

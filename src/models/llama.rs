@@ -377,7 +377,7 @@ enum Keys<'a, B: FusedOps> {
     Cache {
         cache: &'a mut KvCache<B>,
         layer: usize,
-        rows: &'a StepRows,
+        rows: &'a StepRows<B>,
     },
 }
 
@@ -428,46 +428,37 @@ impl<B: FusedOps> LlamaModel<B> {
     }
 
     /// Append each row's tokens to its cache slot and return their hidden states after
-    /// the final norm, `[rows, width, hidden]` (right-padded to the longest row; a row
-    /// may be a prompt being prefilled or one token being decoded).
+    /// the final norm, `[tokens, hidden]`: row 0's tokens, then row 1's, ... (packed: no
+    /// padding runs through the model). A row may be a prompt being prefilled or one token
+    /// being decoded.
     pub fn forward_cached(
         &self,
         cache: &mut KvCache<B>,
         rows: &[(SlotId, &[u32])],
-    ) -> Tensor<B, 3> {
+    ) -> Tensor<B, 2> {
         assert!(!rows.is_empty(), "a step needs at least one row");
-        let device = self.embed_tokens.weight.device();
-        let n = rows.len();
-        let width = rows.iter().map(|(_, t)| t.len()).max().unwrap_or(0);
         assert!(
             rows.iter().all(|(_, t)| !t.is_empty()),
             "every row of a step has a token"
         );
+        let device = self.embed_tokens.weight.device();
         let ids: Vec<SlotId> = rows.iter().map(|(s, _)| *s).collect();
-        let slots: Vec<usize> = ids.iter().map(|s| s.index()).collect();
         let lens: Vec<usize> = rows.iter().map(|(_, t)| t.len()).collect();
         let starts = cache.starts(&ids, &lens);
-        let mut tokens = Vec::with_capacity(n * width);
-        let mut positions = Vec::with_capacity(n * width);
-        for ((_, t), &start) in rows.iter().zip(&starts) {
-            tokens.extend(t.iter().map(|&id| i64::from(id)));
-            tokens.extend(std::iter::repeat_n(0, width - t.len()));
-            positions.extend((start..start + width).map(|p| p as i64));
-        }
-        let step = StepRows {
-            layout: AttnLayout {
-                key_start: vec![0; n],
-                key_end: starts.iter().zip(&lens).map(|(s, l)| s + l).collect(),
-                query_start: starts,
-                causal: true,
-                window: self.sliding_window,
-            },
-            slots,
-            lens,
-        };
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [n, width]), &device);
+        let total: usize = lens.iter().sum();
+        let tokens: Vec<i64> = rows
+            .iter()
+            .flat_map(|(_, t)| t.iter().map(|&id| i64::from(id)))
+            .collect();
+        let positions: Vec<i64> = starts
+            .iter()
+            .zip(&lens)
+            .flat_map(|(&s, &n)| (s..s + n).map(|p| p as i64))
+            .collect();
+        let step = StepRows::new(&ids, lens, starts, self.sliding_window, &device);
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [1, total]), &device);
         let positions =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [n, width]), &device);
+            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [1, total]), &device);
         let rope = self.rope_tables(positions);
         let mut x = self.embed_tokens.forward(input);
         for (i, layer) in self.layers.iter().enumerate() {
@@ -479,7 +470,8 @@ impl<B: FusedOps> LlamaModel<B> {
             x = layer.forward(x, &rope, keys);
         }
         cache.advance(&ids, &step.lens);
-        self.norm.forward(x)
+        let hidden = x.dims()[2];
+        self.norm.forward(x).reshape([total, hidden])
     }
 
     /// `[batch, 1, seq, seq]`, true where attention is forbidden: causal, real keys only,
@@ -640,22 +632,22 @@ impl<B: FusedOps> LlamaForCausalLM<B> {
     /// return the logits of each row's last token, `[rows, vocab]`.
     pub fn step(&self, cache: &mut KvCache<B>, rows: &[(SlotId, &[u32])]) -> Tensor<B, 2> {
         let hidden = self.model.forward_cached(cache, rows);
-        let [n, width, h] = hidden.dims();
-        let last = if rows.iter().all(|(_, t)| t.len() == width) {
-            hidden.narrow(1, width - 1, 1)
+        let [total, h] = hidden.dims();
+        let n = rows.len();
+        let last = if total == n {
+            hidden
         } else {
             let at: Vec<i64> = rows
                 .iter()
-                .enumerate()
-                .map(|(b, (_, t))| (b * width + t.len() - 1) as i64)
+                .scan(0, |end, (_, t)| {
+                    *end += t.len();
+                    Some(*end as i64 - 1)
+                })
                 .collect();
             let at = Tensor::<B, 1, Int>::from_data(TensorData::new(at, [n]), &hidden.device());
-            hidden
-                .reshape([n * width, h])
-                .select(0, at)
-                .reshape([n, 1, h])
+            hidden.select(0, at)
         };
-        let logits = self.logits(last);
+        let logits = self.logits(last.reshape([n, 1, h]));
         let vocab = logits.dims()[2];
         logits.reshape([n, vocab])
     }

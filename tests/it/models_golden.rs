@@ -96,7 +96,7 @@ fn decoder_checks(name: &str) {
         let prefill = lm
             .model
             .forward_cached(&mut cache, &[(slot, &tokens[..split])]);
-        let mut got = to_vec(lm.logits(prefill));
+        let mut got = to_vec(lm.logits(prefill.unsqueeze()));
         for token in &tokens[split..] {
             got.extend(to_vec(
                 lm.step(&mut cache, &[(slot, std::slice::from_ref(token))]),
@@ -182,23 +182,24 @@ fn decoder_checks(name: &str) {
         .zip(&real)
         .map(|(&s, r)| (s, &r[..r.len() - 1]))
         .collect();
-    let hidden = lm.model.forward_cached(&mut cache, &prefill);
-    let w = hidden.dims()[1];
-    let prefilled = to_vec(lm.logits(hidden));
+    // Packed: row r's tokens follow row r - 1's.
+    let prefilled = to_vec(lm.logits(lm.model.forward_cached(&mut cache, &prefill).unsqueeze()));
     let last: Vec<(SlotId, &[u32])> = slots
         .iter()
         .zip(&real)
         .map(|(&s, r)| (s, &r[r.len() - 1..]))
         .collect();
     let step = to_vec(lm.step(&mut cache, &last));
+    let mut offset = 0;
     for (r, row) in per_row.iter().enumerate() {
         let want = floats(&row["logits"]);
         let n = real[r].len();
         assert_close(
             &format!("{name} ragged prefill, row {r}"),
-            &prefilled[r * w * vocab..(r * w + n - 1) * vocab],
+            &prefilled[offset * vocab..(offset + n - 1) * vocab],
             &want[..(n - 1) * vocab],
         );
+        offset += n - 1;
         assert_close(
             &format!("{name} ragged prefill + cached step, row {r}"),
             &step[r * vocab..(r + 1) * vocab],
