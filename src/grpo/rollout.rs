@@ -1,7 +1,8 @@
 //! Rollouts: `n` sampled completions per prompt, decoded in batches across prompts with
-//! the KV cache. Every completion draws from its own random stream, derived from the
-//! run's seed, the step, the generation round and its slot, so a resumed run samples
-//! exactly what an uninterrupted one would have.
+//! the KV cache. The completions of one prompt in a batch share its prefill (`generate`
+//! runs each distinct prompt once and copies its cache slot). Every completion draws from
+//! its own random stream, derived from the run's seed, the step, the generation round and
+//! its slot, so a resumed run samples exactly what an uninterrupted one would have.
 
 use crate::kernels::FusedOps;
 use anyhow::Result;
