@@ -211,6 +211,8 @@ fn run<B: FusedOps>(a: &Args) {
 }
 
 fn main() {
+    // As the binary runs (src/main.rs).
+    rmtk::util::tune_allocator();
     let a = parse();
     match a.backend.as_str() {
         "flex" => run::<burn::backend::Flex>(&a),

@@ -204,6 +204,8 @@ fn gemm(a: &Args) {
 }
 
 fn main() {
+    // As the binary runs (src/main.rs).
+    rmtk::util::tune_allocator();
     let a = parse();
     if a.gemm {
         gemm(&a);

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    rmtk::util::tune_allocator();
     let cli = match rmtk::cli::Cli::parse_args(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(err) => {

@@ -75,3 +75,30 @@ fn console_wanted() -> bool {
         .unwrap_or(false)
         || std::io::stderr().is_terminal()
 }
+
+/// Keep the memory of freed tensors in the process for the next ones (glibc only).
+///
+/// With glibc's defaults a block above a moving threshold is `mmap`ed and handed back on
+/// free, and the heap's top is trimmed: every step's fresh activation buffers then fault
+/// in new pages that the kernel zeroes first (`clear_page_erms` was 8.7% of a batched
+/// forward pass's samples). Here blocks up to 32 MiB (glibc's largest threshold) come from
+/// the heap, which is never trimmed, so freed buffers are reused as they are. Measured on
+/// the SmolLM2 forward, batch 8 x 512, in two interleaved A/B rounds: 1.09x and 1.27x
+/// tokens/s; a SmolLM2 training step: no change beyond the noise, the same peak memory.
+/// Left alone when the user set `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_`.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let user_set = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        if !user_set {
+            // SAFETY: mallopt only changes the allocator's parameters; it is called before
+            // any other thread exists.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+            }
+        }
+    }
+}
