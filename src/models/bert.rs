@@ -228,16 +228,10 @@ impl<B: FusedOps> BertModel<B> {
     ) -> Tensor<B, 3> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
-        let mut positions = Vec::with_capacity(batch * seq);
-        for b in 0..batch {
-            let mut next = 0i64;
-            for &real in mask.row(b) {
-                positions.push(if real { next } else { 0 });
-                next += i64::from(real);
-            }
-        }
-        let positions =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq]), &device);
+        let positions = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(mask.positions(), [batch, seq]),
+            &device,
+        );
         let token_types = token_type_ids.unwrap_or_else(|| Tensor::zeros([batch, seq], &device));
         let e = &self.embeddings;
         let x = e.word_embeddings.forward(input_ids)

@@ -361,6 +361,20 @@ impl PaddingMask {
         &self.valid[b * self.seq..(b + 1) * self.seq]
     }
 
+    /// Each token's position: the number of real tokens before it in its row (0 for
+    /// padding), row-major `batch * seq`.
+    pub fn positions(&self) -> Vec<i64> {
+        let mut positions = Vec::with_capacity(self.valid.len());
+        for b in 0..self.batch {
+            let mut next = 0i64;
+            for &real in self.row(b) {
+                positions.push(if real { next } else { 0 });
+                next += i64::from(real);
+            }
+        }
+        positions
+    }
+
     pub fn has_padding(&self) -> bool {
         self.valid.iter().any(|v| !v)
     }
@@ -399,16 +413,10 @@ impl<B: FusedOps> LlamaModel<B> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         assert_eq!((mask.batch, mask.seq), (batch, seq), "padding mask shape");
-        let mut positions = Vec::with_capacity(batch * seq);
-        for b in 0..batch {
-            let mut next = 0i64;
-            for &real in mask.row(b) {
-                positions.push(if real { next } else { 0 });
-                next += i64::from(real);
-            }
-        }
-        let positions =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [batch, seq]), &device);
+        let positions = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(mask.positions(), [batch, seq]),
+            &device,
+        );
         let rope = self.rope_tables(positions);
         let layout = AttnLayout::from_valid(&mask.valid, batch, seq, true, self.sliding_window);
         let dense = match layout {
