@@ -348,23 +348,9 @@ impl FusedOps for Flex {
             let (out, lse) = plain::attention_lse::<Self>(float(q), float(k), float(v), layout);
             return (prim(out), prim(lse));
         }
-        let (q, k, v) = (
-            inner_contiguous(q),
-            inner_contiguous(k),
-            inner_contiguous(v),
-        );
-        let dims = attn_dims(&q, &k);
-        let (out, lse) = attention::forward(
-            view(&q),
-            view(&k),
-            view(&v),
-            None,
-            dims,
-            layout,
-            attn_scale(dims.d),
-        );
+        let (out, lse, dims) = attention_f32(q, k, v, None, layout);
         (
-            tensor(out, q.shape()),
+            out,
             tensor(lse, Shape::new([dims.batch, dims.heads, dims.seq])),
         )
     }
@@ -490,22 +476,7 @@ impl FusedOps for Flex {
                 layout,
             ));
         }
-        let (q, k, v) = (
-            inner_contiguous(q),
-            inner_contiguous(k),
-            inner_contiguous(v),
-        );
-        let dims = attn_dims(&q, &k);
-        let (out, _) = attention::forward(
-            view(&q),
-            view(&k),
-            view(&v),
-            Some(slots),
-            dims,
-            layout,
-            attn_scale(dims.d),
-        );
-        tensor(out, q.shape())
+        attention_f32(q, k, v, Some(slots), layout).0
     }
 
     fn adamw(
@@ -600,12 +571,43 @@ impl FusedOps for Flex {
     }
 }
 
+/// The attention kernel's forward on f32 tensors (see [`attention::forward`]): the output
+/// `[batch, seq, heads, d]`, the log-sum-exp and the shapes.
+fn attention_f32(
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    kv_rows: Option<&[usize]>,
+    layout: &AttnLayout,
+) -> (FlexTensor, Vec<f32>, Dims) {
+    let (q, k, v) = (
+        inner_contiguous(q),
+        inner_contiguous(k),
+        inner_contiguous(v),
+    );
+    let dims = attn_dims(&q, &k);
+    let (out, lse) = attention::forward(
+        view(&q),
+        view(&k),
+        view(&v),
+        kv_rows,
+        dims,
+        layout,
+        attn_scale(dims.d),
+    );
+    (tensor(out, q.shape()), lse, dims)
+}
+
+/// Whether `t` is a contiguous f32 tensor that owns its whole buffer alone.
+fn writable(t: &FlexTensor) -> bool {
+    let n = t.layout().num_elements();
+    t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4 && t.is_unique()
+}
+
 /// A contiguous f32 tensor that owns its whole buffer alone (copied if not), so its
 /// storage can be written in place.
 fn owned(t: FlexTensor) -> FlexTensor {
-    let n = t.layout().num_elements();
-    let whole = t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4;
-    if whole && t.is_unique() {
+    if writable(&t) {
         return t;
     }
     let shape = t.shape();
@@ -626,9 +628,7 @@ pub fn kv_shared_writes() -> usize {
 
 /// [`owned`] for a KV cache buffer, counting the copies.
 fn cache_owned(t: FlexTensor) -> FlexTensor {
-    let n = t.layout().num_elements();
-    let whole = t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == n * 4;
-    if !(whole && t.is_unique()) {
+    if !writable(&t) {
         KV_SHARED_WRITES.with(|c| c.set(c.get() + 1));
     }
     owned(t)
