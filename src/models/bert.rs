@@ -6,7 +6,7 @@
 // The checkpoint's key is `LayerNorm`; the field keeps its spelling.
 #![allow(non_snake_case)]
 
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate};
 use burn::tensor::module::attention;
@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::kernels::{self, AttnLayout, FusedOps};
 
 use super::config::{ConfigError, get_f64, get_usize, opt_usize};
-use super::layers::{LayerNorm, project};
+use super::layers::LayerNorm;
+use super::linear::Linear;
 use super::llama::PaddingMask;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +88,7 @@ impl BertConfig {
     /// The encoder with lazily initialised weights; `with_pooler` adds `pooler.dense`.
     pub fn init<B: FusedOps>(&self, with_pooler: bool, device: &B::Device) -> BertModel<B> {
         let h = self.hidden_size;
-        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        let lin = |i, o| Linear::new(i, o, true, device);
         let layer = || BertLayer {
             attention: BertAttention {
                 self_: BertSelfAttention {
@@ -287,7 +288,7 @@ impl<B: FusedOps> BertLayer<B> {
     fn forward(&self, x: Tensor<B, 3>, mask: Attend<B>) -> Tensor<B, 3> {
         let attn = self.attention.self_.forward(x.clone(), mask);
         let x = self.attention.output.forward(attn, x);
-        let inter = project(&self.intermediate.dense, x.clone());
+        let inter = self.intermediate.dense.forward(x.clone());
         let inter = if self.tanh_gelu {
             gelu_approximate(inter)
         } else {
@@ -299,7 +300,7 @@ impl<B: FusedOps> BertLayer<B> {
 
 impl<B: FusedOps> BertAddNorm<B> {
     fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.LayerNorm.forward(project(&self.dense, x) + residual)
+        self.LayerNorm.forward(self.dense.forward(x) + residual)
     }
 }
 
@@ -310,9 +311,9 @@ impl<B: FusedOps> BertSelfAttention<B> {
             Attend::Fused(layout) => {
                 let h = self.num_heads;
                 let tokens = |t: Tensor<B, 3>| t.reshape([batch, seq, h, hidden / h]);
-                let q = tokens(project(&self.query, x.clone()));
-                let k = tokens(project(&self.key, x.clone()));
-                let v = tokens(project(&self.value, x));
+                let q = tokens(self.query.forward(x.clone()));
+                let k = tokens(self.key.forward(x.clone()));
+                let v = tokens(self.value.forward(x));
                 return kernels::attention(q, k, v, layout).reshape([batch, seq, hidden]);
             }
             Attend::Mask(mask) => mask,
@@ -320,9 +321,9 @@ impl<B: FusedOps> BertSelfAttention<B> {
         let h = self.num_heads;
         let d = hidden / h;
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, h, d]).swap_dims(1, 2);
-        let q = heads(project(&self.query, x.clone()));
-        let k = heads(project(&self.key, x.clone()));
-        let v = heads(project(&self.value, x));
+        let q = heads(self.query.forward(x.clone()));
+        let k = heads(self.key.forward(x.clone()));
+        let v = heads(self.value.forward(x));
         let mask = mask.map(|m| m.expand([batch, h, seq, seq]));
         let options = AttentionModuleOptions {
             scale: None,

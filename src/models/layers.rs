@@ -1,21 +1,11 @@
 //! Building blocks the architectures share: normalisation layers with the parameter
-//! names Hugging Face checkpoints use (`weight`, `bias`), and a row-folded linear.
+//! names Hugging Face checkpoints use (`weight`, `bias`). The linear layer is in
+//! `linear.rs`.
 
 use burn::module::Param;
-use burn::nn::Linear;
 use burn::prelude::*;
 
 use crate::kernels::{self, FusedOps};
-
-/// `layer(x)` for `x: [batch, seq, in]`, computed as one `[batch * seq, in]` matrix
-/// product. burn's `Linear` on a 3-d input broadcasts the weight into a batched
-/// product, which streams the weight once per row of the batch.
-pub fn project<B: FusedOps>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [batch, seq, d_in] = x.dims();
-    let y = layer.forward(x.reshape([batch * seq, d_in]));
-    let d_out = y.dims()[1];
-    y.reshape([batch, seq, d_out])
-}
 
 /// Root-mean-square norm (Llama family): `x / sqrt(mean(x^2) + eps) * weight`.
 #[derive(Module, Debug)]

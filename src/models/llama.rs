@@ -8,7 +8,7 @@
 //! real tokens before it) and padding keys are masked. Decoding appends to the slots of a
 //! [`KvCache`] (`kv_cache.rs`), written in place.
 
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::module::attention;
@@ -20,7 +20,8 @@ use crate::kernels::{self, AttnLayout, FusedOps};
 use super::kv_cache::{KvCache, KvCacheSpec, SlotId, StepRows};
 
 use super::config::{ConfigError, get_bool, get_f64, get_usize, opt_usize};
-use super::layers::{RmsNorm, project};
+use super::layers::RmsNorm;
+use super::linear::Linear;
 
 /// RoPE frequency scaling, as `rope_scaling` in config.json.
 #[derive(Debug, Clone, PartialEq)]
@@ -292,7 +293,7 @@ fn parse_rope_scaling(s: &Value) -> Result<Option<RopeScaling>, ConfigError> {
 }
 
 fn linear<B: FusedOps>(d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Linear<B> {
-    LinearConfig::new(d_in, d_out).with_bias(bias).init(device)
+    Linear::new(d_in, d_out, bias, device)
 }
 
 /// `LlamaForCausalLM` (and Qwen2/Mistral): the decoder and its output head.
@@ -545,15 +546,15 @@ impl<B: FusedOps> Attention<B> {
     fn forward(&self, x: Tensor<B, 3>, rope: &RopeTables<B>, keys: Keys<'_, B>) -> Tensor<B, 3> {
         let [batch, seq, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = rope.apply(project(&self.q_proj, x.clone()), h);
-        let k = rope.apply(project(&self.k_proj, x.clone()), kvh);
-        let v = project(&self.v_proj, x).reshape([batch, seq, kvh, d]);
+        let q = rope.apply(self.q_proj.forward(x.clone()), h);
+        let k = rope.apply(self.k_proj.forward(x.clone()), kvh);
+        let v = self.v_proj.forward(x).reshape([batch, seq, kvh, d]);
         let out = match keys {
             Keys::Own(layout) => kernels::attention(q, k, v, layout),
             Keys::Masked(mask) => masked_attention(q, k, v, mask),
             Keys::Cache { cache, layer, rows } => cache.attend(layer, q, k, v, rows),
         };
-        project(&self.o_proj, out.reshape([batch, seq, h * d]))
+        self.o_proj.forward(out.reshape([batch, seq, h * d]))
     }
 }
 
@@ -593,11 +594,9 @@ fn masked_attention<B: FusedOps>(
 
 impl<B: FusedOps> Mlp<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = project(&self.gate_proj, x.clone());
-        project(
-            &self.down_proj,
-            kernels::swiglu(gate, project(&self.up_proj, x)),
-        )
+        let gate = self.gate_proj.forward(x.clone());
+        self.down_proj
+            .forward(kernels::swiglu(gate, self.up_proj.forward(x)))
     }
 }
 
@@ -605,7 +604,7 @@ impl<B: FusedOps> LlamaForCausalLM<B> {
     /// Project hidden states to vocabulary logits.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => project(head, hidden),
+            Some(head) => head.forward(hidden),
             None => {
                 let [b, s, h] = hidden.dims();
                 let table = self.model.embed_tokens.weight.val();

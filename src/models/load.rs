@@ -353,9 +353,14 @@ fn key_of(path: &[Option<String>]) -> String {
     path.iter().flatten().cloned().collect::<Vec<_>>().join(".")
 }
 
+/// A `weight` whose parent is a `Linear` or a LoRA factor: `[in, out]` in memory,
+/// `[out, in]` in PyTorch.
 fn is_linear_weight(path: &[Option<String>], containers: &[String]) -> bool {
     matches!(path.last(), Some(Some(last)) if last == "weight")
-        && containers.last().map(String::as_str) == Some("Struct:Linear")
+        && matches!(
+            containers.last().map(String::as_str),
+            Some("Struct:Linear" | "Struct:LoraFactor")
+        )
 }
 
 /// The key segment a field contributes: none for an enum variant, and a Rust keyword

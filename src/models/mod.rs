@@ -10,6 +10,7 @@ pub mod generate;
 pub mod hub;
 pub mod kv_cache;
 pub mod layers;
+pub mod linear;
 pub mod llama;
 pub mod load;
 pub mod reward;

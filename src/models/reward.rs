@@ -10,7 +10,6 @@ use crate::kernels::FusedOps;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::bert::BertModel;
 use super::config::Family;
+use super::linear::Linear;
 use super::llama::{LlamaModel, PaddingMask};
 use super::load::{self, LoadOptions, NamedTensor, SaveDtype};
 use super::{ModelDir, load_module_with};
@@ -245,12 +245,10 @@ fn head<B: FusedOps>(hidden: usize, rng: &mut ChaCha8Rng, device: &B::Device) ->
     let std = 1.0 / ((hidden + 1) as f64).sqrt();
     let normal = Normal::new(0.0, std).expect("std is positive");
     let values: Vec<f32> = (0..hidden).map(|_| normal.sample(rng) as f32).collect();
-    let mut linear = LinearConfig::new(hidden, 1).with_bias(false).init(device);
-    linear.weight = load::new_param(Tensor::from_data(
+    Linear::from_weight(load::new_param(Tensor::from_data(
         TensorData::new(values, [hidden, 1]),
         device,
-    ));
-    linear
+    )))
 }
 
 /// config.json of a sequence-classification model derived from its base config.
