@@ -194,6 +194,32 @@ pub struct BertPooler<B: Backend> {
     pub dense: Linear<B>,
 }
 
+impl<B: Backend> BertModel<B> {
+    /// Every linear layer under its checkpoint path
+    /// (`{prefix}.encoder.layer.N.attention.self.query`, ..., `{prefix}.pooler.dense`),
+    /// in layer order: what LoRA targets and PEFT's keys are matched against.
+    pub fn linears_mut(&mut self, prefix: &str) -> Vec<(String, &mut Linear<B>)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.encoder.layer.iter_mut().enumerate() {
+            let at = |path: &str| format!("{prefix}.encoder.layer.{i}.{path}");
+            let s = &mut layer.attention.self_;
+            out.push((at("attention.self.query"), &mut s.query));
+            out.push((at("attention.self.key"), &mut s.key));
+            out.push((at("attention.self.value"), &mut s.value));
+            out.push((
+                at("attention.output.dense"),
+                &mut layer.attention.output.dense,
+            ));
+            out.push((at("intermediate.dense"), &mut layer.intermediate.dense));
+            out.push((at("output.dense"), &mut layer.output.dense));
+        }
+        if let Some(pooler) = &mut self.pooler {
+            out.push((format!("{prefix}.pooler.dense"), &mut pooler.dense));
+        }
+        out
+    }
+}
+
 impl<B: FusedOps> BertModel<B> {
     pub fn hidden_size(&self) -> usize {
         self.embeddings

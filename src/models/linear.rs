@@ -141,7 +141,7 @@ impl<B: Backend> Linear<B> {
     }
 
     /// Attach a fresh adapter (A as PEFT draws it, B zero) and freeze the base.
-    pub fn attach_lora(mut self, shape: &LoraShape, rng: &mut ChaCha8Rng) -> Self {
+    pub fn attach_lora(&mut self, shape: &LoraShape, rng: &mut ChaCha8Rng) {
         let (d_in, d_out, r) = (self.d_in(), self.d_out(), shape.r);
         let device = self.weight.lazy_device();
         // PEFT: kaiming_uniform_(A, a=sqrt(5)) on A's [r, in]: bound = 1 / sqrt(in).
@@ -155,22 +155,13 @@ impl<B: Backend> Linear<B> {
         }
         let a = Tensor::<B, 2>::from_data(TensorData::new(a, [d_in, r]), &device);
         let b = Tensor::<B, 2>::zeros([r, d_out], &device);
-        self = self.freeze_base();
-        self.lora_A = Some(LoraFactor {
-            weight: Param::from_tensor(a),
-        });
-        self.lora_B = Some(LoraFactor {
-            weight: Param::from_tensor(b),
-        });
-        self.lora_scaling = shape.scaling();
-        self.lora_dropout = shape.dropout;
-        self.lora_enabled = true;
-        self
+        self.set_lora(a, b, shape);
     }
 
-    /// Set the adapter's matrices (burn layout: A `[in, r]`, B `[r, out]`).
-    pub fn set_lora(mut self, a: Tensor<B, 2>, b: Tensor<B, 2>, shape: &LoraShape) -> Self {
-        self = self.freeze_base();
+    /// Set the adapter's matrices (burn layout: A `[in, r]`, B `[r, out]`) and freeze the
+    /// base.
+    pub fn set_lora(&mut self, a: Tensor<B, 2>, b: Tensor<B, 2>, shape: &LoraShape) {
+        self.freeze_base();
         self.lora_A = Some(LoraFactor {
             weight: Param::from_tensor(a),
         });
@@ -180,14 +171,12 @@ impl<B: Backend> Linear<B> {
         self.lora_scaling = shape.scaling();
         self.lora_dropout = shape.dropout;
         self.lora_enabled = true;
-        self
     }
 
     /// The base weight and bias without gradients (and so without optimizer state).
-    pub fn freeze_base(mut self) -> Self {
-        self.weight = self.weight.set_require_grad(false);
-        self.bias = self.bias.map(|b| b.set_require_grad(false));
-        self
+    pub fn freeze_base(&mut self) {
+        self.weight = self.weight.clone().set_require_grad(false);
+        self.bias = self.bias.take().map(|b| b.set_require_grad(false));
     }
 
     /// `W + scaling * A B` folded into the weight, the adapter removed: a plain layer
@@ -302,7 +291,8 @@ mod tests {
         let lin = layer::<B>(8, 5, 1);
         let before = host(lin.forward(x.clone()));
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let adapted = lin.attach_lora(&shape(4), &mut rng);
+        let mut adapted = lin;
+        adapted.attach_lora(&shape(4), &mut rng);
         assert_eq!(adapted.lora_rank(), Some(4));
         assert_eq!(host(adapted.forward(x)), before);
         assert_eq!(shape(4).scaling(), 4.0);
@@ -326,7 +316,8 @@ mod tests {
         let a = Tensor::<B, 2>::random([8, 3], burn::tensor::Distribution::Default, &device);
         let b = Tensor::<B, 2>::random([3, 5], burn::tensor::Distribution::Default, &device);
         let plain = host(base.forward(x.clone()));
-        let adapted = base.set_lora(a.clone(), b.clone(), &shape(3));
+        let mut adapted = base;
+        adapted.set_lora(a.clone(), b.clone(), &shape(3));
         let want: Vec<f32> = {
             let delta = x.clone().matmul(a).matmul(b).mul_scalar(16.0 / 3.0);
             host(delta).iter().zip(&plain).map(|(d, p)| d + p).collect()
@@ -346,7 +337,8 @@ mod tests {
     fn only_the_adapter_gets_gradients() {
         let device = Default::default();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let mut lin = layer::<A>(4, 3, 3).attach_lora(&shape(2), &mut rng);
+        let mut lin = layer::<A>(4, 3, 3);
+        lin.attach_lora(&shape(2), &mut rng);
         // B starts at zero, so A's gradient would be zero: give B values first.
         lin.lora_B = Some(LoraFactor {
             weight: Param::from_tensor(Tensor::ones([2, 3], &device)),
@@ -371,7 +363,8 @@ mod tests {
             dropout: 0.5,
             ..shape(2)
         };
-        let lin = layer::<B>(16, 3, 4).set_lora(a, b, &lora);
+        let mut lin = layer::<B>(16, 3, 4);
+        lin.set_lora(a, b, &lora);
         let eval = host(lin.forward(x.clone()));
         let train1 = with_dropout(9, || host(lin.forward(x.clone())));
         let train2 = with_dropout(9, || host(lin.forward(x.clone())));

@@ -396,6 +396,27 @@ enum Keys<'a, B: FusedOps> {
     },
 }
 
+impl<B: Backend> LlamaModel<B> {
+    /// Every linear layer under its checkpoint path (`{prefix}.layers.N.self_attn.q_proj`),
+    /// in layer order: what LoRA targets and PEFT's keys are matched against.
+    pub fn linears_mut(&mut self, prefix: &str) -> Vec<(String, &mut Linear<B>)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let at = |name: &str, group: &str| format!("{prefix}.layers.{i}.{group}.{name}");
+            let a = &mut layer.self_attn;
+            out.push((at("q_proj", "self_attn"), &mut a.q_proj));
+            out.push((at("k_proj", "self_attn"), &mut a.k_proj));
+            out.push((at("v_proj", "self_attn"), &mut a.v_proj));
+            out.push((at("o_proj", "self_attn"), &mut a.o_proj));
+            let m = &mut layer.mlp;
+            out.push((at("gate_proj", "mlp"), &mut m.gate_proj));
+            out.push((at("up_proj", "mlp"), &mut m.up_proj));
+            out.push((at("down_proj", "mlp"), &mut m.down_proj));
+        }
+        out
+    }
+}
+
 impl<B: FusedOps> LlamaModel<B> {
     pub fn num_layers(&self) -> usize {
         self.layers.len()

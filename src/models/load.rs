@@ -569,7 +569,7 @@ pub fn param_id(key: &str) -> ParamId {
 }
 
 /// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-friendly blocks.
-fn transpose_2d(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose_2d(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const BLOCK: usize = 32;
     let mut out = vec![0.0f32; values.len()];
     for r0 in (0..rows).step_by(BLOCK) {
@@ -592,6 +592,8 @@ pub struct ParamInfo {
     pub name: String,
     pub shape: Vec<usize>,
     pub transposed: bool,
+    /// Whether it takes gradients (false for a frozen base under LoRA).
+    pub trainable: bool,
 }
 
 impl ParamInfo {
@@ -639,6 +641,7 @@ impl<B: Backend> ModuleVisitor<B> for Lister {
             name: key_of(&self.path),
             shape: param.lazy_shape().to_vec(),
             transposed: D == 2 && is_linear_weight(&self.path, &self.containers),
+            trainable: param.is_require_grad(),
         });
     }
 }
@@ -764,13 +767,7 @@ pub fn save_safetensors(
     dtype: SaveDtype,
     max_shard_bytes: usize,
 ) -> std::io::Result<()> {
-    let encoded: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = tensors
-        .iter()
-        .map(|t| {
-            let (d, bytes) = dtype.encode(&t.values);
-            (t.name.clone(), t.shape.clone(), d, bytes)
-        })
-        .collect();
+    let encoded = encode_all(tensors, dtype);
     let mut shards: Vec<Vec<usize>> = vec![Vec::new()];
     let mut size = 0;
     for (i, (_, _, _, bytes)) in encoded.iter().enumerate() {
@@ -817,6 +814,35 @@ pub fn save_safetensors(
         std::fs::remove_file(&index)?;
     }
     Ok(())
+}
+
+type Encoded = (String, Vec<usize>, Dtype, Vec<u8>);
+
+fn encode_all(tensors: &[NamedTensor], dtype: SaveDtype) -> Vec<Encoded> {
+    tensors
+        .iter()
+        .map(|t| {
+            let (d, bytes) = dtype.encode(&t.values);
+            (t.name.clone(), t.shape.clone(), d, bytes)
+        })
+        .collect()
+}
+
+/// One safetensors file's bytes (PyTorch's `format: pt` metadata), for files that are
+/// not a model's `model.safetensors` (an adapter's weights).
+pub fn encode_safetensors(tensors: &[NamedTensor], dtype: SaveDtype) -> std::io::Result<Vec<u8>> {
+    let encoded = encode_all(tensors, dtype);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = encoded
+        .iter()
+        .map(|(name, shape, d, bytes)| {
+            let view = safetensors::tensor::TensorView::new(*d, shape.clone(), bytes)
+                .expect("shape and byte length agree by construction");
+            (name.clone(), view)
+        })
+        .collect();
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    safetensors::serialize(views, Some(meta)).map_err(std::io::Error::other)
 }
 
 /// Write a small file atomically (used for configs next to the weights).

@@ -13,6 +13,7 @@ pub mod layers;
 pub mod linear;
 pub mod llama;
 pub mod load;
+pub mod peft;
 pub mod reward;
 pub mod tokenizer;
 
@@ -39,6 +40,9 @@ pub struct ModelDir {
     pub family: Family,
     /// How the user named it (a folder or a hub id), for messages.
     pub name: String,
+    /// When the user named a LoRA adapter folder: the adapter; `dir`, `config` and
+    /// `family` are then its base model's.
+    pub adapter: Option<peft::AdapterDir>,
 }
 
 impl ModelDir {
@@ -48,7 +52,31 @@ impl ModelDir {
         Self::open_dir(&dir, spec)
     }
 
+    /// A folder: a model, or a PEFT adapter folder (`adapter_config.json`, no
+    /// `config.json`), opened on the base its config names.
     pub fn open_dir(dir: &Path, name: &str) -> Result<Self> {
+        Self::open_dir_with_base(dir, name, None)
+    }
+
+    /// As [`ModelDir::open_dir`], an adapter's base replaced by `base` when given.
+    pub fn open_dir_with_base(dir: &Path, name: &str, base: Option<&str>) -> Result<Self> {
+        if !dir.join("config.json").is_file()
+            && let Some(adapter) = peft::AdapterDir::open(dir)
+                .with_context(|| format!("model `{name}`: reading its LoRA adapter"))?
+        {
+            let base_spec = base.unwrap_or(&adapter.base_model).to_string();
+            let mut base = Self::open(&base_spec).with_context(|| {
+                format!(
+                    "model `{name}` is a LoRA adapter of `{base_spec}`, which could not be opened"
+                )
+            })?;
+            if base.adapter.is_some() {
+                bail!("model `{name}`: its base `{base_spec}` is itself an adapter");
+            }
+            base.name = name.to_string();
+            base.adapter = Some(adapter);
+            return Ok(base);
+        }
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("model `{name}`: cannot read {}", path.display()))?;
@@ -61,7 +89,13 @@ impl ModelDir {
             config,
             family,
             name: name.to_string(),
+            adapter: None,
         })
+    }
+
+    /// The folder the user named: the adapter's when there is one.
+    pub fn home(&self) -> &Path {
+        self.adapter.as_ref().map_or(&self.dir, |a| &a.dir)
     }
 
     fn config_context(&self) -> String {

@@ -10,6 +10,7 @@ use crate::kernels::FusedOps;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use burn::module::Param;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +22,7 @@ use super::config::Family;
 use super::linear::Linear;
 use super::llama::{LlamaModel, PaddingMask};
 use super::load::{self, LoadOptions, NamedTensor, SaveDtype};
+use super::peft::{self, AdapterMeta, LoraConfig, TaskType};
 use super::{ModelDir, load_module_with};
 
 #[derive(Module, Debug)]
@@ -118,6 +120,12 @@ impl<B: FusedOps> RewardModel<B> {
             Family::Bert => "classifier.weight",
         };
         let has_head = weights.contains(head_key);
+        if has_head && model.adapter.is_some() {
+            anyhow::bail!(
+                "model `{}`: its base already has a reward head (`{head_key}`); an adapter's head belongs in the adapter",
+                model.name
+            );
+        }
         let fresh = Self::init(model, init, device)?;
         let options = LoadOptions {
             allow_missing: if has_head {
@@ -135,7 +143,103 @@ impl<B: FusedOps> RewardModel<B> {
         {
             anyhow::bail!("model `{}`: the encoder has no pooler", model.name);
         }
-        Ok(loaded)
+        match &model.adapter {
+            Some(adapter) => loaded.load_adapter(adapter),
+            None => Ok(loaded),
+        }
+    }
+
+    /// Put a PEFT adapter's factors and head into a model loaded from its base: the base
+    /// frozen, the factors and the head trainable (a resumed LoRA run goes on from here).
+    fn load_adapter(self, adapter: &peft::AdapterDir) -> Result<Self> {
+        let weights = adapter.weights()?;
+        let mut model = self.no_grad();
+        adapter.apply(model.linears_mut(), &weights)?;
+        let family = model.family();
+        let head = model.head_mut();
+        let key = format!("{}{}", peft::KEY_PREFIX, head_name(family));
+        let weight_key = format!("{key}.weight");
+        let (values, shape) = weights.read_f32(&weight_key).with_context(|| {
+            format!(
+                "{}: no reward head `{weight_key}` in the adapter (is it a sequence-classification adapter with the head in modules_to_save?)",
+                adapter.dir.display()
+            )
+        })??;
+        let hidden = head.d_in();
+        if shape != [1, hidden] {
+            anyhow::bail!(
+                "{}: `{weight_key}` has shape {shape:?}, but the base model's head takes [1, {hidden}]",
+                adapter.dir.display()
+            );
+        }
+        let device = head.weight.lazy_device();
+        head.weight = Param::initialized(
+            load::param_id(&format!("{}.weight", head_name(family))),
+            Tensor::from_data(TensorData::new(values, [hidden, 1]), &device).require_grad(),
+        );
+        Ok(model)
+    }
+
+    /// The backbone's linear layers under their checkpoint paths (the head left out:
+    /// it is trained whole, PEFT's `modules_to_save`).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear<B>)> {
+        match self {
+            RewardModel::Decoder(m) => m.model.linears_mut("model"),
+            RewardModel::Encoder(m) => m.bert.linears_mut("bert"),
+        }
+    }
+
+    fn head_mut(&mut self) -> &mut Linear<B> {
+        match self {
+            RewardModel::Decoder(m) => &mut m.score,
+            RewardModel::Encoder(m) => &mut m.classifier,
+        }
+    }
+
+    /// True when the backbone carries LoRA adapters.
+    pub fn has_lora(&self) -> bool {
+        match self {
+            RewardModel::Decoder(m) => m.model.layers.iter().any(|l| {
+                let (a, p) = (&l.self_attn, &l.mlp);
+                [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj]
+                    .into_iter()
+                    .chain([&p.gate_proj, &p.up_proj, &p.down_proj])
+                    .any(Linear::has_lora)
+            }),
+            RewardModel::Encoder(m) => {
+                m.bert.encoder.layer.iter().any(|l| {
+                    [
+                        &l.attention.self_.query,
+                        &l.attention.self_.key,
+                        &l.attention.self_.value,
+                        &l.attention.output.dense,
+                        &l.intermediate.dense,
+                        &l.output.dense,
+                    ]
+                    .into_iter()
+                    .any(Linear::has_lora)
+                }) || m.bert.pooler.as_ref().is_some_and(|p| p.dense.has_lora())
+            }
+        }
+    }
+
+    /// LoRA on the backbone: every parameter frozen, fresh adapters (seeded) on the
+    /// layers `cfg` targets, the head trainable. Returns the adapted layers' paths.
+    pub fn apply_lora(self, cfg: &LoraConfig, seed: u64) -> Result<(Self, Vec<String>)> {
+        let mut model = self.no_grad();
+        let adapted = peft::attach(model.linears_mut(), cfg, seed)?;
+        let head = model.head_mut();
+        head.weight = head.weight.clone().set_require_grad(true);
+        Ok((model, adapted))
+    }
+
+    /// The adapters folded into the weights: a plain model computing the same rewards.
+    pub fn merge_lora(mut self) -> Self {
+        for (_, lin) in self.linears_mut() {
+            let merged = lin.clone().merged();
+            *lin = merged;
+        }
+        self
     }
 
     /// The architecture with random weights and a seeded head (tests, tiny models).
@@ -221,8 +325,12 @@ impl<B: FusedOps> RewardModel<B> {
         base: &ModelDir,
         pad_token_id: u32,
         dtype: SaveDtype,
+        lora: Option<&LoraConfig>,
     ) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if let Some(lora) = lora {
+            return self.save_adapter(dir, base, lora, dtype);
+        }
         let mut tensors = load::collect_tensors(self);
         if let RewardModel::Encoder(_) = self {
             tensors.push(NamedTensor {
@@ -238,6 +346,81 @@ impl<B: FusedOps> RewardModel<B> {
             .with_context(|| format!("writing {}", dir.join("config.json").display()))?;
         copy_tokenizer_files(&base.dir, dir)?;
         Ok(())
+    }
+}
+
+impl<B: FusedOps> RewardModel<B> {
+    /// A PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors` with the
+    /// factors and the head) plus the base's tokenizer files.
+    fn save_adapter(
+        &self,
+        dir: &Path,
+        base: &ModelDir,
+        lora: &LoraConfig,
+        dtype: SaveDtype,
+    ) -> Result<()> {
+        let family = self.family();
+        let mut this = self.clone();
+        let linears: Vec<(String, Linear<B>)> = this
+            .linears_mut()
+            .into_iter()
+            .map(|(p, l)| (p, l.clone()))
+            .collect();
+        let refs: Vec<(String, &Linear<B>)> = linears.iter().map(|(p, l)| (p.clone(), l)).collect();
+        let head = this.head_mut();
+        let h = head.d_in();
+        let values = head
+            .weight
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("f32 head");
+        let name = head_name(family);
+        let mut extra = vec![NamedTensor {
+            name: format!("{name}.weight"),
+            shape: vec![1, h],
+            values,
+        }];
+        if family == Family::Bert {
+            extra.push(NamedTensor {
+                name: format!("{name}.bias"),
+                shape: vec![1],
+                values: vec![0.0],
+            });
+        }
+        let base_model = base_model_name(base);
+        let meta = AdapterMeta {
+            config: lora,
+            base_model: &base_model,
+            task: TaskType::SeqCls,
+            modules_to_save: &["classifier", "score"],
+        };
+        peft::save_adapter(dir, &refs, extra, &meta, dtype)
+            .with_context(|| format!("writing the adapter to {}", dir.display()))?;
+        copy_tokenizer_files(&base.dir, dir)
+    }
+}
+
+/// The head's module name (`score` for decoders, `classifier` for BERT).
+pub fn head_name(family: Family) -> &'static str {
+    match family {
+        Family::Llama => "score",
+        Family::Bert => "classifier",
+    }
+}
+
+/// How an adapter names its base: the hub id the user gave, or the folder's absolute
+/// path (a relative one would break when the adapter is used from elsewhere).
+fn base_model_name(base: &ModelDir) -> String {
+    let named = Path::new(&base.name);
+    if named.is_dir() {
+        std::fs::canonicalize(named)
+            .unwrap_or_else(|_| named.to_path_buf())
+            .display()
+            .to_string()
+    } else {
+        base.name.clone()
     }
 }
 

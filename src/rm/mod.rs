@@ -208,8 +208,12 @@ pub struct LoadedRm {
 impl LoadedRm {
     pub fn open(spec: &str) -> Result<Self> {
         let dir = ModelDir::open(spec)?;
-        let weights = dir.weights()?;
-        let key = head_key(dir.family);
+        // An adapter folder keeps the head among its own tensors, PEFT's way.
+        let (weights, prefix) = match &dir.adapter {
+            Some(adapter) => (adapter.weights()?, crate::models::peft::KEY_PREFIX),
+            None => (dir.weights()?, ""),
+        };
+        let key = &format!("{prefix}{}", head_key(dir.family));
         if !weights.contains(key) {
             bail!(
                 "model `{spec}` has no reward head (`{key}`): it is a backbone, not a reward model; train one with `rmtk train-rm`"
@@ -224,12 +228,12 @@ impl LoadedRm {
         }
         // rmtk's encoder head has no bias (it writes a zero one); a model trained
         // elsewhere may have one, which shifts every reward by the same amount.
-        let bias = match weights.read_f32("classifier.bias") {
+        let bias = match weights.read_f32(&format!("{prefix}classifier.bias")) {
             Some(read) => read?.0.first().copied().unwrap_or(0.0),
             None => 0.0,
         };
         let tokenizer = dir.tokenizer()?;
-        let info = RmInfo::load(&dir.dir)?;
+        let info = RmInfo::load(dir.home())?;
         let pad_id = match &info {
             Some(i) => i.pad_token_id,
             None => config_pad_id(&dir).unwrap_or_else(|| tokenizer.pad_id()),

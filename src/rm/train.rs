@@ -39,7 +39,9 @@ use crate::data::prefs::{
     self, EncodedPair, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder, SeqSpec,
 };
 use crate::device::{DeviceSpec, Job, run_on};
+use crate::models::linear::{LoraShape, with_dropout};
 use crate::models::load::{SaveDtype, param_infos};
+use crate::models::peft::{LoraConfig, Targets};
 use crate::models::reward::{HeadInit, RewardModel};
 use crate::models::{Family, ModelDir};
 use crate::train::metrics::{RunLog, bar_message, num};
@@ -146,6 +148,36 @@ pub struct TrainRmConfig {
     /// Coefficient of mean((r+ + r-)^2), which keeps rewards centred (0.01 is usual).
     #[arg(long, default_value_t = 0.0)]
     pub center_rewards_coef: f64,
+
+    /// LoRA rank: train low-rank adapters on the backbone (base frozen, the head
+    /// trained whole) instead of every weight; 0: full fine-tuning. The model is saved
+    /// as a PEFT adapter folder.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub lora_r: usize,
+    /// LoRA alpha (scaling alpha / r; PEFT's default 8).
+    #[arg(long, default_value_t = 8.0)]
+    #[serde(default = "default_lora_alpha")]
+    pub lora_alpha: f64,
+    /// Dropout on the adapters' input (training only).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub lora_dropout: f64,
+    /// Linear layers to adapt: module names or dotted path suffixes, comma-separated
+    /// (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj for decoders;
+    /// query,key,value,dense for BERT), or all-linear; default PEFT's for the model type.
+    #[arg(long)]
+    #[serde(default)]
+    pub lora_target_modules: Option<String>,
+    /// rsLoRA: scaling alpha / sqrt(r).
+    #[arg(long)]
+    #[serde(default)]
+    pub use_rslora: bool,
+    /// With LoRA, also write the adapters merged into the base, a plain Hugging Face
+    /// folder, to OUTPUT/merged.
+    #[arg(long)]
+    #[serde(default)]
+    pub merge_lora: bool,
     /// Seed of the head's initialisation and of the data order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -178,7 +210,40 @@ pub struct TrainRmConfig {
     pub device: DeviceSpec,
 }
 
+fn default_lora_alpha() -> f64 {
+    8.0
+}
+
 impl TrainRmConfig {
+    /// The adapter settings when training with LoRA.
+    fn lora(&self, model: &ModelDir) -> Result<Option<LoraConfig>> {
+        if self.lora_r == 0 {
+            return Ok(None);
+        }
+        let targets = match &self.lora_target_modules {
+            Some(t) => Targets::parse(t)?,
+            None => {
+                let model_type = model
+                    .config
+                    .get("model_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Targets::peft_default(model_type).with_context(|| {
+                    format!("model type `{model_type}` has no default LoRA targets: give --lora-target-modules")
+                })?
+            }
+        };
+        Ok(Some(LoraConfig {
+            shape: LoraShape {
+                r: self.lora_r,
+                alpha: self.lora_alpha,
+                dropout: self.lora_dropout,
+                rslora: self.use_rslora,
+            },
+            targets,
+        }))
+    }
+
     fn output(&self) -> &Path {
         self.output.as_deref().expect("resolved before use")
     }
@@ -215,6 +280,22 @@ impl TrainRmConfig {
             && !(f > 0.0 && f < 1.0)
         {
             bail!("--eval-fraction must be between 0 and 1");
+        }
+        if !(0.0..1.0).contains(&self.lora_dropout) {
+            bail!("--lora-dropout must be in [0, 1)");
+        }
+        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+            bail!("--lora-alpha must be a positive number");
+        }
+        if self.lora_r == 0
+            && (self.lora_target_modules.is_some()
+                || self.use_rslora
+                || self.merge_lora
+                || self.lora_dropout > 0.0)
+        {
+            bail!(
+                "--lora-target-modules, --lora-dropout, --use-rslora and --merge-lora need --lora-r"
+            );
         }
         Ok(())
     }
@@ -503,6 +584,16 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         head: head_key(base.family).into(),
     };
 
+    let lora = cfg.lora(&base)?;
+    if lora.is_some() && base.adapter.is_some() {
+        bail!(
+            "--model {} is already a LoRA adapter: training it goes on without --lora-r",
+            base.name
+        );
+    }
+    // The adapter settings a run saves with: the new adapter's, or those of the adapter
+    // it continues.
+    let lora = lora.or_else(|| base.adapter.as_ref().map(|a| a.config.clone()));
     // Model, optimizer and state: fresh, or from the checkpoint.
     let (mut model, mut updater, mut state, mut rng, mut metrics, mut rewards_log) = match &resume {
         Some(ck) => {
@@ -513,7 +604,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 HeadInit { seed: cfg.seed },
                 &device,
             )?;
-            let mut optim = AdamW::<B>::new(adam, param_infos(&model));
+            let mut optim = AdamW::<B>::new(adam, trainable(&model));
             optim.load(&ck.join(OPTIMIZER_FILE), &device)?;
             let state = TrainerState::load(ck)?;
             if optim.steps_done() != state.step {
@@ -544,9 +635,21 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             )
         }
         None => {
-            let model =
+            let mut model =
                 RewardModel::<Ad<B>>::from_pretrained(&base, HeadInit { seed: cfg.seed }, &device)?;
-            let optim = AdamW::<B>::new(adam, param_infos(&model));
+            if let Some(lora) = &lora {
+                let (adapted, paths) = model.apply_lora(lora, cfg.seed)?;
+                model = adapted;
+                log.info(&format!(
+                    "LoRA r={} alpha={}{} on {} linear layers ({} ...); the base is frozen",
+                    lora.shape.r,
+                    lora.shape.alpha,
+                    if lora.shape.rslora { " (rsLoRA)" } else { "" },
+                    paths.len(),
+                    paths.first().map_or("", String::as_str)
+                ));
+            }
+            let optim = AdamW::<B>::new(adam, trainable(&model));
             let rng = TrainRng::new(cfg.seed);
             let state = TrainerState {
                 step: 0,
@@ -673,12 +776,13 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             (Vec::new(), Vec::new(), Vec::new());
         let mut loss_sum = 0.0f64;
         let mut tokens = 0usize;
-        for mb in &micro {
+        for (mb_index, mb) in micro.iter().enumerate() {
             let pairs: Vec<&EncodedPair> = mb.iter().map(|&i| &train[i as usize]).collect();
             let k = pairs.len();
             let batch = pair_batch::<Ad<B>>(&pairs, pad_id, &device);
             tokens += batch.num_tokens();
-            let rewards = model.forward(&batch);
+            let seed = dropout_seed(cfg.seed, state.step, mb_index);
+            let rewards = with_dropout(seed, || model.forward(&batch));
             let chosen = rewards.clone().narrow(0, 0, k);
             let rejected = rewards.clone().narrow(0, k, k);
             let margin = pairs[0].margin.map(|_| {
@@ -756,7 +860,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         if cfg.save_every > 0 && state.step % cfg.save_every == 0 {
             let inner = model.valid();
             let dir = checkpoints.save(state.step, |dir| {
-                inner.save_pretrained(dir, &base, pad_id, SaveDtype::F32)?;
+                inner.save_pretrained(dir, &base, pad_id, SaveDtype::F32, lora.as_ref())?;
                 info.save(dir)?;
                 updater.optim.save(&dir.join(OPTIMIZER_FILE))?;
                 state.save(dir)
@@ -781,9 +885,22 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     // The final model, in Hugging Face layout, beside the run's files.
     let inner = model.valid();
     inner
-        .save_pretrained(&output, &base, pad_id, cfg.save_dtype)
+        .save_pretrained(&output, &base, pad_id, cfg.save_dtype, lora.as_ref())
         .with_context(|| format!("saving the model to {}", output.display()))?;
     info.save(&output)?;
+    if cfg.merge_lora && lora.is_some() {
+        let merged_dir = output.join("merged");
+        inner
+            .clone()
+            .merge_lora()
+            .save_pretrained(&merged_dir, &base, pad_id, cfg.save_dtype, None)
+            .with_context(|| format!("saving the merged model to {}", merged_dir.display()))?;
+        info.save(&merged_dir)?;
+        log.info(&format!(
+            "LoRA merged into the base: {}",
+            merged_dir.display()
+        ));
+    }
     if let Some(rec) = &last_eval {
         crate::models::load::write_json(
             &output.join("eval_results.json"),
@@ -823,4 +940,26 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         output.display()
     ));
     Ok(())
+}
+
+/// The parameters the optimizer updates: all of them, or under LoRA the adapters and
+/// the head (frozen ones get no gradient and no optimizer state).
+fn trainable<B: burn::tensor::backend::AutodiffBackend, M: burn::module::Module<B>>(
+    model: &M,
+) -> Vec<crate::models::load::ParamInfo> {
+    param_infos(model)
+        .into_iter()
+        .filter(|p| p.trainable)
+        .collect()
+}
+
+/// The seed of one micro-batch's LoRA dropout masks: fixed by the run's seed, the update
+/// and the micro-batch, so a resumed run draws the same masks (SplitMix64's mixing).
+fn dropout_seed(seed: u64, step: u64, micro: usize) -> u64 {
+    let mut z = seed
+        ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (micro as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

@@ -12,6 +12,7 @@ mod models_golden;
 mod plot_cli;
 mod real_models;
 mod rm_cli;
+mod rm_lora;
 mod rm_minilm;
 mod rm_reference;
 mod rm_resume;
