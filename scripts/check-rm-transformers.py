@@ -5,7 +5,9 @@
     .venv-ref/bin/python scripts/check-rm-transformers.py RM ROWS SCORED.parquet [--tol 1e-4]
 
 RM is a folder written by `rmtk train-rm`. The script loads it with
-`AutoModelForSequenceClassification` and `AutoTokenizer` (float32, eager attention),
+`AutoModelForSequenceClassification` and `AutoTokenizer` (float32, eager attention), or,
+for a LoRA adapter folder (`--lora-r`), the base named in its adapter_config.json with
+PEFT's `PeftModel.from_pretrained` on top (peft, in the reference venv),
 builds each row's sequence with transformers alone, following the rule recorded in
 `rmtk_reward_model.json`:
   decoders  messages: tokenizer.apply_chat_template(prompt + response, tokenize=True)
@@ -100,15 +102,30 @@ def main() -> int:
     args = ARGS or parse_args()
 
     spec = json.loads((args.model / "rmtk_reward_model.json").read_text())["sequences"]
-    config = json.loads((args.model / "config.json").read_text())
-    arch = config["architectures"][0]
-    if not arch.endswith("ForSequenceClassification") or config.get("num_labels", len(config.get("id2label", {}))) != 1:
-        print(f"{args.model}: not a one-label sequence classifier ({arch})", file=sys.stderr)
-        return 1
-    tok = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        args.model, dtype=torch.float32, attn_implementation="eager"
-    ).eval()
+    adapter = args.model / "adapter_config.json"
+    if adapter.is_file():
+        # A LoRA adapter folder (`train-rm --lora-r`): PEFT loads it on its base.
+        from peft import PeftModel
+
+        base = json.loads(adapter.read_text())["base_model_name_or_path"]
+        config = json.loads((Path(base) / "config.json").read_text())
+        arch = "PeftModel on " + base
+        tok = AutoTokenizer.from_pretrained(args.model)
+        backbone = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=1, dtype=torch.float32, attn_implementation="eager"
+        )
+        backbone.config.pad_token_id = json.loads((args.model / "rmtk_reward_model.json").read_text())["pad_token_id"]
+        model = PeftModel.from_pretrained(backbone, args.model).eval()
+    else:
+        config = json.loads((args.model / "config.json").read_text())
+        arch = config["architectures"][0]
+        if not arch.endswith("ForSequenceClassification") or config.get("num_labels", len(config.get("id2label", {}))) != 1:
+            print(f"{args.model}: not a one-label sequence classifier ({arch})", file=sys.stderr)
+            return 1
+        tok = AutoTokenizer.from_pretrained(args.model)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            args.model, dtype=torch.float32, attn_implementation="eager"
+        ).eval()
     pad = model.config.pad_token_id
     rows = read_rows(args.rows)
     scored = read_rows(args.scored)

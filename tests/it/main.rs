@@ -13,6 +13,7 @@ mod plot_cli;
 mod real_models;
 mod rm_cli;
 mod rm_lora;
+mod rm_lora_reference;
 mod rm_minilm;
 mod rm_reference;
 mod rm_resume;
