@@ -48,8 +48,14 @@ pub struct ModelDir {
 impl ModelDir {
     /// Resolve `--model` (a folder or a hub id) and read its config.json.
     pub fn open(spec: &str) -> Result<Self> {
+        Self::open_with_base(spec, None)
+    }
+
+    /// As [`ModelDir::open`]; when `spec` is a LoRA adapter folder, `base` (if given)
+    /// replaces the base its `adapter_config.json` names.
+    pub fn open_with_base(spec: &str, base: Option<&str>) -> Result<Self> {
         let dir = hub::resolve(spec)?;
-        Self::open_dir(&dir, spec)
+        Self::open_dir_with_base(&dir, spec, base)
     }
 
     /// A folder: a model, or a PEFT adapter folder (`adapter_config.json`, no

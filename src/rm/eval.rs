@@ -19,6 +19,10 @@ pub struct EvalRmConfig {
     /// A reward model folder or hub id.
     #[arg(long)]
     pub model: String,
+    /// For a LoRA adapter folder: the base model to put it on, instead of the one its
+    /// adapter_config.json names (a folder or hub id).
+    #[arg(long)]
+    pub base_model: Option<String>,
     /// Preference files (parquet or JSONL; wildcards allowed), in any layout train-rm reads.
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<String>,
@@ -57,7 +61,7 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
     if cfg.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let rm = LoadedRm::open(&cfg.model)?;
+    let rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
     let spec = rm.seq_spec(cfg.max_length, cfg.overlong)?;
     let files = prefs::expand_paths(&cfg.data)?;
     let columns = PrefColumns {

@@ -207,7 +207,12 @@ pub struct LoadedRm {
 
 impl LoadedRm {
     pub fn open(spec: &str) -> Result<Self> {
-        let dir = ModelDir::open(spec)?;
+        Self::open_with_base(spec, None)
+    }
+
+    /// As [`LoadedRm::open`]; a LoRA adapter folder's base replaced by `base` if given.
+    pub fn open_with_base(spec: &str, base: Option<&str>) -> Result<Self> {
+        let dir = ModelDir::open_with_base(spec, base)?;
         // An adapter folder keeps the head among its own tensors, PEFT's way.
         let (weights, prefix) = match &dir.adapter {
             Some(adapter) => (adapter.weights()?, crate::models::peft::KEY_PREFIX),

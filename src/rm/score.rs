@@ -23,6 +23,10 @@ pub struct ScoreConfig {
     /// with one label) or a hub id.
     #[arg(long)]
     pub model: String,
+    /// For a LoRA adapter folder: the base model to put it on, instead of the one its
+    /// adapter_config.json names (a folder or hub id).
+    #[arg(long)]
+    pub base_model: Option<String>,
     /// Rows to score: parquet or JSONL.
     #[arg(long)]
     pub input: PathBuf,
@@ -63,7 +67,7 @@ pub fn run(cfg: ScoreConfig) -> Result<()> {
             cfg.output.display()
         );
     }
-    let rm = LoadedRm::open(&cfg.model)?;
+    let rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
     let spec = rm.seq_spec(cfg.max_length, Some(Overlong::Truncate))?;
     let table = data::read_table(&cfg.input)?;
     table.require_column(&cfg.response_column)?;

@@ -306,4 +306,16 @@ fn bad_lora_input_gets_clear_errors() {
         err.contains("another base") && err.contains("gate_proj") && err.contains("[128, 4]"),
         "{err}"
     );
+    // --base-model puts the adapter back on its own base.
+    ok(rmtk().args([
+        "score",
+        "--model",
+        out.to_str().unwrap(),
+        "--base-model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        dir.join("s.jsonl").to_str().unwrap(),
+    ]));
 }
