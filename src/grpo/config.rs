@@ -15,6 +15,7 @@ use super::loss::Aggregation;
 use super::mixing::{AdvantageScale, Mixing};
 use crate::device::DeviceSpec;
 use crate::models::load::SaveDtype;
+use crate::models::peft::LoraArgs;
 use crate::train::ScheduleKind;
 use crate::verify::{Mode, VerifierArgs};
 
@@ -207,6 +208,10 @@ pub struct GrpoConfig {
     /// Dtype of the final policy's weights (checkpoints are f32).
     #[arg(long, value_enum, default_value = "f32")]
     pub save_dtype: SaveDtype,
+    /// LoRA on the policy (the KL reference is then the base with the adapters off:
+    /// no second copy of the weights).
+    #[command(flatten)]
+    pub lora: LoraArgs,
     /// Evaluate on --eval-prompts every N steps (0: at the start and the end only).
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
@@ -285,6 +290,7 @@ impl GrpoConfig {
             bail!("--overlong-cache must not exceed --max-new-tokens");
         }
         self.verifier.validate()?;
+        self.lora.validate()?;
         Ok(())
     }
 

@@ -33,6 +33,7 @@ use super::rollout::{RolloutSeed, generate_groups};
 use crate::data::prefs::{Content, SeqSpec};
 use crate::device::Job;
 use crate::models::generate::SamplingParams;
+use crate::models::linear::{dropout_seed, with_dropout};
 use crate::models::llama::ContinuationBatch;
 use crate::models::load::SaveDtype;
 use crate::models::reward::RewardModel;
@@ -441,7 +442,33 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         }
         None => load_causal_lm(&job.policy_dir, &device)?,
     };
+    let new_lora = cfg.lora.config(&job.policy_dir)?;
+    if new_lora.is_some() && job.policy_dir.adapter.is_some() {
+        bail!(
+            "--policy {} is already a LoRA adapter: training it goes on without --lora-r",
+            job.policy_dir.name
+        );
+    }
+    if let (Some(lora), None) = (&new_lora, &job.resume) {
+        let (adapted, paths) = policy.apply_lora(lora, cfg.seed)?;
+        policy = adapted;
+        log.info(&format!(
+            "LoRA r={} alpha={}{} on {} linear layers ({} ...); the base is frozen",
+            lora.shape.r,
+            lora.shape.alpha,
+            if lora.shape.rslora { " (rsLoRA)" } else { "" },
+            paths.len(),
+            paths.first().map_or("", String::as_str)
+        ));
+    }
+    // The adapter settings the run saves with: the new adapter's, or those of the
+    // adapter it continues.
+    let lora = new_lora.or_else(|| job.policy_dir.adapter.as_ref().map(|a| a.config.clone()));
     let reference: Option<LlamaForCausalLM<B>> = match &job.reference_dir {
+        // Under LoRA the initial policy is the base: the same weights, adapters off.
+        Some(_) if cfg.beta > 0.0 && lora.is_some() && cfg.reference.is_none() => {
+            Some(policy.valid().without_adapters())
+        }
         Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm(dir, &device)?),
         _ => None,
     };
@@ -496,7 +523,12 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         warmup_steps: cfg.warmup_steps * updates_per_step,
         total_steps: cfg.max_steps * updates_per_step,
     };
-    let mut optim = AdamW::<B>::new(adam, crate::models::load::param_infos(&policy));
+    // Under LoRA only the adapters take gradients and optimizer state.
+    let trainable: Vec<_> = crate::models::load::param_infos(&policy)
+        .into_iter()
+        .filter(|p| p.trainable)
+        .collect();
+    let mut optim = AdamW::<B>::new(adam, trainable);
     let (mut state, mut rng, mut order) = match &job.resume {
         Some(ck) => {
             optim.load(&ck.join(OPTIMIZER_FILE), &device)?;
@@ -945,8 +977,13 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                         let prompts: Vec<&[u32]> = micro.iter().map(|&i| pairs[i].0).collect();
                         let conts: Vec<&[u32]> = micro.iter().map(|&i| pairs[i].1).collect();
                         let batch = ContinuationBatch::<Ad<B>>::new(&prompts, &conts, pad, &device);
-                        let (logp, entropy) =
-                            policy.continuation_logprobs(&batch, cfg.logprob_chunk, epoch == 0);
+                        // LoRA dropout's masks: fixed by the seed, the step, the
+                        // update within it and the micro-batch.
+                        let pass = dropout_seed(cfg.seed, state.step, updates as u64);
+                        let seed = dropout_seed(pass, epoch as u64, micro[0] as u64);
+                        let (logp, entropy) = with_dropout(seed, || {
+                            policy.continuation_logprobs(&batch, cfg.logprob_chunk, epoch == 0)
+                        });
                         let width = batch.width;
                         let old_logp = match &old {
                             Some(o) => {
@@ -1058,7 +1095,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         if last || (cfg.save_every > 0 && state.step % cfg.save_every == 0) {
             let inner = policy.valid();
             let dir = checkpoints.save(state.step, |dir| {
-                save_causal_lm(&inner, dir, &job.policy_dir, SaveDtype::F32)?;
+                save_causal_lm(&inner, dir, &job.policy_dir, SaveDtype::F32, lora.as_ref())?;
                 updater.optim.save(&dir.join(OPTIMIZER_FILE))?;
                 state.save(dir)
             })?;
@@ -1080,8 +1117,26 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
 
     // The final policy, in Hugging Face layout, beside the run's files.
     let inner = policy.valid();
-    save_causal_lm(&inner, &output, &job.policy_dir, cfg.save_dtype)
-        .with_context(|| format!("saving the policy to {}", output.display()))?;
+    save_causal_lm(
+        &inner,
+        &output,
+        &job.policy_dir,
+        cfg.save_dtype,
+        lora.as_ref(),
+    )
+    .with_context(|| format!("saving the policy to {}", output.display()))?;
+    if cfg.lora.merge_lora && lora.is_some() {
+        let merged = output.join("merged");
+        save_causal_lm(
+            &inner.clone().merge_lora(),
+            &merged,
+            &job.policy_dir,
+            cfg.save_dtype,
+            None,
+        )
+        .with_context(|| format!("saving the merged policy to {}", merged.display()))?;
+        log.info(&format!("LoRA merged into the base: {}", merged.display()));
+    }
     let first_eval = MetricsLog::read_records(&output)
         .into_iter()
         .find(|r| r.get("split").and_then(Value::as_str) == Some("eval"));

@@ -218,6 +218,22 @@ impl<B: Backend> BertModel<B> {
         }
         out
     }
+
+    /// True when any linear layer carries a LoRA adapter.
+    pub fn has_lora(&self) -> bool {
+        self.encoder.layer.iter().any(|l| {
+            [
+                &l.attention.self_.query,
+                &l.attention.self_.key,
+                &l.attention.self_.value,
+                &l.attention.output.dense,
+                &l.intermediate.dense,
+                &l.output.dense,
+            ]
+            .into_iter()
+            .any(Linear::has_lora)
+        }) || self.pooler.as_ref().is_some_and(|p| p.dense.has_lora())
+    }
 }
 
 impl<B: FusedOps> BertModel<B> {

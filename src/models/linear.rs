@@ -179,6 +179,13 @@ impl<B: Backend> Linear<B> {
         self.bias = self.bias.take().map(|b| b.set_require_grad(false));
     }
 
+    /// The adapter removed: the base layer alone (shares the base's storage).
+    pub fn drop_lora(&mut self) {
+        self.lora_A = None;
+        self.lora_B = None;
+        self.lora_enabled = false;
+    }
+
     /// `W + scaling * A B` folded into the weight, the adapter removed: a plain layer
     /// that computes what the adapted one did (dropout off).
     pub fn merged(self) -> Self {
@@ -219,6 +226,17 @@ pub fn with_dropout<R>(seed: u64, f: impl FnOnce() -> R) -> R {
     let out = f();
     DROPOUT.with(|d| *d.borrow_mut() = previous);
     out
+}
+
+/// The seed of one forward pass's dropout masks, mixed from the run's seed and two
+/// counters (the update and the micro-batch): a resumed run draws the same masks
+/// (SplitMix64's finaliser).
+pub fn dropout_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Inverted dropout (`torch.nn.Dropout`): kept elements scaled by `1 / (1 - p)`.

@@ -415,6 +415,17 @@ impl<B: Backend> LlamaModel<B> {
         }
         out
     }
+
+    /// True when any linear layer carries a LoRA adapter.
+    pub fn has_lora(&self) -> bool {
+        self.layers.iter().any(|l| {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj]
+                .into_iter()
+                .chain([&m.gate_proj, &m.up_proj, &m.down_proj])
+                .any(Linear::has_lora)
+        })
+    }
 }
 
 impl<B: FusedOps> LlamaModel<B> {
@@ -618,6 +629,46 @@ impl<B: FusedOps> Mlp<B> {
         let gate = self.gate_proj.forward(x.clone());
         self.down_proj
             .forward(kernels::swiglu(gate, self.up_proj.forward(x)))
+    }
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// The decoder's linear layers under their checkpoint paths (the output head left
+    /// out, as PEFT's `all-linear` leaves it).
+    pub fn linears_mut(&mut self) -> Vec<(String, &mut Linear<B>)> {
+        self.model.linears_mut("model")
+    }
+
+    pub fn has_lora(&self) -> bool {
+        self.model.has_lora()
+    }
+
+    /// LoRA on the decoder: every parameter frozen, fresh adapters (seeded) on the layers
+    /// `cfg` targets. Returns the adapted layers' paths.
+    pub fn apply_lora(
+        self,
+        cfg: &super::peft::LoraConfig,
+        seed: u64,
+    ) -> anyhow::Result<(Self, Vec<String>)> {
+        let mut lm = self.no_grad();
+        let adapted = super::peft::attach(lm.linears_mut(), cfg, seed)?;
+        Ok((lm, adapted))
+    }
+
+    /// The base model: every adapter removed (the weights are shared, not copied).
+    pub fn without_adapters(mut self) -> Self {
+        for (_, lin) in self.linears_mut() {
+            lin.drop_lora();
+        }
+        self
+    }
+
+    /// The adapters folded into the weights: a plain model computing the same logits.
+    pub fn merge_lora(mut self) -> Self {
+        for (_, lin) in self.linears_mut() {
+            *lin = lin.clone().merged();
+        }
+        self
     }
 }
 

@@ -17,6 +17,7 @@ pub mod peft;
 pub mod reward;
 pub mod tokenizer;
 
+use burn::module::Module;
 use burn::prelude::Backend;
 
 use crate::kernels::FusedOps;
@@ -192,7 +193,14 @@ pub fn load_causal_lm<B: FusedOps>(
         cfg.tie_word_embeddings = true;
     }
     let module = cfg.init_causal_lm::<B>(device);
-    let (module, _unused) = load_module_with(module, &weights, &LoadOptions::default(), model)?;
+    let (mut module, _unused) = load_module_with(module, &weights, &LoadOptions::default(), model)?;
+    if let Some(adapter) = &model.adapter {
+        // The base frozen, the adapter's factors trainable (a resumed LoRA run).
+        module = module.no_grad();
+        adapter
+            .apply(module.linears_mut(), &adapter.weights()?)
+            .with_context(|| format!("model `{}`", model.name))?;
+    }
     Ok(module)
 }
 
@@ -222,13 +230,35 @@ pub fn load_bert<B: FusedOps>(
 /// generation_config.json), loadable by transformers' `AutoModelForCausalLM` and by
 /// [`load_causal_lm`]. `base` is the folder it was loaded from (its config and tokenizer
 /// are carried over).
+/// With `lora`, the adapters alone as a PEFT adapter folder (task CAUSAL_LM) instead.
 pub fn save_causal_lm<B: Backend>(
     lm: &LlamaForCausalLM<B>,
     dir: &Path,
     base: &ModelDir,
     dtype: load::SaveDtype,
+    lora: Option<&peft::LoraConfig>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(lora) = lora {
+        let mut lm = lm.clone();
+        let linears: Vec<(String, linear::Linear<B>)> = lm
+            .linears_mut()
+            .into_iter()
+            .map(|(p, l)| (p, l.clone()))
+            .collect();
+        let refs: Vec<(String, &linear::Linear<B>)> =
+            linears.iter().map(|(p, l)| (p.clone(), l)).collect();
+        let base_model = reward::base_model_name(base);
+        let meta = peft::AdapterMeta {
+            config: lora,
+            base_model: &base_model,
+            task: peft::TaskType::CausalLm,
+            modules_to_save: &[],
+        };
+        peft::save_adapter(dir, &refs, Vec::new(), &meta, dtype)
+            .with_context(|| format!("writing the adapter to {}", dir.display()))?;
+        return reward::copy_tokenizer_files(&base.dir, dir);
+    }
     let tensors = load::collect_tensors(lm);
     load::save_safetensors(dir, &tensors, dtype, load::DEFAULT_MAX_SHARD_BYTES)
         .with_context(|| format!("writing weights to {}", dir.display()))?;

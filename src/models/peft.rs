@@ -110,6 +110,97 @@ pub struct LoraConfig {
     pub targets: Targets,
 }
 
+/// The LoRA flags of the training commands (`train-rm`, `grpo`).
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, serde::Serialize, serde::Deserialize)]
+pub struct LoraArgs {
+    /// LoRA rank: train low-rank adapters on the backbone's linear layers (the base
+    /// frozen: no gradients, no optimizer state) instead of every weight; 0: full
+    /// fine-tuning. The model is saved as a PEFT adapter folder.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub lora_r: usize,
+    /// LoRA alpha (scaling alpha / r; PEFT's default 8).
+    #[arg(long, default_value_t = 8.0)]
+    #[serde(default = "default_lora_alpha")]
+    pub lora_alpha: f64,
+    /// Dropout on the adapters' input (training only, from the run's seeded stream).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub lora_dropout: f64,
+    /// Linear layers to adapt: module names or dotted path suffixes, comma-separated
+    /// (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj for decoders;
+    /// query,key,value,dense for BERT), or all-linear; default PEFT's for the model type.
+    #[arg(long)]
+    #[serde(default)]
+    pub lora_target_modules: Option<String>,
+    /// rsLoRA: scaling alpha / sqrt(r).
+    #[arg(long)]
+    #[serde(default)]
+    pub use_rslora: bool,
+    /// With LoRA, also write the adapters merged into the base, a plain Hugging Face
+    /// folder, to OUTPUT/merged.
+    #[arg(long)]
+    #[serde(default)]
+    pub merge_lora: bool,
+}
+
+fn default_lora_alpha() -> f64 {
+    8.0
+}
+
+impl LoraArgs {
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.lora_dropout) {
+            bail!("--lora-dropout must be in [0, 1)");
+        }
+        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+            bail!("--lora-alpha must be a positive number");
+        }
+        if self.lora_r == 0
+            && (self.lora_target_modules.is_some()
+                || self.use_rslora
+                || self.merge_lora
+                || self.lora_dropout > 0.0)
+        {
+            bail!(
+                "--lora-target-modules, --lora-dropout, --use-rslora and --merge-lora need --lora-r"
+            );
+        }
+        Ok(())
+    }
+
+    /// The adapter settings for `model`, when `--lora-r` asks for one.
+    pub fn config(&self, model: &super::ModelDir) -> Result<Option<LoraConfig>> {
+        if self.lora_r == 0 {
+            return Ok(None);
+        }
+        let targets = match &self.lora_target_modules {
+            Some(t) => Targets::parse(t)?,
+            None => {
+                let model_type = model
+                    .config
+                    .get("model_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Targets::peft_default(model_type).with_context(|| {
+                    format!(
+                        "model type `{model_type}` has no default LoRA targets: give --lora-target-modules"
+                    )
+                })?
+            }
+        };
+        Ok(Some(LoraConfig {
+            shape: LoraShape {
+                r: self.lora_r,
+                alpha: self.lora_alpha,
+                dropout: self.lora_dropout,
+                rslora: self.use_rslora,
+            },
+            targets,
+        }))
+    }
+}
+
 /// Attach a fresh adapter to every linear layer `cfg.targets` matches (the caller has
 /// left out the output head). Returns the paths adapted; an error names the layers
 /// there are when nothing matches.

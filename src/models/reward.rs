@@ -199,27 +199,8 @@ impl<B: FusedOps> RewardModel<B> {
     /// True when the backbone carries LoRA adapters.
     pub fn has_lora(&self) -> bool {
         match self {
-            RewardModel::Decoder(m) => m.model.layers.iter().any(|l| {
-                let (a, p) = (&l.self_attn, &l.mlp);
-                [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj]
-                    .into_iter()
-                    .chain([&p.gate_proj, &p.up_proj, &p.down_proj])
-                    .any(Linear::has_lora)
-            }),
-            RewardModel::Encoder(m) => {
-                m.bert.encoder.layer.iter().any(|l| {
-                    [
-                        &l.attention.self_.query,
-                        &l.attention.self_.key,
-                        &l.attention.self_.value,
-                        &l.attention.output.dense,
-                        &l.intermediate.dense,
-                        &l.output.dense,
-                    ]
-                    .into_iter()
-                    .any(Linear::has_lora)
-                }) || m.bert.pooler.as_ref().is_some_and(|p| p.dense.has_lora())
-            }
+            RewardModel::Decoder(m) => m.model.has_lora(),
+            RewardModel::Encoder(m) => m.bert.has_lora(),
         }
     }
 
@@ -236,8 +217,7 @@ impl<B: FusedOps> RewardModel<B> {
     /// The adapters folded into the weights: a plain model computing the same rewards.
     pub fn merge_lora(mut self) -> Self {
         for (_, lin) in self.linears_mut() {
-            let merged = lin.clone().merged();
-            *lin = merged;
+            *lin = lin.clone().merged();
         }
         self
     }
@@ -412,7 +392,7 @@ pub fn head_name(family: Family) -> &'static str {
 
 /// How an adapter names its base: the hub id the user gave, or the folder's absolute
 /// path (a relative one would break when the adapter is used from elsewhere).
-fn base_model_name(base: &ModelDir) -> String {
+pub(crate) fn base_model_name(base: &ModelDir) -> String {
     let named = Path::new(&base.name);
     if named.is_dir() {
         std::fs::canonicalize(named)

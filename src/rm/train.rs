@@ -39,9 +39,9 @@ use crate::data::prefs::{
     self, EncodedPair, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder, SeqSpec,
 };
 use crate::device::{DeviceSpec, Job, run_on};
-use crate::models::linear::{LoraShape, with_dropout};
+use crate::models::linear::{dropout_seed, with_dropout};
 use crate::models::load::{SaveDtype, param_infos};
-use crate::models::peft::{LoraConfig, Targets};
+use crate::models::peft::LoraArgs;
 use crate::models::reward::{HeadInit, RewardModel};
 use crate::models::{Family, ModelDir};
 use crate::train::metrics::{RunLog, bar_message, num};
@@ -149,35 +149,9 @@ pub struct TrainRmConfig {
     #[arg(long, default_value_t = 0.0)]
     pub center_rewards_coef: f64,
 
-    /// LoRA rank: train low-rank adapters on the backbone (base frozen, the head
-    /// trained whole) instead of every weight; 0: full fine-tuning. The model is saved
-    /// as a PEFT adapter folder.
-    #[arg(long, default_value_t = 0)]
-    #[serde(default)]
-    pub lora_r: usize,
-    /// LoRA alpha (scaling alpha / r; PEFT's default 8).
-    #[arg(long, default_value_t = 8.0)]
-    #[serde(default = "default_lora_alpha")]
-    pub lora_alpha: f64,
-    /// Dropout on the adapters' input (training only).
-    #[arg(long, default_value_t = 0.0)]
-    #[serde(default)]
-    pub lora_dropout: f64,
-    /// Linear layers to adapt: module names or dotted path suffixes, comma-separated
-    /// (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj for decoders;
-    /// query,key,value,dense for BERT), or all-linear; default PEFT's for the model type.
-    #[arg(long)]
-    #[serde(default)]
-    pub lora_target_modules: Option<String>,
-    /// rsLoRA: scaling alpha / sqrt(r).
-    #[arg(long)]
-    #[serde(default)]
-    pub use_rslora: bool,
-    /// With LoRA, also write the adapters merged into the base, a plain Hugging Face
-    /// folder, to OUTPUT/merged.
-    #[arg(long)]
-    #[serde(default)]
-    pub merge_lora: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub lora: LoraArgs,
     /// Seed of the head's initialisation and of the data order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -210,40 +184,7 @@ pub struct TrainRmConfig {
     pub device: DeviceSpec,
 }
 
-fn default_lora_alpha() -> f64 {
-    8.0
-}
-
 impl TrainRmConfig {
-    /// The adapter settings when training with LoRA.
-    fn lora(&self, model: &ModelDir) -> Result<Option<LoraConfig>> {
-        if self.lora_r == 0 {
-            return Ok(None);
-        }
-        let targets = match &self.lora_target_modules {
-            Some(t) => Targets::parse(t)?,
-            None => {
-                let model_type = model
-                    .config
-                    .get("model_type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                Targets::peft_default(model_type).with_context(|| {
-                    format!("model type `{model_type}` has no default LoRA targets: give --lora-target-modules")
-                })?
-            }
-        };
-        Ok(Some(LoraConfig {
-            shape: LoraShape {
-                r: self.lora_r,
-                alpha: self.lora_alpha,
-                dropout: self.lora_dropout,
-                rslora: self.use_rslora,
-            },
-            targets,
-        }))
-    }
-
     fn output(&self) -> &Path {
         self.output.as_deref().expect("resolved before use")
     }
@@ -281,22 +222,7 @@ impl TrainRmConfig {
         {
             bail!("--eval-fraction must be between 0 and 1");
         }
-        if !(0.0..1.0).contains(&self.lora_dropout) {
-            bail!("--lora-dropout must be in [0, 1)");
-        }
-        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
-            bail!("--lora-alpha must be a positive number");
-        }
-        if self.lora_r == 0
-            && (self.lora_target_modules.is_some()
-                || self.use_rslora
-                || self.merge_lora
-                || self.lora_dropout > 0.0)
-        {
-            bail!(
-                "--lora-target-modules, --lora-dropout, --use-rslora and --merge-lora need --lora-r"
-            );
-        }
+        self.lora.validate()?;
         Ok(())
     }
 
@@ -584,7 +510,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         head: head_key(base.family).into(),
     };
 
-    let lora = cfg.lora(&base)?;
+    let lora = cfg.lora.config(&base)?;
     if lora.is_some() && base.adapter.is_some() {
         bail!(
             "--model {} is already a LoRA adapter: training it goes on without --lora-r",
@@ -781,7 +707,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             let k = pairs.len();
             let batch = pair_batch::<Ad<B>>(&pairs, pad_id, &device);
             tokens += batch.num_tokens();
-            let seed = dropout_seed(cfg.seed, state.step, mb_index);
+            let seed = dropout_seed(cfg.seed, state.step, mb_index as u64);
             let rewards = with_dropout(seed, || model.forward(&batch));
             let chosen = rewards.clone().narrow(0, 0, k);
             let rejected = rewards.clone().narrow(0, k, k);
@@ -888,7 +814,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         .save_pretrained(&output, &base, pad_id, cfg.save_dtype, lora.as_ref())
         .with_context(|| format!("saving the model to {}", output.display()))?;
     info.save(&output)?;
-    if cfg.merge_lora && lora.is_some() {
+    if cfg.lora.merge_lora && lora.is_some() {
         let merged_dir = output.join("merged");
         inner
             .clone()
@@ -951,15 +877,4 @@ fn trainable<B: burn::tensor::backend::AutodiffBackend, M: burn::module::Module<
         .into_iter()
         .filter(|p| p.trainable)
         .collect()
-}
-
-/// The seed of one micro-batch's LoRA dropout masks: fixed by the run's seed, the update
-/// and the micro-batch, so a resumed run draws the same masks (SplitMix64's mixing).
-fn dropout_seed(seed: u64, step: u64, micro: usize) -> u64 {
-    let mut z = seed
-        ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (micro as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
