@@ -319,6 +319,15 @@ pub(crate) fn prim<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B
 }
 
 /// Fold every leading dimension into rows: `[..., dim] -> [rows, dim]`.
+/// `t` in `dtype` (a parameter in the activations' dtype: an f32 master read by bf16
+/// activations, or a bf16 table read by f32 ones); no op, and no graph node, when equal.
+pub fn like<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+    dtype: burn::tensor::DType,
+) -> Tensor<B, D> {
+    if t.dtype() == dtype { t } else { t.cast(dtype) }
+}
+
 fn rows<B: Backend, const D: usize>(x: Tensor<B, D>) -> (Tensor<B, 2>, [usize; D]) {
     let dims = x.dims();
     let last = dims[D - 1];
@@ -333,6 +342,7 @@ pub fn rms_norm<B: FusedOps, const D: usize>(
     eps: f64,
 ) -> Tensor<B, D> {
     let (x, dims) = rows(x);
+    let weight = like(weight, x.dtype());
     let y = B::rms_norm(prim(x), prim(weight), eps);
     float::<B, 2>(y).reshape(dims)
 }
@@ -345,6 +355,7 @@ pub fn layer_norm<B: FusedOps, const D: usize>(
     eps: f64,
 ) -> Tensor<B, D> {
     let (x, dims) = rows(x);
+    let (weight, bias) = (like(weight, x.dtype()), like(bias, x.dtype()));
     let y = B::fused_layer_norm(prim(x), prim(weight), prim(bias), eps);
     float::<B, 2>(y).reshape(dims)
 }
@@ -352,6 +363,7 @@ pub fn layer_norm<B: FusedOps, const D: usize>(
 /// Rotate-half RoPE of `x: [batch, seq, heads, head_dim]` by the angles whose cosines and
 /// sines are `cos, sin: [batch, seq, head_dim / 2]`.
 pub fn rope<B: FusedOps>(x: Tensor<B, 4>, cos: Tensor<B, 3>, sin: Tensor<B, 3>) -> Tensor<B, 4> {
+    let (cos, sin) = (like(cos, x.dtype()), like(sin, x.dtype()));
     float(B::rope(prim(x), prim(cos), prim(sin)))
 }
 

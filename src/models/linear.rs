@@ -20,6 +20,9 @@ use std::cell::RefCell;
 use burn::module::Param;
 use burn::nn::LinearConfig;
 use burn::prelude::*;
+use burn::tensor::DType;
+
+use crate::kernels::like;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -120,17 +123,20 @@ impl<B: Backend> Linear<B> {
         let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
         let x = x.reshape([rows, d_in]);
+        // Parameters are read in the activations' dtype (f32 masters under bf16
+        // activations; the cast's backward hands the master an f32 gradient).
+        let dtype = x.dtype();
         let base = burn::tensor::module::linear(
             x.clone(),
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
+            like(self.weight.val(), dtype),
+            self.bias.as_ref().map(|b| like(b.val(), dtype)),
         );
         let y = match (&self.lora_A, &self.lora_B) {
             (Some(a), Some(b)) if self.lora_enabled => {
                 let x = dropout(x, self.lora_dropout);
                 base + x
-                    .matmul(a.weight.val())
-                    .matmul(b.weight.val())
+                    .matmul(like(a.weight.val(), dtype))
+                    .matmul(like(b.weight.val(), dtype))
                     .mul_scalar(self.lora_scaling)
             }
             _ => base,
@@ -197,7 +203,10 @@ impl<B: Backend> Linear<B> {
                     .matmul(b.weight.val())
                     .mul_scalar(self.lora_scaling);
                 let id = self.weight.id;
-                let weight = (self.weight.val() + delta).detach();
+                // In f32, then back to the base's dtype.
+                let w = self.weight.val();
+                let dtype = w.dtype();
+                let weight = like(like(w, DType::F32) + delta, dtype).detach();
                 Self {
                     weight: Param::initialized(id, weight),
                     bias: self.bias,
@@ -256,7 +265,8 @@ fn dropout<B: Backend>(x: Tensor<B, 2>, p: f64) -> Tensor<B, 2> {
     });
     match mask {
         Some(mask) => {
-            let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, dims), &x.device());
+            let mask =
+                Tensor::<B, 2>::from_data(TensorData::new(mask, dims), (&x.device(), x.dtype()));
             x * mask
         }
         None => x,

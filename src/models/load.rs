@@ -299,6 +299,9 @@ pub struct LoadOptions {
     /// Prefixes that may be prepended to find a key: a bare encoder loading a
     /// checkpoint saved from a `BertFor*` wrapper.
     pub add_prefixes: Vec<String>,
+    /// The dtype tensors are created in (`None`: f32). Each is converted on the host as
+    /// it is read, so the whole model never exists in f32.
+    pub dtype: Option<burn::tensor::DType>,
 }
 
 /// Fill a module's parameters from a checkpoint, by path. Returns the module and the
@@ -552,7 +555,25 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
         } else {
             (values, shape)
         };
-        let tensor = Tensor::<B, D>::from_data(TensorData::new(values, shape), &device);
+        let dtype = self.options.dtype.unwrap_or(burn::tensor::DType::F32);
+        let data = match dtype {
+            burn::tensor::DType::BF16 => TensorData::new(
+                values
+                    .into_iter()
+                    .map(half::bf16::from_f32)
+                    .collect::<Vec<_>>(),
+                shape,
+            ),
+            burn::tensor::DType::F16 => TensorData::new(
+                values
+                    .into_iter()
+                    .map(half::f16::from_f32)
+                    .collect::<Vec<_>>(),
+                shape,
+            ),
+            _ => TensorData::new(values, shape),
+        };
+        let tensor = Tensor::<B, D>::from_data(data, (&device, dtype));
         Param::initialized(param_id(&key), tensor.require_grad())
     }
 }
@@ -700,6 +721,45 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
             shape,
             values,
         });
+    }
+}
+
+/// The dtype a model computes in (`--dtype`): its activations, and under LoRA its frozen
+/// base weights, created and loaded directly in it. Trained parameters stay f32.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputeDtype {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl ComputeDtype {
+    pub fn burn(self) -> burn::tensor::DType {
+        match self {
+            ComputeDtype::F32 => burn::tensor::DType::F32,
+            ComputeDtype::Bf16 => burn::tensor::DType::BF16,
+            ComputeDtype::F16 => burn::tensor::DType::F16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ComputeDtype::F32 => "f32",
+            ComputeDtype::Bf16 => "bf16",
+            ComputeDtype::F16 => "f16",
+        }
     }
 }
 

@@ -6,12 +6,13 @@
 //!   `classifier`, read from the pooled `[CLS]` output. The head has no bias in
 //!   training; a zero `classifier.bias` is written so transformers finds one.
 
-use crate::kernels::FusedOps;
+use crate::kernels::{FusedOps, like};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::module::Param;
 use burn::prelude::*;
+use burn::tensor::DType;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -114,6 +115,18 @@ impl<B: FusedOps> RewardModel<B> {
     /// A pretrained backbone (any supported family) with a new head drawn from
     /// N(0, 1/(hidden+1)), or, if the checkpoint already has a head, that head.
     pub fn from_pretrained(model: &ModelDir, init: HeadInit, device: &B::Device) -> Result<Self> {
+        Self::from_pretrained_in(model, init, device, DType::F32)
+    }
+
+    /// As [`RewardModel::from_pretrained`], the backbone created and loaded directly in
+    /// `dtype` (each tensor converted as it is read). The head stays an f32 parameter,
+    /// and rewards come out in f32.
+    pub fn from_pretrained_in(
+        model: &ModelDir,
+        init: HeadInit,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let weights = model.weights()?;
         let head_key = match model.family {
             Family::Llama => "score.weight",
@@ -136,8 +149,15 @@ impl<B: FusedOps> RewardModel<B> {
             // A bare `BertModel` checkpoint has no `bert.` prefix.
             strip_prefixes: vec!["bert.".into()],
             add_prefixes: vec![],
+            dtype: Some(dtype),
         };
-        let (loaded, _unused) = load_module_with(fresh, &weights, &options, model)?;
+        let (mut loaded, _unused) = load_module_with(fresh, &weights, &options, model)?;
+        // The head is trained whole: an f32 master whatever the backbone's dtype.
+        let head = loaded.head_mut();
+        if head.weight.val().dtype() != DType::F32 {
+            let (id, w, _) = head.weight.clone().consume();
+            head.weight = Param::initialized(id, w.cast(DType::F32).detach().require_grad());
+        }
         if let (RewardModel::Encoder(m), false) = (&loaded, has_head)
             && m.bert.pooler.is_none()
         {
@@ -277,7 +297,7 @@ impl<B: FusedOps> RewardModel<B> {
                 let idx =
                     Tensor::<B, 1, Int>::from_data(TensorData::new(last, [b]), &hidden.device());
                 let picked = hidden.reshape([b * s, h]).select(0, idx);
-                m.score.forward(picked).reshape([b])
+                like(m.score.forward(picked).reshape([b]), DType::F32)
             }
             RewardModel::Encoder(m) => {
                 let hidden = m.bert.forward(
@@ -290,7 +310,7 @@ impl<B: FusedOps> RewardModel<B> {
                     .pool(hidden)
                     .expect("reward encoders are built with a pooler");
                 let b = pooled.dims()[0];
-                m.classifier.forward(pooled).reshape([b])
+                like(m.classifier.forward(pooled).reshape([b]), DType::F32)
             }
         }
     }

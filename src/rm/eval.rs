@@ -23,6 +23,10 @@ pub struct EvalRmConfig {
     /// adapter_config.json names (a folder or hub id).
     #[arg(long)]
     pub base_model: Option<String>,
+    /// The dtype the model runs in (bf16/f16: its weights and activations; rewards in
+    /// f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: crate::models::load::ComputeDtype,
     /// Preference files (parquet or JSONL; wildcards allowed), in any layout train-rm reads.
     #[arg(long, num_args = 1.., required = true)]
     pub data: Vec<String>,
@@ -61,7 +65,8 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
     if cfg.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
+    let mut rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
+    rm.dtype = cfg.dtype;
     let spec = rm.seq_spec(cfg.max_length, cfg.overlong)?;
     let files = prefs::expand_paths(&cfg.data)?;
     let columns = PrefColumns {

@@ -22,6 +22,7 @@ use burn::tensor::activation::log_sigmoid;
 use serde::{Deserialize, Serialize};
 
 use crate::data::prefs::{EncodedPair, Overlong, Seq, SeqSpec, SeqStyle};
+use crate::models::load::ComputeDtype;
 use crate::models::reward::{HeadInit, RewardBatch, RewardModel};
 use crate::models::{Family, ModelDir, Tokenizer};
 
@@ -203,6 +204,8 @@ pub struct LoadedRm {
     pub pad_id: u32,
     /// `classifier.bias` of an encoder trained elsewhere, added to every reward.
     pub bias: f32,
+    /// The dtype the backbone is loaded and run in (`--dtype`).
+    pub dtype: ComputeDtype,
 }
 
 impl LoadedRm {
@@ -249,6 +252,7 @@ impl LoadedRm {
             info,
             pad_id,
             bias,
+            dtype: ComputeDtype::F32,
         })
     }
 
@@ -282,7 +286,7 @@ impl LoadedRm {
     }
 
     pub fn load<B: FusedOps>(&self, device: &B::Device) -> Result<RewardModel<B>> {
-        RewardModel::from_pretrained(&self.dir, HeadInit { seed: 0 }, device)
+        RewardModel::from_pretrained_in(&self.dir, HeadInit { seed: 0 }, device, self.dtype.burn())
     }
 
     /// Rewards of encoded sequences (no gradients), in their order: batches of

@@ -27,6 +27,10 @@ pub struct ScoreConfig {
     /// adapter_config.json names (a folder or hub id).
     #[arg(long)]
     pub base_model: Option<String>,
+    /// The dtype the model runs in (bf16/f16: its weights and activations; rewards in
+    /// f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: crate::models::load::ComputeDtype,
     /// Rows to score: parquet or JSONL.
     #[arg(long)]
     pub input: PathBuf,
@@ -67,7 +71,8 @@ pub fn run(cfg: ScoreConfig) -> Result<()> {
             cfg.output.display()
         );
     }
-    let rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
+    let mut rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
+    rm.dtype = cfg.dtype;
     let spec = rm.seq_spec(cfg.max_length, Some(Overlong::Truncate))?;
     let table = data::read_table(&cfg.input)?;
     table.require_column(&cfg.response_column)?;

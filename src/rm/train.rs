@@ -40,7 +40,7 @@ use crate::data::prefs::{
 };
 use crate::device::{DeviceSpec, Job, run_on};
 use crate::models::linear::{dropout_seed, with_dropout};
-use crate::models::load::{SaveDtype, param_infos};
+use crate::models::load::{ComputeDtype, SaveDtype, param_infos};
 use crate::models::peft::LoraArgs;
 use crate::models::reward::{HeadInit, RewardModel};
 use crate::models::{Family, ModelDir};
@@ -152,6 +152,12 @@ pub struct TrainRmConfig {
     #[command(flatten)]
     #[serde(flatten)]
     pub lora: LoraArgs,
+    /// The dtype the backbone computes in: bf16/f16 keep the frozen base in that dtype
+    /// (created and loaded directly in it) and run the activations in it, with the
+    /// adapters and the head as f32 parameters; needs --lora-r.
+    #[arg(long, value_enum, default_value = "f32")]
+    #[serde(default)]
+    pub dtype: ComputeDtype,
     /// Seed of the head's initialisation and of the data order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -520,15 +526,28 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     // The adapter settings a run saves with: the new adapter's, or those of the adapter
     // it continues.
     let lora = lora.or_else(|| base.adapter.as_ref().map(|a| a.config.clone()));
+    if cfg.dtype == ComputeDtype::F16 {
+        bail!(
+            "--dtype f16 is not supported for training (it needs dynamic loss scaling, which rmtk does not have yet): use --dtype bf16; score and eval-rm take f16"
+        );
+    }
+    if cfg.dtype != ComputeDtype::F32 && lora.is_none() {
+        bail!(
+            "--dtype {} trains LoRA adapters only (full fine-tuning keeps f32 weights): add --lora-r",
+            cfg.dtype.name()
+        );
+    }
+    let dtype = cfg.dtype.burn();
     // Model, optimizer and state: fresh, or from the checkpoint.
     let (mut model, mut updater, mut state, mut rng, mut metrics, mut rewards_log) = match &resume {
         Some(ck) => {
             checkpoints.clean_partial();
             let ck_dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
-            let model = RewardModel::<Ad<B>>::from_pretrained(
+            let model = RewardModel::<Ad<B>>::from_pretrained_in(
                 &ck_dir,
                 HeadInit { seed: cfg.seed },
                 &device,
+                dtype,
             )?;
             let mut optim = AdamW::<B>::new(adam, trainable(&model));
             optim.load(&ck.join(OPTIMIZER_FILE), &device)?;
@@ -561,8 +580,12 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             )
         }
         None => {
-            let mut model =
-                RewardModel::<Ad<B>>::from_pretrained(&base, HeadInit { seed: cfg.seed }, &device)?;
+            let mut model = RewardModel::<Ad<B>>::from_pretrained_in(
+                &base,
+                HeadInit { seed: cfg.seed },
+                &device,
+                dtype,
+            )?;
             if let Some(lora) = &lora {
                 let (adapted, paths) = model.apply_lora(lora, cfg.seed)?;
                 model = adapted;

@@ -319,3 +319,65 @@ fn bad_lora_input_gets_clear_errors() {
         dir.join("s.jsonl").to_str().unwrap(),
     ]));
 }
+
+#[test]
+fn bf16_lora_training_follows_the_f32_run() {
+    let model = tiny_model("llama", "lora-bf16");
+    let dir = tmp("lora-bf16");
+    let data = dir.join("train.parquet");
+    write_rows(&data, &text_pairs(24, 8));
+    let losses = |dtype: &str| -> Vec<f64> {
+        let out = dir.join(dtype);
+        ok(rmtk().args(args(
+            &model,
+            &data,
+            &out,
+            &[
+                ("--dtype", dtype),
+                ("--max-steps", "50"),
+                ("--save-every", "0"),
+                ("--lr", "2e-3"),
+                ("--lora-target-modules", "all-linear"),
+            ],
+        )));
+        metrics(&out)
+            .iter()
+            .filter_map(|r| r.get("loss").and_then(Value::as_f64))
+            .collect()
+    };
+    let f32_run = losses("f32");
+    let bf16_run = losses("bf16");
+    assert_eq!(f32_run.len(), 50);
+    assert_eq!(bf16_run.len(), 50);
+    let worst = f32_run
+        .iter()
+        .zip(&bf16_run)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 0.02,
+        "bf16 strays {worst} from f32: {f32_run:?} vs {bf16_run:?}"
+    );
+    // It learned: the loss fell well below ln 2.
+    assert!(
+        bf16_run[40..].iter().sum::<f64>() / 10.0 < 0.6,
+        "{bf16_run:?}"
+    );
+    eprintln!("bf16 vs f32 over 50 updates: max |loss difference| {worst:.4}");
+
+    // f16 training and bf16 full fine-tuning are refused with the reason.
+    let err = fails(rmtk().args(args(&model, &data, &dir.join("f16"), &[("--dtype", "f16")])));
+    assert!(err.contains("dynamic loss scaling"), "{err}");
+    let err = fails(rmtk().args([
+        "train-rm",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--output",
+        dir.join("full").to_str().unwrap(),
+        "--dtype",
+        "bf16",
+    ]));
+    assert!(err.contains("add --lora-r"), "{err}");
+}
