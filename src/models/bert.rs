@@ -269,6 +269,22 @@ impl<B: FusedOps> BertModel<B> {
         token_type_ids: Option<Tensor<B, 2, Int>>,
         mask: &PaddingMask,
     ) -> Tensor<B, 3> {
+        let ctx = self.context(mask, &input_ids.device());
+        let mut x = self.embed(input_ids, token_type_ids, mask);
+        for i in 0..self.encoder.layer.len() {
+            x = self.block(i, x, &ctx);
+        }
+        x
+    }
+
+    /// The embeddings (words, positions, token types) after their norm: the first
+    /// block's input. (The block API, as `LlamaModel`'s.)
+    pub fn embed(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        token_type_ids: Option<Tensor<B, 2, Int>>,
+        mask: &PaddingMask,
+    ) -> Tensor<B, 3> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let positions = Tensor::<B, 2, Int>::from_data(
@@ -280,14 +296,26 @@ impl<B: FusedOps> BertModel<B> {
         let x = e.word_embeddings.forward(input_ids)
             + e.position_embeddings.forward(positions)
             + e.token_type_embeddings.forward(token_types);
-        let mut x = e.LayerNorm.forward(x);
-        // Each row's real tokens are one run (left or right padding): one fused op.
+        e.LayerNorm.forward(x)
+    }
+
+    /// Encoder layer `i` on `x`.
+    pub fn block(&self, i: usize, x: Tensor<B, 3>, ctx: &EncoderCtx<B>) -> Tensor<B, 3> {
+        let attend = match ctx {
+            EncoderCtx::Fused(layout) => Attend::Fused(layout),
+            EncoderCtx::Mask(m) => Attend::Mask(m.clone()),
+        };
+        self.encoder.layer[i].forward(x, attend)
+    }
+
+    /// How the blocks of one input attend: one fused op when each row's real tokens are
+    /// one run (left or right padding), else a dense mask.
+    pub fn context(&self, mask: &PaddingMask, device: &B::Device) -> EncoderCtx<B> {
+        let (batch, seq) = (mask.batch, mask.seq);
         if let Some(layout) = AttnLayout::from_valid(&mask.valid, batch, seq, false, 0) {
-            for layer in &self.encoder.layer {
-                x = layer.forward(x, Attend::Fused(&layout));
-            }
-            return x;
+            return EncoderCtx::Fused(layout);
         }
+        let device = device.clone();
         let attn_mask = if mask.has_padding() {
             // Keys that are padding are hidden; a padding query keeps itself so that its
             // row is never all -inf (its output is ignored).
@@ -305,10 +333,7 @@ impl<B: FusedOps> BertModel<B> {
         } else {
             None
         };
-        for layer in &self.encoder.layer {
-            x = layer.forward(x, Attend::Mask(attn_mask.clone()));
-        }
-        x
+        EncoderCtx::Mask(attn_mask)
     }
 
     /// `tanh(dense(h[:, 0]))`, the pooled output BertForSequenceClassification reads.
@@ -321,6 +346,12 @@ impl<B: FusedOps> BertModel<B> {
 }
 
 /// How a layer's attention is masked: by a layout (the fused op) or a dense mask.
+/// How the blocks of one input attend (see [`BertModel::context`]).
+pub enum EncoderCtx<B: Backend> {
+    Fused(AttnLayout),
+    Mask(Option<Tensor<B, 4, Bool>>),
+}
+
 enum Attend<'a, B: Backend> {
     Fused(&'a AttnLayout),
     Mask(Option<Tensor<B, 4, Bool>>),

@@ -443,28 +443,51 @@ impl<B: FusedOps> LlamaModel<B> {
 
     /// Hidden states after the final norm, `[batch, seq, hidden]`, of a padded batch.
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, mask: &PaddingMask) -> Tensor<B, 3> {
-        let device = input_ids.device();
-        let [batch, seq] = input_ids.dims();
-        assert_eq!((mask.batch, mask.seq), (batch, seq), "padding mask shape");
-        let positions = Tensor::<B, 2, Int>::from_data(
-            TensorData::new(mask.positions(), [batch, seq]),
-            &device,
-        );
+        let ctx = self.context(mask, &input_ids.device());
+        let mut x = self.embed(input_ids);
+        for i in 0..self.layers.len() {
+            x = self.block(i, x, &ctx);
+        }
+        self.finish(x)
+    }
+
+    /// What every block of one `[batch, seq]` input shares: RoPE tables and the mask.
+    /// (The block API: `forward` is `embed`, then `block` for each layer, then `finish`;
+    /// activation checkpointing replays one block at a time.)
+    pub fn context(&self, mask: &PaddingMask, device: &B::Device) -> DecoderCtx<B> {
+        let (batch, seq) = (mask.batch, mask.seq);
+        let positions =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(mask.positions(), [batch, seq]), device);
         let rope = self.rope_tables(positions);
         let layout = AttnLayout::from_valid(&mask.valid, batch, seq, true, self.sliding_window);
         let dense = match layout {
             Some(_) => None,
-            None => Some(self.dense_mask(mask, &device)),
+            None => Some(self.dense_mask(mask, device)),
         };
-        let mut x = self.embed_tokens.forward(input_ids);
-        for layer in &self.layers {
-            let keys = match (&layout, &dense) {
-                (Some(layout), _) => Keys::Own(layout),
-                (None, Some(m)) => Keys::Masked(m.clone()),
-                (None, None) => unreachable!("one of the two is built"),
-            };
-            x = layer.forward(x, &rope, keys);
+        DecoderCtx {
+            rope,
+            layout,
+            dense,
         }
+    }
+
+    /// The token embeddings, `[batch, seq, hidden]`: the first block's input.
+    pub fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.embed_tokens.forward(input_ids)
+    }
+
+    /// Decoder layer `i` on the residual stream `x`.
+    pub fn block(&self, i: usize, x: Tensor<B, 3>, ctx: &DecoderCtx<B>) -> Tensor<B, 3> {
+        let keys = match (&ctx.layout, &ctx.dense) {
+            (Some(layout), _) => Keys::Own(layout),
+            (None, Some(m)) => Keys::Masked(m.clone()),
+            (None, None) => unreachable!("one of the two is built"),
+        };
+        self.layers[i].forward(x, &ctx.rope, keys)
+    }
+
+    /// The final norm after the last block.
+    pub fn finish(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.norm.forward(x)
     }
 
@@ -550,6 +573,13 @@ impl<B: FusedOps> LlamaModel<B> {
 
 /// cos and sin of each token's RoPE angles, `[batch, seq, head_dim / 2]` (the two halves
 /// of a head share them).
+/// What the blocks of one input share (see [`LlamaModel::context`]).
+pub struct DecoderCtx<B: Backend> {
+    rope: RopeTables<B>,
+    layout: Option<AttnLayout>,
+    dense: Option<Tensor<B, 4, Bool>>,
+}
+
 struct RopeTables<B: Backend> {
     cos: Tensor<B, 3>,
     sin: Tensor<B, 3>,

@@ -18,10 +18,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde_json::{Value, json};
 
-use super::bert::BertModel;
+use super::bert::{BertModel, EncoderCtx};
 use super::config::Family;
 use super::linear::Linear;
-use super::llama::{LlamaModel, PaddingMask};
+use super::llama::{DecoderCtx, LlamaModel, PaddingMask};
 use super::load::{self, LoadOptions, NamedTensor, SaveDtype};
 use super::peft::{self, AdapterMeta, LoraConfig, TaskType};
 use super::{ModelDir, load_module_with};
@@ -103,6 +103,12 @@ impl<B: FusedOps> RewardBatch<B> {
     pub fn num_tokens(&self) -> usize {
         self.mask.valid.iter().filter(|&&v| v).count()
     }
+}
+
+/// What the blocks of one batch share (see [`RewardModel::context`]).
+pub enum RmCtx<B: Backend> {
+    Decoder(DecoderCtx<B>),
+    Encoder(EncoderCtx<B>),
 }
 
 /// Where a fresh head comes from.
@@ -281,9 +287,59 @@ impl<B: FusedOps> RewardModel<B> {
 
     /// One reward per row, `[batch]`.
     pub fn forward(&self, batch: &RewardBatch<B>) -> Tensor<B, 1> {
+        let ctx = self.context(batch);
+        let mut x = self.embed(batch);
+        for i in 0..self.num_blocks() {
+            x = self.block(i, x, &ctx);
+        }
+        self.top(x, batch)
+    }
+
+    /// The backbone's blocks (layers). `forward` is `embed`, each `block`, then `top`;
+    /// activation checkpointing (`train::checkpointing`) replays one block at a time.
+    pub fn num_blocks(&self) -> usize {
+        match self {
+            RewardModel::Decoder(m) => m.model.layers.len(),
+            RewardModel::Encoder(m) => m.bert.encoder.layer.len(),
+        }
+    }
+
+    /// What every block of `batch` shares (positions, masks).
+    pub fn context(&self, batch: &RewardBatch<B>) -> RmCtx<B> {
+        let device = batch.input_ids.device();
+        match self {
+            RewardModel::Decoder(m) => RmCtx::Decoder(m.model.context(&batch.mask, &device)),
+            RewardModel::Encoder(m) => RmCtx::Encoder(m.bert.context(&batch.mask, &device)),
+        }
+    }
+
+    /// The first block's input.
+    pub fn embed(&self, batch: &RewardBatch<B>) -> Tensor<B, 3> {
+        match self {
+            RewardModel::Decoder(m) => m.model.embed(batch.input_ids.clone()),
+            RewardModel::Encoder(m) => m.bert.embed(
+                batch.input_ids.clone(),
+                batch.token_type_ids.clone(),
+                &batch.mask,
+            ),
+        }
+    }
+
+    /// Block `i` on the residual stream.
+    pub fn block(&self, i: usize, x: Tensor<B, 3>, ctx: &RmCtx<B>) -> Tensor<B, 3> {
+        match (self, ctx) {
+            (RewardModel::Decoder(m), RmCtx::Decoder(c)) => m.model.block(i, x, c),
+            (RewardModel::Encoder(m), RmCtx::Encoder(c)) => m.bert.block(i, x, c),
+            _ => panic!("a context built by another kind of model"),
+        }
+    }
+
+    /// From the last block's output to the rewards (f32): the final norm and the last
+    /// real token (decoders) or the pooler (encoders), then the head.
+    pub fn top(&self, x: Tensor<B, 3>, batch: &RewardBatch<B>) -> Tensor<B, 1> {
         match self {
             RewardModel::Decoder(m) => {
-                let hidden = m.model.forward(batch.input_ids.clone(), &batch.mask);
+                let hidden = m.model.finish(x);
                 let [b, s, h] = hidden.dims();
                 let last: Vec<i64> = (0..b)
                     .map(|r| {
@@ -300,14 +356,9 @@ impl<B: FusedOps> RewardModel<B> {
                 like(m.score.forward(picked).reshape([b]), DType::F32)
             }
             RewardModel::Encoder(m) => {
-                let hidden = m.bert.forward(
-                    batch.input_ids.clone(),
-                    batch.token_type_ids.clone(),
-                    &batch.mask,
-                );
                 let pooled = m
                     .bert
-                    .pool(hidden)
+                    .pool(x)
                     .expect("reward encoders are built with a pooler");
                 let b = pooled.dims()[0];
                 like(m.classifier.forward(pooled).reshape([b]), DType::F32)

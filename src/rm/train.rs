@@ -44,6 +44,7 @@ use crate::models::load::{ComputeDtype, SaveDtype, param_infos};
 use crate::models::peft::LoraArgs;
 use crate::models::reward::{HeadInit, RewardModel};
 use crate::models::{Family, ModelDir};
+use crate::train::checkpointing;
 use crate::train::metrics::{RunLog, bar_message, num};
 use crate::train::{
     Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, ScheduleKind, StepPlan,
@@ -158,6 +159,12 @@ pub struct TrainRmConfig {
     #[arg(long, value_enum, default_value = "f32")]
     #[serde(default)]
     pub dtype: ComputeDtype,
+    /// Keep only each block's input between the forward and backward passes and replay
+    /// one block at a time in the backward pass: activation memory of one layer instead
+    /// of all, for about one more forward pass of compute.
+    #[arg(long)]
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
     /// Seed of the head's initialisation and of the data order.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -731,21 +738,36 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             let batch = pair_batch::<Ad<B>>(&pairs, pad_id, &device);
             tokens += batch.num_tokens();
             let seed = dropout_seed(cfg.seed, state.step, mb_index as u64);
-            let rewards = with_dropout(seed, || model.forward(&batch));
-            let chosen = rewards.clone().narrow(0, 0, k);
-            let rejected = rewards.clone().narrow(0, k, k);
-            let margin = pairs[0].margin.map(|_| {
-                let m: Vec<f32> = pairs.iter().map(|p| p.margin.unwrap_or(0.0)).collect();
-                margins_all.extend_from_slice(&m);
-                Tensor::<Ad<B>, 1>::from_data(TensorData::new(m, [k]), &device)
-            });
-            let loss = bt_loss(chosen, rejected, margin, cfg.center_rewards_coef);
+            let margins: Option<Vec<f32>> = pairs[0]
+                .margin
+                .map(|_| pairs.iter().map(|p| p.margin.unwrap_or(0.0)).collect());
+            if let Some(m) = &margins {
+                margins_all.extend_from_slice(m);
+            }
             let share = k as f64 / step_pairs as f64;
-            let scaled = loss.clone().mul_scalar(share);
-            accum.add::<Ad<B>>(&model, scaled.backward());
+            // The loss of one micro-batch, and its share of the update's (what is
+            // differentiated).
+            let loss_of = |rewards: Tensor<Ad<B>, 1>| {
+                let chosen = rewards.clone().narrow(0, 0, k);
+                let rejected = rewards.narrow(0, k, k);
+                let margin = margins
+                    .clone()
+                    .map(|m| Tensor::<Ad<B>, 1>::from_data(TensorData::new(m, [k]), &device));
+                let loss = bt_loss(chosen, rejected, margin, cfg.center_rewards_coef);
+                (loss.clone().mul_scalar(share), loss)
+            };
+            let (rewards, loss) = if cfg.gradient_checkpointing {
+                let out = checkpointing::reward_backward(&model, &batch, loss_of, Some(seed));
+                accum.add_params::<Ad<B>>(&model, out.grads);
+                (out.rewards, out.loss)
+            } else {
+                let rewards = with_dropout(seed, || model.forward(&batch));
+                let (scaled, loss) = loss_of(rewards.clone());
+                accum.add::<Ad<B>>(&model, scaled.backward());
+                (rewards.inner(), loss.inner())
+            };
             loss_sum += f64::from(loss.into_scalar().to_f32()) * share;
             let r = rewards
-                .inner()
                 .into_data()
                 .convert::<f32>()
                 .into_vec::<f32>()

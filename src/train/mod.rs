@@ -1,7 +1,8 @@
 //! What every trainer shares: the optimizer, the learning-rate schedule, gradient
 //! accumulation and global-norm clipping ([`optim`], [`schedule`]), the step plan
 //! ([`plan`]), checkpoints and resume ([`checkpoint`], [`state`]), the metrics log and
-//! progress line ([`metrics`]), and the run's random numbers ([`rng`]).
+//! progress line ([`metrics`]), the run's random numbers ([`rng`]), and block-level
+//! activation checkpointing ([`checkpointing`]).
 //!
 //! A trainer (the reward model's `train-rm`, GRPO) owns only its loss and its data:
 //!
@@ -19,6 +20,7 @@
 //! optimizer's.
 
 pub mod checkpoint;
+pub mod checkpointing;
 pub mod metrics;
 pub mod optim;
 pub mod plan;

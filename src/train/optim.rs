@@ -388,6 +388,16 @@ impl<M> Accumulator<M> {
         self.pending += 1;
     }
 
+    /// Add one micro-batch's gradients already keyed by parameter (a checkpointed
+    /// backward pass, `train::checkpointing`).
+    pub fn add_params<AB: AutodiffBackend>(&mut self, module: &M, grads: GradientsParams)
+    where
+        M: AutodiffModule<AB>,
+    {
+        self.inner.accumulate(module, grads);
+        self.pending += 1;
+    }
+
     /// Micro-batches added since the last [`Accumulator::take`].
     pub fn pending(&self) -> usize {
         self.pending

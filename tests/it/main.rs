@@ -5,6 +5,7 @@
 //! Data the tests read lives beside this folder: `tests/fixtures/` (tiny models and
 //! inputs) and `tests/golden/` (values from the reference implementations in `scripts/`).
 
+mod checkpointing;
 mod cli_errors;
 mod grpo_cli;
 mod kernels_parity;

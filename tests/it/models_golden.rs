@@ -347,7 +347,7 @@ fn causal_lm_save_and_reload_round_trips() {
         let (dir, golden) = fixture(name);
         let lm: LlamaForCausalLM<B> = models::load_causal_lm(&dir, &Default::default()).unwrap();
         let out = std::env::temp_dir().join(format!("rmtk-save-{name}-{}", std::process::id()));
-        models::save_causal_lm(&lm, &out, &dir, rmtk::models::load::SaveDtype::F32).unwrap();
+        models::save_causal_lm(&lm, &out, &dir, rmtk::models::load::SaveDtype::F32, None).unwrap();
         let saved = ModelDir::open_dir(&out, name).unwrap();
         assert!(!out.join("model.safetensors.index.json").exists());
         let again: LlamaForCausalLM<B> =
