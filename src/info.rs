@@ -17,9 +17,141 @@ pub struct InfoConfig {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Estimate the memory of one reward-model step instead (from config.json alone:
+    /// no weights needed): weights, gradients, optimizer state, activations.
+    #[arg(long)]
+    pub memory: bool,
+    /// With --memory: the compute dtype.
+    #[arg(long, value_enum, default_value = "f32", requires = "memory")]
+    pub dtype: crate::models::load::ComputeDtype,
+    /// With --memory: LoRA rank (0: full fine-tuning).
+    #[arg(long, default_value_t = 0, requires = "memory")]
+    pub lora_r: usize,
+    /// With --memory: LoRA targets (default PEFT's for the model type).
+    #[arg(long, requires = "memory")]
+    pub lora_target_modules: Option<String>,
+    /// With --memory: preference pairs per micro-batch (two sequences each).
+    #[arg(long, default_value_t = 8, requires = "memory")]
+    pub batch_size: usize,
+    /// With --memory: tokens per sequence.
+    #[arg(long, default_value_t = 1024, requires = "memory")]
+    pub max_length: usize,
+    /// With --memory: what runs: a train-rm step or scoring (no gradients).
+    #[arg(
+        long = "for",
+        value_enum,
+        default_value = "train-rm",
+        requires = "memory"
+    )]
+    pub job: MemoryJob,
+    /// With --memory: block-level activation checkpointing.
+    #[arg(long, requires = "memory")]
+    pub gradient_checkpointing: bool,
+}
+
+/// What `info --memory` sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MemoryJob {
+    TrainRm,
+    Score,
+}
+
+fn memory(cfg: &InfoConfig) -> Result<()> {
+    use crate::train::memory::{Arch, Plan, estimate, gib};
+    let model = ModelDir::open(&cfg.model)?;
+    let arch = Arch::of(&model)?;
+    let lora = match cfg.lora_r {
+        0 => None,
+        r => {
+            let args = crate::models::peft::LoraArgs {
+                lora_r: r,
+                lora_target_modules: cfg.lora_target_modules.clone(),
+                ..Default::default()
+            };
+            let c = args.config(&model)?.expect("r > 0");
+            Some((r, c.targets, false))
+        }
+    };
+    if cfg.dtype != crate::models::load::ComputeDtype::F32
+        && lora.is_none()
+        && cfg.job == MemoryJob::TrainRm
+    {
+        anyhow::bail!(
+            "--dtype {} trains LoRA adapters only: add --lora-r",
+            cfg.dtype.name()
+        );
+    }
+    let plan = Plan {
+        tokens: 2 * cfg.batch_size * cfg.max_length,
+        dtype_bytes: if cfg.dtype == crate::models::load::ComputeDtype::F32 {
+            4
+        } else {
+            2
+        },
+        lora,
+        checkpointing: cfg.gradient_checkpointing,
+        grad_accum: 1,
+        training: cfg.job == MemoryJob::TrainRm,
+    };
+    let e = estimate(&arch, &plan);
+    let base = crate::train::memory::resident().unwrap_or(0);
+    if cfg.json {
+        let v = json!({
+            "model": cfg.model,
+            "tokens_per_micro_batch": plan.tokens,
+            "dtype": cfg.dtype.name(),
+            "lora_r": cfg.lora_r,
+            "gradient_checkpointing": cfg.gradient_checkpointing,
+            "bytes": {
+                "weights": e.weights,
+                "gradients": e.gradients,
+                "optimizer": e.optimizer,
+                "activations": e.activations,
+                "working_set": e.working,
+                "peak": e.total(),
+                "process": base,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} parameters, {} layers; {} x {} tokens per micro-batch, {}{}{}",
+        cfg.model,
+        arch.params,
+        arch.layers,
+        2 * cfg.batch_size,
+        cfg.max_length,
+        cfg.dtype.name(),
+        if cfg.lora_r > 0 {
+            format!(", LoRA r {}", cfg.lora_r)
+        } else {
+            String::new()
+        },
+        if cfg.gradient_checkpointing {
+            ", activation checkpointing"
+        } else {
+            ""
+        },
+    );
+    for (what, bytes) in [
+        ("weights", e.weights),
+        ("gradients", e.gradients),
+        ("optimizer state", e.optimizer),
+        ("activations", e.activations),
+        ("working set", e.working),
+        ("peak", e.total()),
+    ] {
+        println!("  {what:<16} {:>12}", gib(bytes));
+    }
+    println!("  (plus rmtk itself: about {} resident now)", gib(base));
+    Ok(())
 }
 
 pub fn run(cfg: InfoConfig) -> Result<()> {
+    if cfg.memory {
+        return memory(&cfg);
+    }
     let report = describe(&cfg.model)?;
     if cfg.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

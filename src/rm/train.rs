@@ -523,6 +523,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         head: head_key(base.family).into(),
     };
 
+    let process_before = crate::train::memory::resident().unwrap_or(0);
     let lora = cfg.lora.config(&base)?;
     if lora.is_some() && base.adapter.is_some() {
         bail!(
@@ -630,6 +631,28 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         }
     };
     let lengths: Vec<usize> = train.iter().map(EncodedPair::len).collect();
+    // What the largest micro-batch should take (`train::memory`), beside what the
+    // process already held; the measured peak is logged at the end.
+    let estimate = {
+        use crate::train::memory::{Arch, Plan, estimate};
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        let plan = Plan {
+            tokens: 2 * cfg.batch_size.min(train.len().max(1)) * longest,
+            dtype_bytes: if cfg.dtype == ComputeDtype::F32 { 4 } else { 2 },
+            lora: lora
+                .as_ref()
+                .map(|l| (l.shape.r, l.targets.clone(), l.shape.dropout > 0.0)),
+            checkpointing: cfg.gradient_checkpointing,
+            grad_accum: cfg.grad_accum,
+            training: true,
+        };
+        estimate(&Arch::of(&base)?, &plan)
+    };
+    log.info(&format!(
+        "memory estimate for a micro-batch of the longest pairs: {} + the process's {} before loading",
+        crate::train::memory::describe(&estimate),
+        crate::train::memory::gib(process_before)
+    ));
     let group = !cfg.no_group_by_length;
     log.info(&format!(
         "{} ({:?}), {} training pairs, {} eval pairs; {} updates ({} per epoch, {} pairs each, grad-accum {}), lr {} {:?} warmup {}",
@@ -910,6 +933,15 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         state.tokens_seen as f64 / state.train_seconds.max(1e-9),
         output.display()
     ));
+    if let Some(peak) = crate::train::memory::peak_resident() {
+        let predicted = estimate.total() + process_before;
+        log.info(&format!(
+            "memory: peak resident {} (estimated {}: {:+.0}%)",
+            crate::train::memory::gib(peak),
+            crate::train::memory::gib(predicted),
+            (predicted as f64 / peak as f64 - 1.0) * 100.0
+        ));
+    }
     Ok(())
 }
 

@@ -21,6 +21,7 @@
 
 pub mod checkpoint;
 pub mod checkpointing;
+pub mod memory;
 pub mod metrics;
 pub mod optim;
 pub mod plan;

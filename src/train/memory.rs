@@ -1,0 +1,357 @@
+//! How much memory a reward-model training step needs, from the architecture alone
+//! (`rmtk info --memory`, and the estimate `train-rm` prints before it starts).
+//!
+//! The formula follows what rmtk holds, written down from the code, not fitted to
+//! measurements:
+//! - **weights**: every backbone parameter in the compute dtype under LoRA (the frozen
+//!   base is created in it), in f32 otherwise; the LoRA factors (`r * (in + out)` per
+//!   adapted layer) and the head (`hidden`) in f32.
+//! - **gradients**: the trained parameters, f32: the micro-batch's new gradients, and
+//!   a second copy held while they are added to the sum of earlier micro-batches
+//!   (`--grad-accum` above 1) or of earlier blocks (checkpointing).
+//! - **optimizer**: AdamW's two f32 moments per trained parameter.
+//! - **activations** kept by the graph for the backward pass, per token and layer, in
+//!   the compute dtype. Decoder layer (`kernels` fused ops): the layer input (kept by
+//!   the first norm), the normed input (read by q, k, v), q and k after RoPE and v (read
+//!   by attention), the attention output (read by o_proj), the residual sum (second
+//!   norm), the normed sum (gate, up), gate and up (SwiGLU), SwiGLU's output (down):
+//!   `6 h + 2 kv + 3 I`, plus the attention's log-sum-exp (`heads`, f32). BERT layer:
+//!   the input, q, k, v, the attention output, the first add-norm's sum and output, the
+//!   intermediate product and its GELU, the second add-norm's sum: `8 h + 2 I`. Each
+//!   adapted layer adds its `x A` (`r`), and with LoRA dropout its dropped input (`in`).
+//!   With checkpointing: one `h` per layer (the saved inputs) plus one layer's full set.
+//! - **working set**: the largest transient of a layer's forward or backward pass, three
+//!   `[tokens, intermediate]` buffers in f32 (bf16 products convert their operands to
+//!   f32 in burn-flex 0.21).
+//!
+//! The peak is weights + optimizer + held gradients + working set + what is in flight:
+//! without checkpointing the backward pass frees each layer's activations as it makes
+//! that layer's gradients, so the larger of the two; with it, both (the saved inputs
+//! and one layer's graph beside the gradients). The process itself (binary, tokenizer,
+//! data) comes on top; the trainers add what they measure of it.
+
+use crate::models::config::Family;
+use crate::models::peft::Targets;
+use crate::models::{BertConfig, LlamaConfig, ModelDir};
+
+/// The dimensions the estimate needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arch {
+    pub family: Family,
+    pub hidden: usize,
+    pub layers: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    /// `kv_heads * head_dim` (decoders; `hidden` for BERT).
+    pub kv_dim: usize,
+    /// Every backbone parameter (embeddings included, the head not).
+    pub params: usize,
+    /// Each layer's linear layers: `(path suffix, in, out)`.
+    pub linears: Vec<(String, usize, usize)>,
+    /// Linear layers outside the layers (BERT's pooler).
+    pub extra_linears: Vec<(String, usize, usize)>,
+}
+
+impl Arch {
+    pub fn of(model: &ModelDir) -> anyhow::Result<Self> {
+        Ok(match model.family {
+            Family::Llama => Self::decoder(&model.llama_config()?),
+            Family::Bert => Self::encoder(&model.bert_config()?),
+        })
+    }
+
+    pub fn decoder(c: &LlamaConfig) -> Self {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let q = c.num_attention_heads * c.head_dim;
+        let kv = c.num_key_value_heads * c.head_dim;
+        let lin = |n: &str, a, b| (n.to_string(), a, b);
+        Self {
+            family: Family::Llama,
+            hidden: h,
+            layers: c.num_hidden_layers,
+            intermediate: i,
+            heads: c.num_attention_heads,
+            kv_dim: kv,
+            params: c.num_parameters(),
+            linears: vec![
+                lin("self_attn.q_proj", h, q),
+                lin("self_attn.k_proj", h, kv),
+                lin("self_attn.v_proj", h, kv),
+                lin("self_attn.o_proj", q, h),
+                lin("mlp.gate_proj", h, i),
+                lin("mlp.up_proj", h, i),
+                lin("mlp.down_proj", i, h),
+            ],
+            extra_linears: Vec::new(),
+        }
+    }
+
+    pub fn encoder(c: &BertConfig) -> Self {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let lin = |n: &str, a, b| (n.to_string(), a, b);
+        Self {
+            family: Family::Bert,
+            hidden: h,
+            layers: c.num_hidden_layers,
+            intermediate: i,
+            heads: c.num_attention_heads,
+            kv_dim: h,
+            params: c.num_parameters(true),
+            linears: vec![
+                lin("attention.self.query", h, h),
+                lin("attention.self.key", h, h),
+                lin("attention.self.value", h, h),
+                lin("attention.output.dense", h, h),
+                lin("intermediate.dense", h, i),
+                lin("output.dense", i, h),
+            ],
+            extra_linears: vec![lin("pooler.dense", h, h)],
+        }
+    }
+}
+
+/// The step the estimate is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Tokens of one micro-batch (sequences x length).
+    pub tokens: usize,
+    /// Bytes per element of the compute dtype (4 for f32, 2 for bf16/f16).
+    pub dtype_bytes: usize,
+    /// `(r, targets, dropout > 0)` under LoRA.
+    pub lora: Option<(usize, Targets, bool)>,
+    pub checkpointing: bool,
+    /// Micro-batches per update (`--grad-accum`).
+    pub grad_accum: usize,
+    /// false: inference only (no gradients, optimizer or kept activations).
+    pub training: bool,
+}
+
+/// Bytes, by what holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub weights: u64,
+    /// Every gradient buffer (held and new).
+    pub gradients: u64,
+    pub optimizer: u64,
+    pub activations: u64,
+    pub working: u64,
+    /// The peak, by the rule in the module's notes (less than the sum of the parts).
+    pub peak: u64,
+}
+
+impl Estimate {
+    pub fn total(&self) -> u64 {
+        self.peak
+    }
+}
+
+/// The estimate for one step of `plan` on `arch`.
+pub fn estimate(arch: &Arch, plan: &Plan) -> Estimate {
+    let (h, i, n) = (
+        arch.hidden as u64,
+        arch.intermediate as u64,
+        plan.tokens as u64,
+    );
+    let d = plan.dtype_bytes as u64;
+    let head = h;
+    // Adapted layers: (count per layer and overall, LoRA parameters, per-token extras).
+    let (lora_params, lora_per_token_layer, lora_extra_tokens) = match &plan.lora {
+        Some((r, targets, dropout)) => {
+            let r = *r as u64;
+            let matches = |name: &str, prefix: &str| targets.matches(&format!("{prefix}.{name}"));
+            let prefix = match arch.family {
+                Family::Llama => "model.layers.0",
+                Family::Bert => "bert.encoder.layer.0",
+            };
+            let mut params = 0u64;
+            let mut per_token = 0u64;
+            for (name, a, b) in &arch.linears {
+                if matches(name, prefix) {
+                    params += arch.layers as u64 * r * (*a as u64 + *b as u64);
+                    per_token += r + if *dropout { *a as u64 } else { 0 };
+                }
+            }
+            let mut extra = 0u64;
+            for (name, a, b) in &arch.extra_linears {
+                if matches(name, "bert") {
+                    params += r * (*a as u64 + *b as u64);
+                    extra += r;
+                }
+            }
+            (params, per_token, extra)
+        }
+        None => (0, 0, 0),
+    };
+    let base = arch.params as u64;
+    let weights = match plan.lora {
+        Some(_) => base * d + (lora_params + head) * 4,
+        None => (base + head) * 4,
+    };
+    if !plan.training {
+        let (weights, working) = (base * d + (lora_params + head) * 4, 3 * n * i * 4);
+        return Estimate {
+            weights,
+            gradients: 0,
+            optimizer: 0,
+            activations: 0,
+            working,
+            peak: weights + working,
+        };
+    }
+    let trained = match plan.lora {
+        Some(_) => lora_params + head,
+        None => base + head,
+    };
+    let per_layer = match arch.family {
+        Family::Llama => 6 * h + 2 * arch.kv_dim as u64 + 3 * i,
+        Family::Bert => 8 * h + 2 * i,
+    } + lora_per_token_layer;
+    let lse = arch.heads as u64 * 4;
+    let layers = arch.layers as u64;
+    let activations = if plan.checkpointing {
+        n * (layers * h * d + per_layer * d + lse) + n * h * d
+    } else {
+        n * layers * (per_layer * d + lse) + n * h * d
+    } + lora_extra_tokens * n * d;
+    let grads = trained * 4;
+    let held = if plan.grad_accum > 1 || plan.checkpointing {
+        grads
+    } else {
+        0
+    };
+    let in_flight = if plan.checkpointing {
+        grads + activations
+    } else {
+        activations.max(grads)
+    };
+    let (optimizer, working) = (2 * trained * 4, 3 * n * i * 4);
+    Estimate {
+        weights,
+        gradients: held + grads,
+        optimizer,
+        activations,
+        working,
+        peak: weights + optimizer + held + in_flight + working,
+    }
+}
+
+/// The process's peak resident memory so far, in bytes (`VmHWM`; Linux only).
+pub fn peak_resident() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The process's resident memory now, in bytes (`VmRSS`; Linux only).
+pub fn resident() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// `1.23 GiB`.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// One line: the total and its parts.
+pub fn describe(e: &Estimate) -> String {
+    format!(
+        "peak {} (weights {}, gradients {}, optimizer {}, activations {}, working set {})",
+        gib(e.total()),
+        gib(e.weights),
+        gib(e.gradients),
+        gib(e.optimizer),
+        gib(e.activations),
+        gib(e.working)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_decoder() -> Arch {
+        Arch {
+            family: Family::Llama,
+            hidden: 8,
+            layers: 2,
+            intermediate: 16,
+            heads: 2,
+            kv_dim: 4,
+            params: 1000,
+            linears: vec![
+                ("self_attn.q_proj".into(), 8, 8),
+                ("self_attn.v_proj".into(), 8, 4),
+                ("mlp.up_proj".into(), 8, 16),
+            ],
+            extra_linears: vec![],
+        }
+    }
+
+    fn plan() -> Plan {
+        Plan {
+            tokens: 10,
+            dtype_bytes: 4,
+            lora: None,
+            checkpointing: false,
+            grad_accum: 1,
+            training: true,
+        }
+    }
+
+    #[test]
+    fn full_fine_tuning_counts_every_parameter_four_times_over() {
+        let e = estimate(&tiny_decoder(), &plan());
+        // (1000 + 8 head) params: weights 4 B, gradients 2 x 4 B, moments 2 x 4 B.
+        assert_eq!(e.weights, 1008 * 4);
+        assert_eq!(e.gradients, 1008 * 4);
+        assert_eq!(e.optimizer, 1008 * 8);
+        // per token per layer: 6*8 + 2*4 + 3*16 = 104 floats, + lse 2 heads (f32) per
+        // layer; + the final norm's input.
+        assert_eq!(e.activations, 10 * 2 * (104 * 4 + 8) + 10 * 8 * 4);
+        assert_eq!(e.working, 3 * 10 * 16 * 4);
+        // The activations (8640 B) outweigh the gradients (4032 B) here.
+        assert_eq!(
+            e.peak,
+            e.weights + e.optimizer + e.activations.max(4032) + e.working
+        );
+        // Accumulating micro-batches holds a second copy of the gradients.
+        let acc = estimate(
+            &tiny_decoder(),
+            &Plan {
+                grad_accum: 2,
+                ..plan()
+            },
+        );
+        assert_eq!(acc.peak, e.peak + 1008 * 4);
+    }
+
+    #[test]
+    fn lora_bf16_and_checkpointing_shrink_what_they_should() {
+        let arch = tiny_decoder();
+        let full = estimate(&arch, &plan());
+        let lora = Plan {
+            lora: Some((2, Targets::parse("q_proj,v_proj").unwrap(), false)),
+            dtype_bytes: 2,
+            ..plan()
+        };
+        let e = estimate(&arch, &lora);
+        // LoRA params: 2 layers x 2 x ((8 + 8) + (8 + 4)) = 112; head 8.
+        assert_eq!(e.weights, 1000 * 2 + (112 + 8) * 4);
+        assert_eq!(e.gradients, 120 * 4);
+        assert_eq!(e.optimizer, 120 * 8);
+        assert!(e.activations < full.activations);
+        let ck = estimate(
+            &arch,
+            &Plan {
+                checkpointing: true,
+                ..lora.clone()
+            },
+        );
+        assert!(ck.activations < e.activations);
+        assert_eq!(ck.weights, e.weights);
+    }
+}
