@@ -1,6 +1,5 @@
 //! Small helpers every command shares: atomic writes and progress bars.
 
-use std::io::Write;
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -8,6 +7,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Write `bytes` to `path` so that readers see either the old file or the whole new one:
 /// write a temporary file in the same folder, flush it to disk, then rename it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// As [`write_atomic`], the file written by `write` (given the temporary path).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -22,9 +29,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let call = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{call}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        write(&tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

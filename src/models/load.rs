@@ -89,11 +89,64 @@ struct Entry {
     end: usize,
 }
 
-/// The tensors of a checkpoint (one file or a sharded set), memory-mapped.
+/// The tensors of a checkpoint (one file or a sharded set), memory-mapped; or random
+/// values in their place ([`Weights::random`]).
 pub struct Weights {
     files: Vec<(PathBuf, Mmap)>,
     entries: HashMap<String, Entry>,
     desc: String,
+    random: Option<RandomInit>,
+}
+
+/// Random weights in place of a checkpoint (`--random-weights`: benchmarks of real
+/// configurations without their checkpoints, and training from scratch). Norm weights
+/// are 1, biases 0, every other tensor uniform with mean 0 and standard deviation `std`
+/// (the config's `initializer_range`). Each tensor's values depend only on the seed and
+/// its name, in fixed chunks, so they are the same whatever the thread count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RandomInit {
+    pub seed: u64,
+    pub std: f32,
+}
+
+impl RandomInit {
+    const CHUNK: usize = 1 << 16;
+
+    /// The values of tensor `name` with `numel` elements.
+    pub fn values(&self, name: &str, numel: usize) -> Vec<f32> {
+        use rayon::prelude::*;
+        let is_norm = name.ends_with("norm.weight") || name.ends_with("LayerNorm.weight");
+        if is_norm {
+            return vec![1.0; numel];
+        }
+        if name.ends_with(".bias") {
+            return vec![0.0; numel];
+        }
+        // Uniform on [-a, a] has standard deviation a / sqrt(3).
+        let a = self.std * 3f32.sqrt();
+        let stream = self.seed ^ fnv1a(name);
+        let mut out = vec![0f32; numel];
+        out.par_chunks_mut(Self::CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                let mut state = splitmix(stream ^ splitmix(i as u64));
+                for v in chunk {
+                    state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    // 24 random bits -> [0, 1) -> [-a, a).
+                    let u = (splitmix(state) >> 40) as f32 / (1u64 << 24) as f32;
+                    *v = (2.0 * u - 1.0) * a;
+                }
+            });
+        out
+    }
+}
+
+/// SplitMix64's output function.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Weights {
@@ -215,7 +268,31 @@ impl Weights {
             files,
             entries,
             desc,
+            random: None,
         })
+    }
+
+    /// Random tensors of the given names and (PyTorch-layout) shapes; see [`RandomInit`].
+    pub fn random(shapes: Vec<(String, Vec<usize>)>, init: RandomInit, desc: String) -> Self {
+        let entries = shapes
+            .into_iter()
+            .map(|(name, shape)| {
+                let entry = Entry {
+                    file: 0,
+                    dtype: Dtype::F32,
+                    shape,
+                    start: 0,
+                    end: 0,
+                };
+                (name, entry)
+            })
+            .collect();
+        Self {
+            files: Vec::new(),
+            entries,
+            desc,
+            random: Some(init),
+        }
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -256,6 +333,10 @@ impl Weights {
     /// weight type.
     pub fn read_f32(&self, name: &str) -> Option<Result<HostTensor, LoadError>> {
         let e = self.entries.get(name)?;
+        if let Some(init) = &self.random {
+            let numel = e.shape.iter().product();
+            return Some(Ok((init.values(name, numel), e.shape.clone())));
+        }
         if !matches!(e.dtype, Dtype::F32 | Dtype::BF16 | Dtype::F16) {
             return Some(Err(LoadError::Dtype {
                 path: self.files[e.file].0.clone(),
@@ -578,15 +659,57 @@ impl<B: Backend> ModuleMapper<B> for Loader<'_> {
     }
 }
 
+/// Every parameter of a (lazily initialised) module as its checkpoint key and PyTorch
+/// shape (linear weights `[out, in]`), without allocating anything.
+pub fn torch_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+    let mut lister = ShapeLister {
+        path: Vec::new(),
+        containers: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut lister);
+    lister.out
+}
+
+struct ShapeLister {
+    path: Vec<Option<String>>,
+    containers: Vec<String>,
+    out: Vec<(String, Vec<usize>)>,
+}
+
+impl<B: Backend> ModuleVisitor<B> for ShapeLister {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(segment(name, container_type));
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let mut shape = param.lazy_shape().to_vec();
+        if D == 2 && is_linear_weight(&self.path, &self.containers) {
+            shape.reverse();
+        }
+        self.out.push((key_of(&self.path), shape));
+    }
+}
+
 /// A parameter's id derived from its checkpoint key (FNV-1a), so the same parameter has
 /// the same id in every run: optimizer state saved by id finds its parameter on resume.
 pub fn param_id(key: &str) -> ParamId {
+    ParamId::from(fnv1a(key))
+}
+
+fn fnv1a(key: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    ParamId::from(h)
+    h
 }
 
 /// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-friendly blocks.
@@ -674,8 +797,42 @@ pub struct NamedTensor {
     pub values: Vec<f32>,
 }
 
-/// Every float parameter of a module under its checkpoint key, in PyTorch layout.
-pub fn collect_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
+/// A tensor on its way to a file whose values are read (and converted) only as it is
+/// written: saving holds one tensor's bytes at a time beside the model, not a copy of
+/// the whole model.
+pub struct SaveTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    read: Box<dyn Fn() -> Vec<f32>>,
+}
+
+impl SaveTensor {
+    pub fn new(name: String, shape: Vec<usize>, read: impl Fn() -> Vec<f32> + 'static) -> Self {
+        Self {
+            name,
+            shape,
+            read: Box::new(read),
+        }
+    }
+
+    /// Values already on the host.
+    pub fn host(t: NamedTensor) -> Self {
+        let values = t.values;
+        Self::new(t.name, t.shape, move || values.clone())
+    }
+
+    pub fn values(&self) -> Vec<f32> {
+        (self.read)()
+    }
+
+    fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Every float parameter of a module under its checkpoint key, in PyTorch layout, read
+/// when written.
+pub fn module_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<SaveTensor> {
     let mut collector = Collector {
         path: Vec::new(),
         containers: Vec::new(),
@@ -685,10 +842,23 @@ pub fn collect_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor>
     collector.out
 }
 
+/// Every float parameter of a module under its checkpoint key, in PyTorch layout, with
+/// its values.
+pub fn collect_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
+    module_tensors(module)
+        .into_iter()
+        .map(|t| NamedTensor {
+            values: t.values(),
+            name: t.name,
+            shape: t.shape,
+        })
+        .collect()
+}
+
 struct Collector {
     path: Vec<Option<String>>,
     containers: Vec<String>,
-    out: Vec<NamedTensor>,
+    out: Vec<SaveTensor>,
 }
 
 impl<B: Backend> ModuleVisitor<B> for Collector {
@@ -704,23 +874,24 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let transpose = D == 2 && is_linear_weight(&self.path, &self.containers);
+        // A handle on the parameter's storage (no copy), read when written.
         let tensor = param.val();
-        let tensor = if transpose {
-            tensor.transpose()
-        } else {
-            tensor
-        };
-        let data = tensor.into_data();
-        let shape = data.shape.to_vec();
-        let values = data
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("float parameters convert to f32");
-        self.out.push(NamedTensor {
-            name: key_of(&self.path),
-            shape,
-            values,
-        });
+        let mut shape = tensor.shape().dims::<D>().to_vec();
+        if transpose {
+            shape.reverse();
+        }
+        self.out
+            .push(SaveTensor::new(key_of(&self.path), shape, move || {
+                let t = if transpose {
+                    tensor.clone().transpose()
+                } else {
+                    tensor.clone()
+                };
+                t.into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .expect("float parameters convert to f32")
+            }));
     }
 }
 
@@ -784,6 +955,21 @@ pub enum SaveDtype {
 }
 
 impl SaveDtype {
+    fn width(self) -> usize {
+        match self {
+            SaveDtype::F32 => 4,
+            SaveDtype::Bf16 | SaveDtype::F16 => 2,
+        }
+    }
+
+    fn safetensors(self) -> Dtype {
+        match self {
+            SaveDtype::F32 => Dtype::F32,
+            SaveDtype::Bf16 => Dtype::BF16,
+            SaveDtype::F16 => Dtype::F16,
+        }
+    }
+
     fn encode(self, values: &[f32]) -> (Dtype, Vec<u8>) {
         match self {
             SaveDtype::F32 => (
@@ -820,22 +1006,24 @@ impl SaveDtype {
 pub const DEFAULT_MAX_SHARD_BYTES: usize = 4 << 30;
 
 /// Write tensors as `model.safetensors` (or shards plus an index) in `dir`. Each file is
-/// written to a temporary name and renamed into place.
+/// written to a temporary name and renamed into place; each tensor is read and encoded
+/// as it is written.
 pub fn save_safetensors(
     dir: &Path,
-    tensors: &[NamedTensor],
+    tensors: &[SaveTensor],
     dtype: SaveDtype,
     max_shard_bytes: usize,
 ) -> std::io::Result<()> {
-    let encoded = encode_all(tensors, dtype);
+    let width = dtype.width();
     let mut shards: Vec<Vec<usize>> = vec![Vec::new()];
     let mut size = 0;
-    for (i, (_, _, _, bytes)) in encoded.iter().enumerate() {
-        if size > 0 && size + bytes.len() > max_shard_bytes {
+    for (i, t) in tensors.iter().enumerate() {
+        let bytes = t.numel() * width;
+        if size > 0 && size + bytes > max_shard_bytes {
             shards.push(Vec::new());
             size = 0;
         }
-        size += bytes.len();
+        size += bytes;
         shards.last_mut().expect("one shard exists").push(i);
     }
     let n = shards.len();
@@ -846,24 +1034,20 @@ pub fn save_safetensors(
         } else {
             format!("model-{:05}-of-{:05}.safetensors", s + 1, n)
         };
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = members
-            .iter()
-            .map(|&i| {
-                let (name, shape, d, bytes) = &encoded[i];
-                weight_map.insert(name.clone(), serde_json::Value::String(file_name.clone()));
-                let view = safetensors::tensor::TensorView::new(*d, shape.clone(), bytes)
-                    .expect("shape and byte length agree by construction");
-                (name.clone(), view)
-            })
-            .collect();
+        for &i in members {
+            weight_map.insert(
+                tensors[i].name.clone(),
+                serde_json::Value::String(file_name.clone()),
+            );
+        }
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), "pt".to_string());
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(std::io::Error::other)?;
-        crate::util::write_atomic(&dir.join(&file_name), &bytes)?;
+        let members: Vec<&SaveTensor> = members.iter().map(|&i| &tensors[i]).collect();
+        write_safetensors_file(&dir.join(&file_name), &members, dtype, meta)?;
     }
     let index = dir.join("model.safetensors.index.json");
     if n > 1 {
-        let total: usize = encoded.iter().map(|e| e.3.len()).sum();
+        let total: usize = tensors.iter().map(|t| t.numel() * width).sum();
         let json = serde_json::json!({
             "metadata": {"total_size": total},
             "weight_map": weight_map,
@@ -876,28 +1060,68 @@ pub fn save_safetensors(
     Ok(())
 }
 
-type Encoded = (String, Vec<usize>, Dtype, Vec<u8>);
+/// One safetensors file, atomically, streaming: one tensor's bytes in memory at a time.
+pub fn write_safetensors_file(
+    path: &Path,
+    tensors: &[&SaveTensor],
+    dtype: SaveDtype,
+    meta: HashMap<String, String>,
+) -> std::io::Result<()> {
+    let views = tensors.iter().map(|t| {
+        let view = LazyView {
+            tensor: t,
+            dtype,
+            len: t.numel() * dtype.width(),
+        };
+        (t.name.clone(), view)
+    });
+    crate::util::write_atomic_with(path, |tmp| {
+        safetensors::serialize_to_file(views, Some(meta), tmp).map_err(std::io::Error::other)
+    })
+}
 
-fn encode_all(tensors: &[NamedTensor], dtype: SaveDtype) -> Vec<Encoded> {
-    tensors
-        .iter()
-        .map(|t| {
-            let (d, bytes) = dtype.encode(&t.values);
-            (t.name.clone(), t.shape.clone(), d, bytes)
-        })
-        .collect()
+struct LazyView<'a> {
+    tensor: &'a SaveTensor,
+    dtype: SaveDtype,
+    len: usize,
+}
+
+impl safetensors::View for LazyView<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype.safetensors()
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.tensor.shape
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        let (_, bytes) = self.dtype.encode(&self.tensor.values());
+        assert_eq!(bytes.len(), self.len, "`{}`: byte length", self.tensor.name);
+        std::borrow::Cow::Owned(bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.len
+    }
 }
 
 /// One safetensors file's bytes (PyTorch's `format: pt` metadata), for files that are
 /// not a model's `model.safetensors` (an adapter's weights).
 pub fn encode_safetensors(tensors: &[NamedTensor], dtype: SaveDtype) -> std::io::Result<Vec<u8>> {
-    let encoded = encode_all(tensors, dtype);
+    let encoded: Vec<(&String, &Vec<usize>, Dtype, Vec<u8>)> = tensors
+        .iter()
+        .map(|t| {
+            let (d, bytes) = dtype.encode(&t.values);
+            (&t.name, &t.shape, d, bytes)
+        })
+        .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = encoded
         .iter()
         .map(|(name, shape, d, bytes)| {
-            let view = safetensors::tensor::TensorView::new(*d, shape.clone(), bytes)
+            let view = safetensors::tensor::TensorView::new(*d, (*shape).clone(), bytes)
                 .expect("shape and byte length agree by construction");
-            (name.clone(), view)
+            ((*name).clone(), view)
         })
         .collect();
     let mut meta = HashMap::new();

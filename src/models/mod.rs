@@ -44,6 +44,10 @@ pub struct ModelDir {
     /// When the user named a LoRA adapter folder: the adapter; `dir`, `config` and
     /// `family` are then its base model's.
     pub adapter: Option<peft::AdapterDir>,
+    /// `--random-weights SEED`: the weights are drawn from this seed (see
+    /// [`load::RandomInit`]) instead of read from the folder, which then needs only
+    /// `config.json` and the tokenizer.
+    pub random_weights: Option<u64>,
 }
 
 impl ModelDir {
@@ -97,6 +101,7 @@ impl ModelDir {
             family,
             name: name.to_string(),
             adapter: None,
+            random_weights: None,
         })
     }
 
@@ -134,7 +139,29 @@ impl ModelDir {
     }
 
     pub fn weights(&self) -> Result<Weights> {
-        Weights::from_dir(&self.dir).with_context(|| format!("model `{}`", self.name))
+        let Some(seed) = self.random_weights else {
+            return Weights::from_dir(&self.dir).with_context(|| format!("model `{}`", self.name));
+        };
+        // The names and shapes of every tensor the family's full model has, from a
+        // lazily initialised module (nothing is allocated).
+        type Lazy = burn::backend::Flex;
+        let device = Default::default();
+        let shapes = match self.family {
+            Family::Llama => {
+                load::torch_shapes(&self.llama_config()?.init_causal_lm::<Lazy>(&device))
+            }
+            Family::Bert => load::torch_shapes(&self.bert_config()?.init::<Lazy>(true, &device)),
+        };
+        let std = self
+            .config
+            .get("initializer_range")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.02) as f32;
+        Ok(Weights::random(
+            shapes,
+            load::RandomInit { seed, std },
+            format!("random weights for `{}` (seed {seed})", self.name),
+        ))
     }
 
     /// The tokenizer, checked against the embedding size.
@@ -259,7 +286,7 @@ pub fn save_causal_lm<B: Backend>(
             .with_context(|| format!("writing the adapter to {}", dir.display()))?;
         return reward::copy_tokenizer_files(&base.dir, dir);
     }
-    let tensors = load::collect_tensors(lm);
+    let tensors = load::module_tensors(lm);
     load::save_safetensors(dir, &tensors, dtype, load::DEFAULT_MAX_SHARD_BYTES)
         .with_context(|| format!("writing weights to {}", dir.display()))?;
     let mut config = base.config.clone();

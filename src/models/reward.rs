@@ -382,13 +382,13 @@ impl<B: FusedOps> RewardModel<B> {
         if let Some(lora) = lora {
             return self.save_adapter(dir, base, lora, dtype);
         }
-        let mut tensors = load::collect_tensors(self);
+        let mut tensors = load::module_tensors(self);
         if let RewardModel::Encoder(_) = self {
-            tensors.push(NamedTensor {
-                name: "classifier.bias".into(),
-                shape: vec![1],
-                values: vec![0.0],
-            });
+            tensors.push(load::SaveTensor::new(
+                "classifier.bias".into(),
+                vec![1],
+                || vec![0.0],
+            ));
         }
         load::save_safetensors(dir, &tensors, dtype, load::DEFAULT_MAX_SHARD_BYTES)
             .with_context(|| format!("writing weights to {}", dir.display()))?;

@@ -65,6 +65,13 @@ pub struct TrainRmConfig {
     /// BERT encoders). A model that already has a reward head continues from it.
     #[arg(long, required_unless_present = "resume")]
     pub model: Option<String>,
+    /// Draw the backbone's weights at random (seeded by --seed; norms 1, biases 0, the
+    /// rest with the config's `initializer_range`) instead of reading them: --model then
+    /// needs only `config.json` and the tokenizer. For memory and speed benchmarks of
+    /// real configurations, and training from scratch.
+    #[arg(long)]
+    #[serde(default)]
+    pub random_weights: bool,
     /// Training preference files (parquet or JSONL; `*` and `?` wildcards allowed).
     #[arg(long, num_args = 1.., required_unless_present = "resume")]
     pub data: Vec<String>,
@@ -262,7 +269,15 @@ pub fn run(cfg: TrainRmConfig) -> Result<()> {
         );
     }
     let model_spec = cfg.model.clone().expect("resolved");
-    let base = ModelDir::open(&model_spec)?;
+    let mut base = ModelDir::open(&model_spec)?;
+    if cfg.random_weights {
+        if base.adapter.is_some() {
+            bail!(
+                "--random-weights draws a model's weights; --model {model_spec} is a LoRA adapter"
+            );
+        }
+        base.random_weights = Some(cfg.seed);
+    }
     let tokenizer = base.tokenizer()?;
     let limit = model_max_positions(&base)?;
     let max_length = cfg.max_length.unwrap_or(limit.min(1024));
@@ -550,7 +565,11 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     let (mut model, mut updater, mut state, mut rng, mut metrics, mut rewards_log) = match &resume {
         Some(ck) => {
             checkpoints.clean_partial();
-            let ck_dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
+            let mut ck_dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
+            if ck_dir.adapter.is_some() {
+                // An adapter checkpoint's base is the run's base, random weights too.
+                ck_dir.random_weights = base.random_weights;
+            }
             let model = RewardModel::<Ad<B>>::from_pretrained_in(
                 &ck_dir,
                 HeadInit { seed: cfg.seed },

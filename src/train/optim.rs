@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schedule::LrSchedule;
 use crate::kernels::{self, AdamWStep, FusedOps};
-use crate::models::load::{NamedTensor, ParamInfo, Weights};
+use crate::models::load::{ParamInfo, SaveDtype, SaveTensor, Weights, write_safetensors_file};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
@@ -138,31 +138,30 @@ impl<B: Backend> AdamW<B> {
     }
 
     /// The moments as named tensors in PyTorch layout (zeros for parameters that have
-    /// not been updated yet).
-    pub fn state_tensors(&self) -> Vec<NamedTensor> {
+    /// not been updated yet), read when written.
+    pub fn state_tensors(&self) -> Vec<SaveTensor> {
         let mut out = Vec::with_capacity(2 * self.params.len());
         for p in &self.params {
             let n: usize = p.shape.iter().product();
-            let (m, v) = match self.moments.get(&p.id) {
-                Some(mo) => (torch_layout(mo.m.clone(), p), torch_layout(mo.v.clone(), p)),
-                None => (vec![0.0; n], vec![0.0; n]),
-            };
-            out.push(NamedTensor {
-                name: format!("{}.exp_avg", p.name),
-                shape: p.torch_shape(),
-                values: m,
-            });
-            out.push(NamedTensor {
-                name: format!("{}.exp_avg_sq", p.name),
-                shape: p.torch_shape(),
-                values: v,
-            });
+            let moments = self.moments.get(&p.id);
+            for (suffix, first) in [("exp_avg", true), ("exp_avg_sq", false)] {
+                let info = p.clone();
+                let tensor = moments.map(|mo| if first { mo.m.clone() } else { mo.v.clone() });
+                out.push(SaveTensor::new(
+                    format!("{}.{suffix}", p.name),
+                    p.torch_shape(),
+                    move || match &tensor {
+                        Some(t) => torch_layout(t.clone(), &info),
+                        None => vec![0.0; n],
+                    },
+                ));
+            }
         }
         out
     }
 
-    /// Write the state to one safetensors file (f32, atomically); the step count and
-    /// hyper-parameters go in its metadata.
+    /// Write the state to one safetensors file (f32, atomically, one tensor in memory at
+    /// a time); the step count and hyper-parameters go in its metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
         let tensors = self.state_tensors();
         // One metadata entry, so the file's bytes do not depend on a hash map's order.
@@ -171,30 +170,8 @@ impl<B: Backend> AdamW<B> {
             META_KEY.to_string(),
             serde_json::json!({"step": self.step, "config": self.cfg}).to_string(),
         );
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-            .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    t.shape.clone(),
-                    t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                )
-            })
-            .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-            .iter()
-            .map(|(name, shape, data)| {
-                let view = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    shape.clone(),
-                    data,
-                )
-                .expect("shape and byte length agree by construction");
-                (name.clone(), view)
-            })
-            .collect();
-        let data = safetensors::serialize(views, Some(meta))?;
-        crate::util::write_atomic(path, &data)
+        let refs: Vec<&SaveTensor> = tensors.iter().collect();
+        write_safetensors_file(path, &refs, SaveDtype::F32, meta)
             .with_context(|| format!("writing {}", path.display()))
     }
 
@@ -572,7 +549,7 @@ mod tests {
         let b = again.state_tensors();
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.name, y.name);
-            assert_eq!(x.values, y.values);
+            assert_eq!(x.values(), y.values());
         }
         // The first moment of a Linear weight is stored as PyTorch's [out, in].
         let m = a.iter().find(|t| t.name == "weight.exp_avg").unwrap();

@@ -185,7 +185,8 @@ fn check(name: &str) {
             .optim
             .state_tensors()
             .into_iter()
-            .map(|t| (t.name, t.values))
+            .map(|t| (t.values(), t.name))
+            .map(|(v, n)| (n, v))
             .collect();
         if step == 1 {
             my_m1 = mine.clone();
@@ -250,7 +251,7 @@ fn check(name: &str) {
                     .read_f32(&format!("step1/{}", t.name))
                     .unwrap()
                     .unwrap();
-                let d = max_diff(&t.values, &values);
+                let d = max_diff(&t.values(), &values);
                 if t.name.ends_with("exp_avg") {
                     dm = dm.max(d);
                 } else {
