@@ -5,7 +5,7 @@
 #      checkout (a shell script that does not handle --help is reported, not run);
 #   2. the quick modes of rmtk's side, each a few seconds on the tiny test models:
 #      demo.sh, bench-rm.sh, bench-models.sh, bench-verify.sh, bench-grpo.sh,
-#      ablation-grpo.sh and eval-heldout.sh with --quick.
+#      ablation-grpo.sh, eval-heldout.sh and bench-memory.sh with --quick.
 # No release build, no model download, no torch/TRL venv (unless --with-peers).
 # Prints one line per check and a summary line; exits 1 if any check failed.
 #
@@ -93,6 +93,7 @@ if [[ "$QUICK" == 1 ]]; then
     "scripts/bench-grpo.sh --quick"
     "scripts/ablation-grpo.sh --quick"
     "scripts/eval-heldout.sh --quick"
+    "scripts/bench-memory.sh --quick"
   )
   for cmd in "${QUICKS[@]}"; do
     cmd="${cmd% }"
