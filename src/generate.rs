@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use crate::data::{self, Table};
 use crate::device::{DeviceSpec, Job, run_on};
 use crate::models::generate::{SamplingParams, generate, row_rng};
-use crate::models::{ModelDir, Tokenizer, load_causal_lm};
+use crate::models::load::ComputeDtype;
+use crate::models::{ModelDir, Tokenizer, load_causal_lm_in};
 
 /// Generate continuations: batched over rows of an input file, stops at EOS or stop
 /// strings, seeded and reproducible; streams to the terminal or writes JSONL/parquet.
@@ -60,6 +61,10 @@ pub struct GenerateConfig {
     /// Sequences decoded together.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// The dtype the model computes in (weights loaded directly in it, the KV cache in
+    /// it, logits and sampling in f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: ComputeDtype,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
@@ -149,7 +154,7 @@ impl Job for GenerateJob<'_> {
     type Output = ();
 
     fn run<B: FusedOps>(self, device: B::Device) -> Result<()> {
-        let lm = load_causal_lm::<B>(&self.model, &device)?;
+        let lm = load_causal_lm_in::<B>(&self.model, &device, self.cfg.dtype.burn())?;
         let cfg = self.cfg;
         // Work items: (prompt index, sample index).
         let items: Vec<(usize, usize)> = (0..self.encoded.len())

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::loss::Aggregation;
 use super::mixing::{AdvantageScale, Mixing};
 use crate::device::DeviceSpec;
-use crate::models::load::SaveDtype;
+use crate::models::load::{ComputeDtype, SaveDtype};
 use crate::models::peft::LoraArgs;
 use crate::train::ScheduleKind;
 use crate::verify::{Mode, VerifierArgs};
@@ -45,6 +45,16 @@ pub struct GrpoConfig {
     /// The policy to train: a decoder folder in Hugging Face layout or a hub id.
     #[arg(long, required_unless_present = "resume")]
     pub policy: Option<String>,
+    /// Draw the policy's weights at random (seeded by --seed; norms 1, biases 0, the rest
+    /// with the config's `initializer_range`) instead of reading them: --policy then needs
+    /// only `config.json` and the tokenizer. For memory and speed benchmarks.
+    #[arg(long)]
+    pub random_weights: bool,
+    /// The dtype the policy and its reference compute in (rollouts, log-probs, the
+    /// update): bf16 keeps the frozen base in bf16, created and loaded directly in it,
+    /// with the LoRA factors as f32 parameters; needs --lora-r. Logits are f32.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: ComputeDtype,
     /// The frozen reference model for the KL term (default: the initial policy; not
     /// loaded when --beta is 0).
     #[arg(long)]
@@ -291,6 +301,16 @@ impl GrpoConfig {
         }
         self.verifier.validate()?;
         self.lora.validate()?;
+        match self.dtype {
+            ComputeDtype::F32 => {}
+            ComputeDtype::F16 => bail!(
+                "--dtype f16 is not supported for training (it needs dynamic loss scaling, which rmtk does not have yet): use --dtype bf16"
+            ),
+            ComputeDtype::Bf16 if self.lora.lora_r == 0 && self.resume.is_none() => bail!(
+                "--dtype bf16 trains LoRA adapters only (full fine-tuning keeps f32 weights): add --lora-r"
+            ),
+            ComputeDtype::Bf16 => {}
+        }
         Ok(())
     }
 

@@ -87,7 +87,15 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
     };
 
     let policy_spec = cfg.policy.clone().expect("required");
-    let policy_dir = ModelDir::open(&policy_spec).context("--policy")?;
+    let mut policy_dir = ModelDir::open(&policy_spec).context("--policy")?;
+    if cfg.random_weights {
+        if policy_dir.adapter.is_some() {
+            bail!(
+                "--random-weights draws a model's weights; --policy {policy_spec} is a LoRA adapter"
+            );
+        }
+        policy_dir.random_weights = Some(cfg.seed);
+    }
     if policy_dir.family != crate::models::Family::Llama {
         bail!(
             "--policy {policy_spec}: a {:?} model cannot generate; the policy must be a decoder (Llama, Qwen2, Mistral, SmolLM2)",

@@ -37,7 +37,7 @@ use crate::models::linear::{dropout_seed, with_dropout};
 use crate::models::llama::ContinuationBatch;
 use crate::models::load::SaveDtype;
 use crate::models::reward::RewardModel;
-use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm, save_causal_lm};
+use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm_in, save_causal_lm};
 use crate::rm::LoadedRm;
 use crate::train::metrics::{RunLog, bar_message, num};
 use crate::train::{
@@ -434,13 +434,18 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
 
     // Models.
     let t_load = Instant::now();
+    let dtype = cfg.dtype.burn();
     let mut policy: LlamaForCausalLM<Ad<B>> = match &job.resume {
         Some(ck) => {
             checkpoints.clean_partial();
-            let dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
-            load_causal_lm(&dir, &device)?
+            let mut dir = ModelDir::open_dir(ck, &ck.display().to_string())?;
+            if dir.adapter.is_some() {
+                // An adapter checkpoint's base is the run's policy, random weights too.
+                dir.random_weights = job.policy_dir.random_weights;
+            }
+            load_causal_lm_in(&dir, &device, dtype)?
         }
-        None => load_causal_lm(&job.policy_dir, &device)?,
+        None => load_causal_lm_in(&job.policy_dir, &device, dtype)?,
     };
     let new_lora = cfg.lora.config(&job.policy_dir)?;
     if new_lora.is_some() && job.policy_dir.adapter.is_some() {
@@ -469,7 +474,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         Some(_) if cfg.beta > 0.0 && lora.is_some() && cfg.reference.is_none() => {
             Some(policy.valid().without_adapters())
         }
-        Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm(dir, &device)?),
+        Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm_in(dir, &device, dtype)?),
         _ => None,
     };
     let rm_model: Option<RewardModel<B>> = match &job.rm {

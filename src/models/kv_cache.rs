@@ -23,12 +23,15 @@ pub struct KvCacheSpec {
     pub slots: usize,
     /// Tokens per sequence (prompt and generated).
     pub capacity: usize,
+    /// The keys' and values' dtype: the model's activations'.
+    pub dtype: burn::tensor::DType,
 }
 
 impl KvCacheSpec {
-    /// Bytes of the buffers (keys and values of every layer, f32).
+    /// Bytes of the buffers (keys and values of every layer).
     pub fn bytes(&self) -> u64 {
-        2 * (self.layers * self.slots * self.capacity * self.kv_heads * self.head_dim) as u64 * 4
+        2 * (self.layers * self.slots * self.capacity * self.kv_heads * self.head_dim) as u64
+            * self.dtype.size() as u64
     }
 }
 
@@ -148,7 +151,7 @@ impl<B: FusedOps> KvCache<B> {
     /// A cache of `spec.slots` empty slots, zeroed once.
     pub fn new(spec: KvCacheSpec, device: &B::Device) -> Self {
         let shape = [spec.slots, spec.capacity, spec.kv_heads, spec.head_dim];
-        let buffer = || Some(Tensor::<B, 4>::zeros(shape, device));
+        let buffer = || Some(Tensor::<B, 4>::zeros(shape, (device, spec.dtype)));
         Self {
             spec,
             keys: (0..spec.layers).map(|_| buffer()).collect(),
@@ -301,6 +304,7 @@ mod tests {
             head_dim: 3,
             slots: 3,
             capacity: 5,
+            dtype: burn::tensor::DType::F32,
         }
     }
 

@@ -704,12 +704,23 @@ impl<B: Backend> LlamaForCausalLM<B> {
 
 impl<B: FusedOps> LlamaForCausalLM<B> {
     /// Project hidden states to vocabulary logits.
+    /// Logits in f32 whatever the activations' dtype (bf16 logits are cast up, as
+    /// transformers does, before any softmax or sampling).
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        let logits = self.logits_in(hidden);
+        if logits.dtype() == burn::tensor::DType::F32 {
+            logits
+        } else {
+            logits.cast(burn::tensor::DType::F32)
+        }
+    }
+
+    fn logits_in(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => {
                 let [b, s, h] = hidden.dims();
-                let table = self.model.embed_tokens.weight.val();
+                let table = kernels::like(self.model.embed_tokens.weight.val(), hidden.dtype());
                 let vocab = table.dims()[0];
                 hidden
                     .reshape([b * s, h])
@@ -733,6 +744,7 @@ impl<B: FusedOps> LlamaForCausalLM<B> {
             head_dim: attn.head_dim,
             slots,
             capacity,
+            dtype: self.model.embed_tokens.weight.val().dtype(),
         };
         KvCache::new(spec, &self.model.embed_tokens.weight.device())
     }

@@ -212,6 +212,17 @@ pub fn load_causal_lm<B: FusedOps>(
     model: &ModelDir,
     device: &B::Device,
 ) -> Result<LlamaForCausalLM<B>> {
+    load_causal_lm_in(model, device, burn::tensor::DType::F32)
+}
+
+/// Load a decoder as a causal LM with its weights in `dtype` (each tensor converted as it
+/// is read; the model's activations then run in that dtype, its logits in f32). An
+/// adapter's factors stay f32.
+pub fn load_causal_lm_in<B: FusedOps>(
+    model: &ModelDir,
+    device: &B::Device,
+    dtype: burn::tensor::DType,
+) -> Result<LlamaForCausalLM<B>> {
     let cfg = model.llama_config()?;
     let weights = model.weights()?;
     let mut cfg = cfg;
@@ -220,7 +231,11 @@ pub fn load_causal_lm<B: FusedOps>(
         cfg.tie_word_embeddings = true;
     }
     let module = cfg.init_causal_lm::<B>(device);
-    let (mut module, _unused) = load_module_with(module, &weights, &LoadOptions::default(), model)?;
+    let options = LoadOptions {
+        dtype: Some(dtype),
+        ..LoadOptions::default()
+    };
+    let (mut module, _unused) = load_module_with(module, &weights, &options, model)?;
     if let Some(adapter) = &model.adapter {
         // The base frozen, the adapter's factors trainable (a resumed LoRA run).
         module = module.no_grad();

@@ -385,6 +385,8 @@ pub struct BurnJudgeOptions {
     /// Longest judge input in tokens; longer responses are shortened in the middle
     /// (the answer's note says so).
     pub max_tokens: usize,
+    /// The dtype the judge computes in.
+    pub dtype: crate::models::load::ComputeDtype,
 }
 
 impl Default for BurnJudgeOptions {
@@ -395,6 +397,7 @@ impl Default for BurnJudgeOptions {
             reason_tokens: 128,
             batch_size: 8,
             max_tokens: 2048,
+            dtype: crate::models::load::ComputeDtype::F32,
         }
     }
 }
@@ -424,11 +427,15 @@ impl<B: FusedOps> BurnJudge<B> {
         device: &B::Device,
     ) -> anyhow::Result<BurnJudge<B>> {
         let tok = model.tokenizer()?;
-        let lm = crate::models::load_causal_lm::<B>(model, device)?;
+        let lm = crate::models::load_causal_lm_in::<B>(model, device, options.dtype.burn())?;
+        let dtype = match options.dtype {
+            crate::models::load::ComputeDtype::F32 => String::new(),
+            other => format!(", {}", other.name()),
+        };
         Ok(BurnJudge::new(
             lm,
             tok,
-            &format!("{} (burn)", model.name),
+            &format!("{} (burn{dtype})", model.name),
             options,
             device,
         )?)

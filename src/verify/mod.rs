@@ -551,6 +551,10 @@ pub struct JudgeArgs {
     /// Local judge: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub judge_device: DeviceSpec,
+    /// Local judge: the dtype it computes in (its weights loaded directly in it; the
+    /// yes/no probabilities in f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub judge_dtype: crate::models::load::ComputeDtype,
     /// Remote judge: the environment variable holding the API key (never printed).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub judge_api_key_env: String,
@@ -700,6 +704,7 @@ impl VerifierArgs {
             reason_tokens: j.judge_reason_tokens,
             batch_size: j.judge_batch_size,
             max_tokens: j.judge_max_tokens,
+            dtype: j.judge_dtype,
         })
     }
 }

@@ -505,8 +505,35 @@ fn constraint_only_logs_the_writing_reward_when_given_a_reward_model() {
 
 #[test]
 fn lora_policy_trains_against_its_base_saves_a_peft_adapter_and_resumes_bitwise() {
-    let s = setup("lora");
+    lora_run("lora", "f32");
+}
+
+/// The same in bf16: the frozen base in bf16 (rollouts, the reference's and the policy's
+/// log-probs), f32 adapters; resume is still bit for bit on the CPU.
+#[test]
+fn bf16_lora_policy_trains_and_resumes_bitwise() {
+    lora_run("lora-bf16", "bf16");
+}
+
+fn lora_run(tag: &str, dtype: &str) {
+    let s = setup(tag);
+    if dtype != "f32" {
+        // Reduced precision trains adapters only, and f16 not at all.
+        let err = fails(rmtk().args(grpo_args(&s, &s.dir.join("no"), &["--dtype", dtype])));
+        assert!(err.contains("trains LoRA adapters only"), "{err}");
+        let err = fails(rmtk().args(grpo_args(
+            &s,
+            &s.dir.join("no"),
+            &["--dtype", "f16", "--lora-r", "4"],
+        )));
+        assert!(
+            err.contains("--dtype f16 is not supported for training"),
+            "{err}"
+        );
+    }
     let extra = [
+        "--dtype",
+        dtype,
         "--max-steps",
         "6",
         "--save-every",
@@ -562,6 +589,8 @@ fn lora_policy_trains_against_its_base_saves_a_peft_adapter_and_resumes_bitwise(
             "--max-new-tokens",
             "4",
             "--greedy",
+            "--dtype",
+            dtype,
         ]));
         assert!(!out.is_empty());
     }
