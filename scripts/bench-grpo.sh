@@ -11,7 +11,9 @@
 #                                           # 3 steps of 2 x 2 completions, 8 new tokens; without
 #                                           # RM_DIR, a tiny BERT reward model trained first
 # Environment: STEPS (default 3; --quick 3), MAX_NEW_TOKENS (128; 8), N (4; 2),
-# PROMPTS (4; 2), DEVICE (cpu), RMTK_BIN (use this binary instead of building).
+# PROMPTS (4; 2), DEVICE (cpu), RMTK_BIN (use this binary instead of building),
+# GRPO_FLAGS (more grpo flags, e.g. "--lora-r 16 --dtype bf16").
+# With /usr/bin/time (Debian's `time`), the run's peak resident memory is printed too.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 rmtk_help_if_asked "$0" "$@"
@@ -33,7 +35,10 @@ else
   POLICY=models/smollm2-135m-instruct
 fi
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-"$RMTK" grpo --policy "$POLICY" --reward-model "$RM" \
+TIMER=()
+[[ -x /usr/bin/time ]] && TIMER=(/usr/bin/time -f "peak resident memory: %M KiB" -o "$OUT/time.txt")
+# shellcheck disable=SC2086 # GRPO_FLAGS is a list of flags
+"${TIMER[@]}" "$RMTK" grpo --policy "$POLICY" --reward-model "$RM" ${GRPO_FLAGS:-} \
   --prompts data/grpo/ifeval-rules-train.jsonl --output "$OUT/run" \
   --num-generations "${N:-4}" --batch-prompts "${PROMPTS:-4}" \
   --max-new-tokens "${MAX_NEW_TOKENS:-128}" --max-generation-rounds 1 \
@@ -51,6 +56,9 @@ def mean(k):
     return sum(vals) / len(vals) if vals else float("nan")
 print("mean over the steps after the first (a skipped step has no update): " + ", ".join(f"{k} {mean(k):.2f}" for k in keys))
 PY
+if [[ -f "$OUT/time.txt" ]]; then
+  awk '/peak resident memory/ { printf "peak resident memory: %.2f GiB\n", $4 / 1048576 }' "$OUT/time.txt"
+fi
 if [[ "$QUICK" == 1 ]]; then
   echo "(--quick: dev build, tiny random policy: shows that the benchmark runs, not rmtk's speed)"
 fi

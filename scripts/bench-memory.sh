@@ -2,9 +2,11 @@
 # Memory of one reward-model training step on random weights of real configurations
 # (benches/configs: Qwen2.5-0.5B, Qwen2.5-1.5B and a Llama-3-8B-shaped model, written from
 # their published config.json values), beside `rmtk info --memory`'s estimate.
-#   Each run is a fresh `rmtk train-rm --random-weights --max-steps 1` (the weights drawn
+#   Each run is a fresh `rmtk train-rm --random-weights --max-steps 2` (the weights drawn
 #   directly in the compute dtype, nothing read from disk) under /usr/bin/time; the figure is
-#   the process's peak resident memory, initialisation and the final save included.
+#   the process's peak resident memory, initialisation and the final save included. Two
+#   updates, because the second forward pass is the first with the optimizer's moments alive
+#   (the steady state the estimate describes).
 #   Runs: full   full fine-tuning, f32
 #         lora   LoRA r 16 on all linear layers (PEFT's all-linear), bf16 frozen base
 #         ckpt   lora plus --gradient-checkpointing
@@ -103,7 +105,7 @@ for m in $MODELS; do
     rm -rf "$OUT/run"
     if ! /usr/bin/time -v "$BIN" train-rm --model "$dir" --random-weights --data "$OUT/pairs.jsonl" \
         --output "$OUT/run" --max-length "$len" --overlong truncate --batch-size "$pairs" \
-        --max-steps 1 --save-every 0 --seed 7 "${flags[@]}" >"$log" 2>&1; then
+        --max-steps 2 --save-every 0 --seed 7 "${flags[@]}" >"$log" 2>&1; then
       printf '%-18s %-5s %-9s %12s %12s %7s %9s  %s\n' "$m" "$run" "${pairs}x2x$len" "$est_gib" - - - "FAILED: see below"
       tail -n 15 "$log" >&2
       continue
