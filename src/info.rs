@@ -72,15 +72,6 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
             Some((r, c.targets, false))
         }
     };
-    if cfg.dtype != crate::models::load::ComputeDtype::F32
-        && lora.is_none()
-        && cfg.job == MemoryJob::TrainRm
-    {
-        anyhow::bail!(
-            "--dtype {} trains LoRA adapters only: add --lora-r",
-            cfg.dtype.name()
-        );
-    }
     let plan = Plan {
         tokens: 2 * cfg.batch_size * cfg.max_length,
         dtype_bytes: if cfg.dtype == crate::models::load::ComputeDtype::F32 {

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
 use super::loss::Aggregation;
@@ -51,10 +51,15 @@ pub struct GrpoConfig {
     #[arg(long)]
     pub random_weights: bool,
     /// The dtype the policy and its reference compute in (rollouts, log-probs, the
-    /// update): bf16 keeps the frozen base in bf16, created and loaded directly in it,
-    /// with the LoRA factors as f32 parameters; needs --lora-r. Logits are f32.
+    /// update). With LoRA the frozen base is created and loaded directly in it, the
+    /// factors f32; full fine-tuning keeps f32 master weights (the reference is held in
+    /// the dtype). f16 scales the loss dynamically. Logits are f32.
     #[arg(long, value_enum, default_value = "f32")]
     pub dtype: ComputeDtype,
+    /// f16: the loss scale to start from (a power of two; PyTorch's default). It halves on
+    /// every overflowed update and doubles after 2000 finite ones in a row.
+    #[arg(long, default_value_t = crate::train::loss_scale::INIT_SCALE)]
+    pub initial_loss_scale: f32,
     /// The frozen reference model for the KL term (default: the initial policy; not
     /// loaded when --beta is 0).
     #[arg(long)]
@@ -241,6 +246,7 @@ pub struct GrpoConfig {
 
 impl GrpoConfig {
     pub fn validate(&self) -> Result<()> {
+        crate::train::LossScale::check_initial(self.initial_loss_scale).map_err(|e| anyhow!(e))?;
         if self.num_generations < 2 {
             bail!("--num-generations must be at least 2: GRPO compares completions of a prompt");
         }
@@ -301,16 +307,6 @@ impl GrpoConfig {
         }
         self.verifier.validate()?;
         self.lora.validate()?;
-        match self.dtype {
-            ComputeDtype::F32 => {}
-            ComputeDtype::F16 => bail!(
-                "--dtype f16 is not supported for training (it needs dynamic loss scaling, which rmtk does not have yet): use --dtype bf16"
-            ),
-            ComputeDtype::Bf16 if self.lora.lora_r == 0 && self.resume.is_none() => bail!(
-                "--dtype bf16 trains LoRA adapters only (full fine-tuning keeps f32 weights): add --lora-r"
-            ),
-            ComputeDtype::Bf16 => {}
-        }
         Ok(())
     }
 

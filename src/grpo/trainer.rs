@@ -35,7 +35,7 @@ use crate::device::Job;
 use crate::models::generate::SamplingParams;
 use crate::models::linear::{dropout_seed, with_dropout};
 use crate::models::llama::ContinuationBatch;
-use crate::models::load::SaveDtype;
+use crate::models::load::{ComputeDtype, SaveDtype};
 use crate::models::reward::RewardModel;
 use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm_in, save_causal_lm};
 use crate::rm::LoadedRm;
@@ -45,6 +45,7 @@ use crate::train::{
     Updater,
 };
 use crate::verify::{Constraint, Verdict, Verifier, VerifyItem, build_verifier};
+use burn::tensor::DType;
 
 pub const ARGS_FILE: &str = "grpo_args.json";
 pub const SAMPLES_FILE: &str = "samples.jsonl";
@@ -434,7 +435,12 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
 
     // Models.
     let t_load = Instant::now();
-    let dtype = cfg.dtype.burn();
+    // bf16/f16 under LoRA: the frozen base is created in that dtype. Full fine-tuning:
+    // f32 master weights computing in it (the reference, frozen, is held in it).
+    let lora_run = cfg.lora.lora_r > 0 || job.policy_dir.adapter.is_some();
+    let compute = cfg.dtype.burn();
+    let mixed = cfg.dtype != ComputeDtype::F32 && !lora_run;
+    let dtype = if mixed { DType::F32 } else { compute };
     let mut policy: LlamaForCausalLM<Ad<B>> = match &job.resume {
         Some(ck) => {
             checkpoints.clean_partial();
@@ -447,6 +453,9 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         }
         None => load_causal_lm_in(&job.policy_dir, &device, dtype)?,
     };
+    if mixed {
+        policy.model.set_activations(compute);
+    }
     let new_lora = cfg.lora.config(&job.policy_dir)?;
     if new_lora.is_some() && job.policy_dir.adapter.is_some() {
         bail!(
@@ -474,7 +483,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         Some(_) if cfg.beta > 0.0 && lora.is_some() && cfg.reference.is_none() => {
             Some(policy.valid().without_adapters())
         }
-        Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm_in(dir, &device, dtype)?),
+        Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm_in(dir, &device, compute)?),
         _ => None,
     };
     let rm_model: Option<RewardModel<B>> = match &job.rm {
@@ -562,6 +571,8 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 tokens_seen: 0,
                 train_seconds: 0.0,
                 extra: json!({"cursor": 0, "skipped_steps": 0}),
+                loss_scale: (cfg.dtype == ComputeDtype::F16)
+                    .then(|| crate::train::LossScale::new(cfg.initial_loss_scale)),
                 rmtk_version: env!("CARGO_PKG_VERSION").into(),
             };
             (
@@ -576,6 +587,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         }
     };
     let mut updater = Updater::new(optim, schedule, Some(cfg.max_grad_norm));
+    updater.loss_scale = state.loss_scale;
     let mut metrics = match &job.resume {
         Some(_) => {
             truncate_jsonl(&output.join(SAMPLES_FILE), state.step)?;
@@ -963,6 +975,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
             let mut updates = 0usize;
             let mut grad_norms = Vec::new();
+            let mut skipped_updates = 0usize;
             let mut lr = 0.0;
             let mut trained_tokens = 0usize;
             if seqs.is_empty() {
@@ -1029,10 +1042,19 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                         if epoch == 0 {
                             trained_tokens += out.tokens as usize;
                         }
-                        accum.add::<Ad<B>>(&policy, out.loss.backward());
+                        let scaled = out.loss.mul_scalar(updater.loss_scale());
+                        accum.add::<Ad<B>>(&policy, scaled.backward());
                     }
                     let (updated, upd) = updater.apply(policy, accum.take());
                     policy = updated;
+                    state.loss_scale = updater.loss_scale;
+                    skipped_updates += usize::from(upd.skipped);
+                    if updater.loss_scale.is_some_and(|s| s.exhausted()) {
+                        bail!(
+                            "the f16 gradients overflowed at every loss scale down to 1 (step {}): train in --dtype bf16 (the last checkpoint is intact)",
+                            state.step + 1
+                        );
+                    }
                     grad_norms.push(f64::from(upd.grad_norm));
                     lr = upd.lr;
                     updates += 1;
@@ -1047,6 +1069,10 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             }
             rec.insert("entropy".into(), num(ent_sum / first_pass_tokens));
             rec.insert("grad_norm".into(), num(mixing::mean(&grad_norms)));
+            if let Some(ls) = updater.loss_scale {
+                rec.insert("loss_scale".into(), num(f64::from(ls.scale)));
+                rec.insert("skipped_updates".into(), json!(skipped_updates));
+            }
             rec.insert("lr".into(), num(lr));
             rec.insert("updates".into(), json!(updates));
             rec.insert("trained_sequences".into(), json!(seqs.len()));

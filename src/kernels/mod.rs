@@ -342,9 +342,21 @@ pub fn rms_norm<B: FusedOps, const D: usize>(
     eps: f64,
 ) -> Tensor<B, D> {
     let (x, dims) = rows(x);
+    let dtype = x.dtype();
+    let x = like(x, norm_dtype(dtype));
     let weight = like(weight, x.dtype());
     let y = B::rms_norm(prim(x), prim(weight), eps);
-    float::<B, 2>(y).reshape(dims)
+    like(float::<B, 2>(y), dtype).reshape(dims)
+}
+
+/// The dtype a norm computes in: f16 activations are normalised in f32, as transformers
+/// does (f16's mean of squares overflows once an activation passes 256, which real
+/// residual streams do); f32 and bf16 (f32's range) in their own.
+fn norm_dtype(dtype: burn::tensor::DType) -> burn::tensor::DType {
+    match dtype {
+        burn::tensor::DType::F16 => burn::tensor::DType::F32,
+        d => d,
+    }
 }
 
 /// Layer norm over the last dimension of `x` (any rank).
@@ -355,9 +367,11 @@ pub fn layer_norm<B: FusedOps, const D: usize>(
     eps: f64,
 ) -> Tensor<B, D> {
     let (x, dims) = rows(x);
+    let dtype = x.dtype();
+    let x = like(x, norm_dtype(dtype));
     let (weight, bias) = (like(weight, x.dtype()), like(bias, x.dtype()));
     let y = B::fused_layer_norm(prim(x), prim(weight), prim(bias), eps);
-    float::<B, 2>(y).reshape(dims)
+    like(float::<B, 2>(y), dtype).reshape(dims)
 }
 
 /// Rotate-half RoPE of `x: [batch, seq, heads, head_dim]` by the angles whose cosines and

@@ -123,6 +123,7 @@ impl BertConfig {
                 layer: (0..self.num_hidden_layers).map(|_| layer()).collect(),
             },
             pooler: with_pooler.then(|| BertPooler { dense: lin(h, h) }),
+            activations: None,
         }
     }
 
@@ -140,6 +141,9 @@ pub struct BertModel<B: Backend> {
     pub embeddings: BertEmbeddings<B>,
     pub encoder: BertEncoder<B>,
     pub pooler: Option<BertPooler<B>>,
+    /// The activations' dtype where it is not the weights' (mixed precision: f32 master
+    /// weights computing in bf16 or f16); `None`: the word embeddings'.
+    activations: Option<burn::tensor::DType>,
 }
 
 #[derive(Module, Debug)]
@@ -296,7 +300,19 @@ impl<B: FusedOps> BertModel<B> {
         let x = e.word_embeddings.forward(input_ids)
             + e.position_embeddings.forward(positions)
             + e.token_type_embeddings.forward(token_types);
-        e.LayerNorm.forward(x)
+        let dtype = self.activations_dtype();
+        crate::kernels::like(e.LayerNorm.forward(x), dtype)
+    }
+
+    /// Compute in `dtype` whatever the weights' dtype (mixed precision; see the field).
+    pub fn set_activations(&mut self, dtype: burn::tensor::DType) {
+        self.activations = Some(dtype);
+    }
+
+    /// The dtype the activations are in.
+    pub fn activations_dtype(&self) -> burn::tensor::DType {
+        self.activations
+            .unwrap_or_else(|| self.embeddings.word_embeddings.weight.val().dtype())
     }
 
     /// Encoder layer `i` on `x`.

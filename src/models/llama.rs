@@ -192,6 +192,7 @@ impl LlamaConfig {
             norm: RmsNorm::new(self.hidden_size, self.rms_norm_eps, device),
             inv_freq: self.inv_freq(),
             sliding_window: self.sliding_window.unwrap_or(0),
+            activations: None,
         }
     }
 
@@ -313,6 +314,10 @@ pub struct LlamaModel<B: Backend> {
     inv_freq: Vec<f32>,
     /// 0 when attention does not slide.
     sliding_window: usize,
+    /// The activations' dtype where it is not the weights' (mixed precision: f32 master
+    /// weights computing in bf16 or f16, each read in it where it is used); `None`: the
+    /// embedding table's.
+    activations: Option<burn::tensor::DType>,
 }
 
 #[derive(Module, Debug)]
@@ -473,7 +478,21 @@ impl<B: FusedOps> LlamaModel<B> {
 
     /// The token embeddings, `[batch, seq, hidden]`: the first block's input.
     pub fn embed(&self, input_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.embed_tokens.forward(input_ids)
+        kernels::like(
+            self.embed_tokens.forward(input_ids),
+            self.activations_dtype(),
+        )
+    }
+
+    /// Compute in `dtype` whatever the weights' dtype (mixed precision; see the field).
+    pub fn set_activations(&mut self, dtype: burn::tensor::DType) {
+        self.activations = Some(dtype);
+    }
+
+    /// The dtype the activations (and a KV cache) are in.
+    pub fn activations_dtype(&self) -> burn::tensor::DType {
+        self.activations
+            .unwrap_or_else(|| self.embed_tokens.weight.val().dtype())
     }
 
     /// Decoder layer `i` on the residual stream `x`.
@@ -524,7 +543,7 @@ impl<B: FusedOps> LlamaModel<B> {
         let positions =
             Tensor::<B, 2, Int>::from_data(TensorData::new(positions, [1, total]), &device);
         let rope = self.rope_tables(positions);
-        let mut x = self.embed_tokens.forward(input);
+        let mut x = self.embed(input);
         for (i, layer) in self.layers.iter().enumerate() {
             let keys = Keys::Cache {
                 cache: &mut *cache,
@@ -744,7 +763,7 @@ impl<B: FusedOps> LlamaForCausalLM<B> {
             head_dim: attn.head_dim,
             slots,
             capacity,
-            dtype: self.model.embed_tokens.weight.val().dtype(),
+            dtype: self.model.activations_dtype(),
         };
         KvCache::new(spec, &self.model.embed_tokens.weight.device())
     }

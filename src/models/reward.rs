@@ -175,6 +175,18 @@ impl<B: FusedOps> RewardModel<B> {
         }
     }
 
+    /// Mixed precision: the weights stay as they are (f32 masters) and the activations
+    /// run in `dtype`; `None` leaves the model as it is.
+    pub fn with_activations(mut self, dtype: Option<DType>) -> Self {
+        if let Some(dtype) = dtype {
+            match &mut self {
+                RewardModel::Decoder(m) => m.model.set_activations(dtype),
+                RewardModel::Encoder(m) => m.bert.set_activations(dtype),
+            }
+        }
+        self
+    }
+
     /// Put a PEFT adapter's factors and head into a model loaded from its base: the base
     /// frozen, the factors and the head trainable (a resumed LoRA run goes on from here).
     fn load_adapter(self, adapter: &peft::AdapterDir) -> Result<Self> {

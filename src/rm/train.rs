@@ -22,7 +22,7 @@ use crate::kernels::FusedOps;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
@@ -160,12 +160,18 @@ pub struct TrainRmConfig {
     #[command(flatten)]
     #[serde(flatten)]
     pub lora: LoraArgs,
-    /// The dtype the backbone computes in: bf16/f16 keep the frozen base in that dtype
-    /// (created and loaded directly in it) and run the activations in it, with the
-    /// adapters and the head as f32 parameters; needs --lora-r.
+    /// The dtype the backbone computes in. With LoRA, bf16/f16 keep the frozen base in
+    /// that dtype (created and loaded directly in it), the adapters and the head f32;
+    /// full fine-tuning keeps f32 master weights and reads each in the dtype where it is
+    /// used. f16 scales the loss dynamically (overflowed updates are skipped).
     #[arg(long, value_enum, default_value = "f32")]
     #[serde(default)]
     pub dtype: ComputeDtype,
+    /// f16: the loss scale to start from (a power of two; PyTorch's default). It halves on
+    /// every overflowed update and doubles after 2000 finite ones in a row.
+    #[arg(long, default_value_t = crate::train::loss_scale::INIT_SCALE)]
+    #[serde(default = "initial_loss_scale")]
+    pub initial_loss_scale: f32,
     /// Keep only each block's input between the forward and backward passes and replay
     /// one block at a time in the backward pass: activation memory of one layer instead
     /// of all, for about one more forward pass of compute.
@@ -219,6 +225,7 @@ impl TrainRmConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        crate::train::LossScale::check_initial(self.initial_loss_scale).map_err(|e| anyhow!(e))?;
         if self.batch_size == 0 || self.eval_batch_size == 0 || self.grad_accum == 0 {
             bail!("--batch-size, --eval-batch-size and --grad-accum must be at least 1");
         }
@@ -549,18 +556,15 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     // The adapter settings a run saves with: the new adapter's, or those of the adapter
     // it continues.
     let lora = lora.or_else(|| base.adapter.as_ref().map(|a| a.config.clone()));
-    if cfg.dtype == ComputeDtype::F16 {
-        bail!(
-            "--dtype f16 is not supported for training (it needs dynamic loss scaling, which rmtk does not have yet): use --dtype bf16; score and eval-rm take f16"
-        );
-    }
-    if cfg.dtype != ComputeDtype::F32 && lora.is_none() {
-        bail!(
-            "--dtype {} trains LoRA adapters only (full fine-tuning keeps f32 weights): add --lora-r",
-            cfg.dtype.name()
-        );
-    }
-    let dtype = cfg.dtype.burn();
+    // bf16/f16 under LoRA: the frozen base is created in that dtype. Full fine-tuning:
+    // f32 master weights (what the optimizer updates and checkpoints keep), each read
+    // in the compute dtype where it is used. f16 adds dynamic loss scaling.
+    let mixed = cfg.dtype != ComputeDtype::F32 && lora.is_none();
+    let dtype = if mixed {
+        burn::tensor::DType::F32
+    } else {
+        cfg.dtype.burn()
+    };
     // Model, optimizer and state: fresh, or from the checkpoint.
     let (mut model, mut updater, mut state, mut rng, mut metrics, mut rewards_log) = match &resume {
         Some(ck) => {
@@ -575,13 +579,15 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 HeadInit { seed: cfg.seed },
                 &device,
                 dtype,
-            )?;
+            )?
+            .with_activations(mixed.then(|| cfg.dtype.burn()));
             let mut optim = AdamW::<B>::new(adam, trainable(&model));
             optim.load(&ck.join(OPTIMIZER_FILE), &device)?;
             let state = TrainerState::load(ck)?;
-            if optim.steps_done() != state.step {
+            let skipped = state.loss_scale.map_or(0, |s| s.skipped);
+            if optim.steps_done() + skipped != state.step {
                 bail!(
-                    "{}: the optimizer has made {} updates but the trainer state says {}",
+                    "{}: the optimizer has made {} updates ({skipped} skipped) but the trainer state says {}",
                     ck.display(),
                     optim.steps_done(),
                     state.step
@@ -597,14 +603,9 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 plan.total_steps,
                 state.epoch
             ));
-            (
-                model,
-                Updater::new(optim, schedule, Some(cfg.max_grad_norm)),
-                state,
-                rng,
-                metrics,
-                rewards_log,
-            )
+            let mut updater = Updater::new(optim, schedule, Some(cfg.max_grad_norm));
+            updater.loss_scale = state.loss_scale;
+            (model, updater, state, rng, metrics, rewards_log)
         }
         None => {
             let mut model = RewardModel::<Ad<B>>::from_pretrained_in(
@@ -612,7 +613,8 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 HeadInit { seed: cfg.seed },
                 &device,
                 dtype,
-            )?;
+            )?
+            .with_activations(mixed.then(|| cfg.dtype.burn()));
             if let Some(lora) = &lora {
                 let (adapted, paths) = model.apply_lora(lora, cfg.seed)?;
                 model = adapted;
@@ -635,18 +637,16 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 tokens_seen: 0,
                 train_seconds: 0.0,
                 extra: Value::Null,
+                loss_scale: None,
                 rmtk_version: env!("CARGO_PKG_VERSION").into(),
             };
             let metrics = MetricsLog::create(&output)?;
             let rewards_log = MetricsLog::create_named(&output, EVAL_REWARDS_FILE)?;
-            (
-                model,
-                Updater::new(optim, schedule, Some(cfg.max_grad_norm)),
-                state,
-                rng,
-                metrics,
-                rewards_log,
-            )
+            let mut updater = Updater::new(optim, schedule, Some(cfg.max_grad_norm));
+            if cfg.dtype == ComputeDtype::F16 {
+                updater.loss_scale = Some(crate::train::LossScale::new(cfg.initial_loss_scale));
+            }
+            (model, updater, state, rng, metrics, rewards_log)
         }
     };
     let lengths: Vec<usize> = train.iter().map(EncodedPair::len).collect();
@@ -787,6 +787,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 margins_all.extend_from_slice(m);
             }
             let share = k as f64 / step_pairs as f64;
+            let loss_scale = f64::from(updater.loss_scale());
             // The loss of one micro-batch, and its share of the update's (what is
             // differentiated).
             let loss_of = |rewards: Tensor<Ad<B>, 1>| {
@@ -796,7 +797,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                     .clone()
                     .map(|m| Tensor::<Ad<B>, 1>::from_data(TensorData::new(m, [k]), &device));
                 let loss = bt_loss(chosen, rejected, margin, cfg.center_rewards_coef);
-                (loss.clone().mul_scalar(share), loss)
+                (loss.clone().mul_scalar(share * loss_scale), loss)
             };
             let (rewards, loss) = if cfg.gradient_checkpointing {
                 let out = checkpointing::reward_backward(&model, &batch, loss_of, Some(seed));
@@ -821,6 +822,13 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         let (updated, update) = updater.apply(model, grads);
         model = updated;
         state.step += 1;
+        state.loss_scale = updater.loss_scale;
+        if updater.loss_scale.is_some_and(|s| s.exhausted()) {
+            bail!(
+                "the f16 gradients overflowed at every loss scale down to 1 (update {}): train in --dtype bf16 (the last checkpoint is intact)",
+                state.step
+            );
+        }
         let secs = t0.elapsed().as_secs_f64();
         state.tokens_seen += tokens as u64;
         state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
@@ -837,6 +845,10 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         rec.insert("reward_std".into(), num(stats.reward_std));
         rec.insert("lr".into(), num(update.lr));
         rec.insert("grad_norm".into(), num(f64::from(update.grad_norm)));
+        if let Some(scale) = update.loss_scale {
+            rec.insert("loss_scale".into(), num(f64::from(scale)));
+            rec.insert("skipped".into(), json!(update.skipped));
+        }
         rec.insert("pairs".into(), json!(step_pairs));
         rec.insert("tokens".into(), json!(tokens));
         rec.insert("tokens_per_s".into(), num(tokens as f64 / secs.max(1e-9)));
@@ -973,4 +985,8 @@ fn trainable<B: burn::tensor::backend::AutodiffBackend, M: burn::module::Module<
         .into_iter()
         .filter(|p| p.trainable)
         .collect()
+}
+
+fn initial_loss_scale() -> f32 {
+    crate::train::loss_scale::INIT_SCALE
 }

@@ -4,8 +4,9 @@
 //! The formula follows what rmtk holds, written down from the code, not fitted to
 //! measurements:
 //! - **weights**: every backbone parameter in the compute dtype under LoRA (the frozen
-//!   base is created in it), in f32 otherwise; the LoRA factors (`r * (in + out)` per
-//!   adapted layer) and the head (`hidden`) in f32.
+//!   base is created in it), in f32 otherwise (bf16/f16 full fine-tuning keeps f32
+//!   masters); the LoRA factors (`r * (in + out)` per adapted layer) and the head
+//!   (`hidden`) in f32.
 //! - **gradients**: the trained parameters, f32: the micro-batch's new gradients, and
 //!   a second copy held while they are added to the sum of earlier micro-batches
 //!   (`--grad-accum` above 1) or of earlier blocks (checkpointing).
@@ -20,6 +21,8 @@
 //!   intermediate product and its GELU, the second add-norm's sum: `8 h + 2 I`. Each
 //!   adapted layer adds its `x A` (`r`), and with LoRA dropout its dropped input (`in`).
 //!   With checkpointing: one `h` per layer (the saved inputs) plus one layer's full set.
+//!   Full fine-tuning in bf16/f16 adds the linear weights read in the compute dtype,
+//!   which the graph keeps for the inputs' gradients (one layer's with checkpointing).
 //! - **working set**: the largest transient of a layer's forward or backward pass, three
 //!   `[tokens, intermediate]` buffers in f32 (bf16 products convert their operands to
 //!   f32 in burn-flex 0.21).
@@ -208,11 +211,26 @@ pub fn estimate(arch: &Arch, plan: &Plan) -> Estimate {
     } + lora_per_token_layer;
     let lse = arch.heads as u64 * 4;
     let layers = arch.layers as u64;
+    // Mixed precision (full fine-tuning in bf16/f16): each linear weight read in the
+    // compute dtype is a copy the graph keeps for its input's gradient.
+    let copies = if plan.lora.is_none() && d < 4 {
+        let per_layer: u64 = arch.linears.iter().map(|(_, a, b)| (a * b) as u64).sum();
+        let extra: u64 = arch
+            .extra_linears
+            .iter()
+            .map(|(_, a, b)| (a * b) as u64)
+            .sum();
+        let held_layers = if plan.checkpointing { 1 } else { layers };
+        (held_layers * per_layer + extra) * d
+    } else {
+        0
+    };
     let activations = if plan.checkpointing {
         n * (layers * h * d + per_layer * d + lse) + n * h * d
     } else {
         n * layers * (per_layer * d + lse) + n * h * d
-    } + lora_extra_tokens * n * d;
+    } + lora_extra_tokens * n * d
+        + copies;
     let grads = trained * 4;
     let held = if plan.grad_accum > 1 || plan.checkpointing {
         grads
@@ -327,6 +345,27 @@ mod tests {
             },
         );
         assert_eq!(acc.peak, e.peak + 1008 * 4);
+    }
+
+    #[test]
+    fn mixed_precision_keeps_f32_masters_and_the_weight_copies() {
+        let arch = tiny_decoder();
+        let full = estimate(&arch, &plan());
+        let mixed = estimate(
+            &arch,
+            &Plan {
+                dtype_bytes: 2,
+                ..plan()
+            },
+        );
+        assert_eq!(mixed.weights, full.weights);
+        assert_eq!(mixed.optimizer, full.optimizer);
+        let per_layer: u64 = arch.linears.iter().map(|(_, a, b)| (a * b) as u64).sum();
+        // Activations in bf16, plus both layers' linear weights in bf16.
+        assert_eq!(
+            mixed.activations,
+            10 * 2 * (104 * 2 + 8) + 10 * 8 * 2 + 2 * per_layer * 2
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::loss_scale::LossScale;
 use super::schedule::LrSchedule;
 use crate::kernels::{self, AdamWStep, FusedOps};
 use crate::models::load::{ParamInfo, SaveDtype, SaveTensor, Weights, write_safetensors_file};
@@ -391,8 +392,12 @@ impl<M> Accumulator<M> {
 pub struct UpdateStats {
     /// The learning rate the update used.
     pub lr: f64,
-    /// The global gradient norm before clipping.
+    /// The global gradient norm before clipping (unscaled under f16's loss scaling).
     pub grad_norm: f32,
+    /// f16: the loss scale the gradients carried.
+    pub loss_scale: Option<f32>,
+    /// f16: the gradients overflowed, so nothing was updated (the scale halves).
+    pub skipped: bool,
 }
 
 /// Clipping, the schedule and AdamW, applied together once per update.
@@ -401,6 +406,8 @@ pub struct Updater<B: Backend> {
     pub schedule: LrSchedule,
     /// `None` or a non-positive value: no clipping.
     pub max_grad_norm: Option<f64>,
+    /// f16 training: the dynamic loss scale (`None` in f32 and bf16).
+    pub loss_scale: Option<LossScale>,
 }
 
 impl<B: Backend> Updater<B> {
@@ -409,7 +416,14 @@ impl<B: Backend> Updater<B> {
             optim,
             schedule,
             max_grad_norm,
+            loss_scale: None,
         }
+    }
+
+    /// What each micro-batch's loss is multiplied by before its backward pass (1
+    /// without loss scaling).
+    pub fn loss_scale(&self) -> f32 {
+        self.loss_scale.map_or(1.0, |s| s.scale)
     }
 
     /// The learning rate of the next update.
@@ -423,7 +437,27 @@ impl<B: Backend> Updater<B> {
         B: FusedOps,
         M: AutodiffModule<AB>,
     {
-        let grad_norm = global_grad_norm::<AB, M>(&module, &grads);
+        let mut grad_norm = global_grad_norm::<AB, M>(&module, &grads);
+        let lr = self.next_lr();
+        // Loss scaling: an overflowed update is skipped; a finite one is unscaled
+        // (the scale is a power of two, so exactly) before clipping.
+        let mut unscale = 1.0f32;
+        if let Some(ls) = &mut self.loss_scale {
+            let scale = ls.scale;
+            let finite = grad_norm.is_finite();
+            ls.update(finite);
+            if !finite {
+                let stats = UpdateStats {
+                    lr,
+                    grad_norm,
+                    loss_scale: Some(scale),
+                    skipped: true,
+                };
+                return (module, stats);
+            }
+            unscale = 1.0 / scale;
+            grad_norm *= unscale;
+        }
         let scale = match self.max_grad_norm {
             Some(max) if max > 0.0 => {
                 // torch: clip_coef = max_norm / (total_norm + 1e-6), clamped to 1, in f32.
@@ -432,9 +466,14 @@ impl<B: Backend> Updater<B> {
             }
             _ => 1.0,
         };
-        let lr = self.next_lr();
-        let module = self.optim.step(module, grads, lr, scale);
-        (module, UpdateStats { lr, grad_norm })
+        let module = self.optim.step(module, grads, lr, scale * unscale);
+        let stats = UpdateStats {
+            lr,
+            grad_norm,
+            loss_scale: self.loss_scale.map(|_| 1.0 / unscale),
+            skipped: false,
+        };
+        (module, stats)
     }
 }
 
@@ -584,5 +623,67 @@ mod tests {
         let (_, stats) = up.apply(lin, grads);
         assert_eq!(stats.lr, 0.1);
         assert!((stats.grad_norm - 5.0).abs() < 1e-6);
+    }
+
+    /// f16's loss scaling: scaled gradients give the update of the unscaled ones, bit for
+    /// bit; an overflowed update changes nothing (weights, moments, step count, the
+    /// schedule's position) and halves the scale.
+    #[test]
+    fn loss_scaling_unscales_and_skips_overflow() {
+        let device = Default::default();
+        let lin = || -> Linear<Ad> {
+            let mut lin: Linear<Ad> = LinearConfig::new(2, 1).with_bias(false).init(&device);
+            lin.weight = Param::initialized(
+                crate::models::load::param_id("w"),
+                Tensor::<Ad, 2>::from_data(TensorData::new(vec![0.5f32, -0.25], [2, 1]), &device)
+                    .require_grad(),
+            );
+            lin
+        };
+        let updater = |lin: &Linear<Ad>| {
+            let sched = LrSchedule {
+                kind: super::super::ScheduleKind::Linear,
+                base_lr: 0.1,
+                warmup_steps: 0,
+                total_steps: 4,
+            };
+            let infos = crate::models::load::param_infos::<Ad, _>(lin);
+            Updater::new(
+                AdamW::<Cpu>::new(AdamWConfig::default(), infos),
+                sched,
+                Some(1.0),
+            )
+        };
+        let grads_of = |lin: &Linear<Ad>, input: Vec<f32>, scale: f32| {
+            let x = Tensor::<Ad, 2>::from_data(TensorData::new(input, [1, 2]), &device);
+            let loss = lin.forward(x).sum().mul_scalar(scale);
+            GradientsParams::from_grads(loss.backward(), lin)
+        };
+        let weights = |lin: &Linear<Ad>| lin.weight.val().into_data().to_vec::<f32>().unwrap();
+
+        let (plain, mut up) = (lin(), updater(&lin()));
+        let g = grads_of(&plain, vec![3.0, 4.0], 1.0);
+        let (plain, want) = up.apply(plain, g);
+        assert_eq!((want.loss_scale, want.skipped), (None, false));
+
+        let (scaled, mut up) = (lin(), updater(&lin()));
+        up.loss_scale = Some(LossScale::default());
+        assert_eq!(up.loss_scale(), 65536.0);
+        // An overflow first: skipped, nothing moves.
+        let g = grads_of(&scaled, vec![f32::INFINITY, 4.0], up.loss_scale());
+        let before = weights(&scaled);
+        let (scaled, stats) = up.apply(scaled, g);
+        assert!(stats.skipped && stats.loss_scale == Some(65536.0));
+        assert_eq!(weights(&scaled), before);
+        assert_eq!(up.optim.steps_done(), 0);
+        assert_eq!(up.loss_scale(), 32768.0);
+        // Then the same finite gradients as the plain run, scaled: the same update.
+        let g = grads_of(&scaled, vec![3.0, 4.0], up.loss_scale());
+        let (scaled, stats) = up.apply(scaled, g);
+        assert!(!stats.skipped && stats.loss_scale == Some(32768.0));
+        assert_eq!(stats.grad_norm, want.grad_norm);
+        assert_eq!(stats.lr, want.lr);
+        assert_eq!(weights(&scaled), weights(&plain));
+        assert_eq!(up.loss_scale.unwrap().good_updates, 1);
     }
 }

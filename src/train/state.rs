@@ -29,6 +29,9 @@ pub struct TrainerState {
     /// The trainer's own fields (the RM trainer has none; GRPO keeps its rollout state).
     #[serde(default)]
     pub extra: serde_json::Value,
+    /// f16 training's loss scale (absent in other dtypes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<super::LossScale>,
     /// The rmtk that wrote it.
     pub rmtk_version: String,
 }

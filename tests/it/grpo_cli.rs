@@ -515,22 +515,45 @@ fn bf16_lora_policy_trains_and_resumes_bitwise() {
     lora_run("lora-bf16", "bf16");
 }
 
+/// f16: the same with dynamic loss scaling, whose state resumes with the run.
+#[test]
+fn f16_lora_policy_trains_and_resumes_bitwise() {
+    lora_run("lora-f16", "f16");
+}
+
+/// Full fine-tuning in bf16 and f16: f32 master weights computing in the reduced dtype
+/// (the reference held in it); the policy moves, f16 logs its loss scale, and the export
+/// keeps the base's stored dtype.
+#[test]
+fn reduced_precision_full_fine_tuning_trains_f32_masters() {
+    let s = setup("full-lowp");
+    for dtype in ["bf16", "f16"] {
+        let out = s.dir.join(dtype);
+        ok(rmtk().args(grpo_args(
+            &s,
+            &out,
+            &["--dtype", dtype, "--max-steps", "2", "--beta", "0.05"],
+        )));
+        let lines = train_lines(&out);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let updated: Vec<_> = lines.iter().filter(|r| r.contains_key("loss")).collect();
+        assert!(!updated.is_empty(), "{lines:?}");
+        for r in updated {
+            assert!(r["loss"].as_f64().is_some_and(f64::is_finite), "{r:?}");
+            assert_eq!(r.contains_key("loss_scale"), dtype == "f16", "{r:?}");
+        }
+        let w = rmtk::models::load::Weights::from_files(&[out.join("model.safetensors")]).unwrap();
+        assert_eq!(format!("{:?}", w.dominant_dtype().unwrap()), "F32");
+        let base =
+            rmtk::models::load::Weights::from_files(&[s.policy.join("model.safetensors")]).unwrap();
+        let name = "model.layers.0.self_attn.q_proj.weight";
+        let moved = w.read_f32(name).unwrap().unwrap().0 != base.read_f32(name).unwrap().unwrap().0;
+        assert!(moved, "{dtype}: the policy did not move");
+    }
+}
+
 fn lora_run(tag: &str, dtype: &str) {
     let s = setup(tag);
-    if dtype != "f32" {
-        // Reduced precision trains adapters only, and f16 not at all.
-        let err = fails(rmtk().args(grpo_args(&s, &s.dir.join("no"), &["--dtype", dtype])));
-        assert!(err.contains("trains LoRA adapters only"), "{err}");
-        let err = fails(rmtk().args(grpo_args(
-            &s,
-            &s.dir.join("no"),
-            &["--dtype", "f16", "--lora-r", "4"],
-        )));
-        assert!(
-            err.contains("--dtype f16 is not supported for training"),
-            "{err}"
-        );
-    }
     let extra = [
         "--dtype",
         dtype,
