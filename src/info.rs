@@ -17,8 +17,9 @@ pub struct InfoConfig {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Estimate the memory of one reward-model step instead (from config.json alone:
-    /// no weights needed): weights, gradients, optimizer state, activations.
+    /// Estimate the memory of one reward-model step (or, with --for grpo, a GRPO step of
+    /// this policy) instead, from config.json alone (no weights needed): weights,
+    /// gradients, optimizer state, activations.
     #[arg(long)]
     pub memory: bool,
     /// With --memory: the compute dtype.
@@ -36,7 +37,8 @@ pub struct InfoConfig {
     /// With --memory: tokens per sequence.
     #[arg(long, default_value_t = 1024, requires = "memory")]
     pub max_length: usize,
-    /// With --memory: what runs: a train-rm step or scoring (no gradients).
+    /// With --memory: what runs: a train-rm step, scoring (no gradients), or a GRPO step
+    /// (rollouts and the update; --batch-size and --max-length are then unused).
     #[arg(
         long = "for",
         value_enum,
@@ -47,6 +49,33 @@ pub struct InfoConfig {
     /// With --memory: block-level activation checkpointing.
     #[arg(long, requires = "memory")]
     pub gradient_checkpointing: bool,
+    /// With --for grpo: the longest prompt, in tokens.
+    #[arg(long, default_value_t = 256, requires = "memory")]
+    pub prompt_length: usize,
+    /// With --for grpo: as grpo's.
+    #[arg(long, default_value_t = 256, requires = "memory")]
+    pub max_new_tokens: usize,
+    /// With --for grpo: as grpo's.
+    #[arg(long, default_value_t = 32, requires = "memory")]
+    pub gen_batch_size: usize,
+    /// With --for grpo: as grpo's.
+    #[arg(long, default_value_t = 4, requires = "memory")]
+    pub micro_batch_size: usize,
+    /// With --for grpo: sequences per update (--batch-prompts x --num-generations /
+    /// --mini-batches); above --micro-batch-size, gradients are accumulated.
+    #[arg(long, default_value_t = 16, requires = "memory")]
+    pub update_sequences: usize,
+    /// With --for grpo: as grpo's.
+    #[arg(long, default_value_t = 64, requires = "memory")]
+    pub logprob_chunk: usize,
+    /// With --for grpo: the KL coefficient; above 0 without LoRA a frozen reference copy
+    /// is held.
+    #[arg(long, default_value_t = 0.0, requires = "memory")]
+    pub beta: f64,
+    /// With --for grpo: the reward model (its weights, f32, are counted; any folder
+    /// with its config.json).
+    #[arg(long, requires = "memory")]
+    pub reward_model: Option<String>,
 }
 
 /// What `info --memory` sizes.
@@ -54,6 +83,7 @@ pub struct InfoConfig {
 pub enum MemoryJob {
     TrainRm,
     Score,
+    Grpo,
 }
 
 fn memory(cfg: &InfoConfig) -> Result<()> {
@@ -72,8 +102,17 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
             Some((r, c.targets, false))
         }
     };
+    let grpo = cfg.job == MemoryJob::Grpo;
+    if grpo && arch.family != Family::Llama {
+        anyhow::bail!("{}: --for grpo needs a decoder (the policy)", cfg.model);
+    }
+    let tokens = if grpo {
+        cfg.micro_batch_size * (cfg.prompt_length + cfg.max_new_tokens)
+    } else {
+        2 * cfg.batch_size * cfg.max_length
+    };
     let plan = Plan {
-        tokens: 2 * cfg.batch_size * cfg.max_length,
+        tokens,
         dtype_bytes: if cfg.dtype == crate::models::load::ComputeDtype::F32 {
             4
         } else {
@@ -81,14 +120,44 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
         },
         lora,
         checkpointing: cfg.gradient_checkpointing,
-        grad_accum: 1,
-        training: cfg.job == MemoryJob::TrainRm,
+        grad_accum: if grpo {
+            cfg.update_sequences.div_ceil(cfg.micro_batch_size.max(1))
+        } else {
+            1
+        },
+        training: cfg.job != MemoryJob::Score,
     };
-    let e = estimate(&arch, &plan);
+    let e = if grpo {
+        let reward_model = match &cfg.reward_model {
+            Some(dir) => Arch::of(&ModelDir::open(dir)?)?.params as u64 * 4,
+            None => 0,
+        };
+        crate::train::memory::estimate_grpo(
+            &arch,
+            &crate::train::memory::GrpoPlan {
+                update: plan.clone(),
+                micro_sequences: cfg.micro_batch_size,
+                gen_sequences: cfg.gen_batch_size,
+                prompt_tokens: cfg.prompt_length,
+                new_tokens: cfg.max_new_tokens,
+                logprob_chunk: cfg.logprob_chunk,
+                reference: cfg.beta > 0.0 && cfg.lora_r == 0,
+                reward_model,
+            },
+        )
+    } else {
+        estimate(&arch, &plan)
+    };
     let base = crate::train::memory::resident().unwrap_or(0);
     if cfg.json {
         let v = json!({
             "model": cfg.model,
+            "job": match cfg.job {
+                MemoryJob::TrainRm => "train-rm",
+                MemoryJob::Score => "score",
+                MemoryJob::Grpo => "grpo",
+            },
+            "parameters": arch.params,
             "tokens_per_micro_batch": plan.tokens,
             "dtype": cfg.dtype.name(),
             "lora_r": cfg.lora_r,
@@ -106,13 +175,18 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    let (sequences, length) = if grpo {
+        (cfg.micro_batch_size, cfg.prompt_length + cfg.max_new_tokens)
+    } else {
+        (2 * cfg.batch_size, cfg.max_length)
+    };
     println!(
-        "{}: {} parameters, {} layers; {} x {} tokens per micro-batch, {}{}{}",
+        "{}: {} parameters, {} layers; {} x {} tokens per micro-batch, {}{}{}{}",
         cfg.model,
         arch.params,
         arch.layers,
-        2 * cfg.batch_size,
-        cfg.max_length,
+        sequences,
+        length,
         cfg.dtype.name(),
         if cfg.lora_r > 0 {
             format!(", LoRA r {}", cfg.lora_r)
@@ -123,6 +197,20 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
             ", activation checkpointing"
         } else {
             ""
+        },
+        if grpo {
+            format!(
+                "; GRPO: {} sequences generated at once, {} per update{}",
+                cfg.gen_batch_size,
+                cfg.update_sequences,
+                if cfg.beta > 0.0 && cfg.lora_r == 0 {
+                    ", a reference copy"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
         },
     );
     for (what, bytes) in [

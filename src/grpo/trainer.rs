@@ -434,6 +434,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     let pad = job.tokenizer.pad_id();
 
     // Models.
+    let process_before = crate::train::memory::resident().unwrap_or(0);
     let t_load = Instant::now();
     // bf16/f16 under LoRA: the frozen base is created in that dtype. Full fine-tuning:
     // f32 master weights computing in it (the reference, frozen, is held in it).
@@ -521,6 +522,43 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             .map(|(rm, _)| format!(", reward model {}", rm.dir.name))
             .unwrap_or_default(),
         cfg.verifier.mode().as_str()
+    ));
+    // What a step should take (`train::memory::estimate_grpo`), beside what the process
+    // held before loading; the measured peak is logged at the end.
+    let estimate = {
+        use crate::train::memory::{Arch, GrpoPlan, Plan, estimate_grpo};
+        let prompt_tokens = job.train_ids.iter().map(Vec::len).max().unwrap_or(0);
+        let step_sequences = cfg.batch_prompts * n;
+        let update_sequences = step_sequences.div_ceil(cfg.mini_batches.max(1));
+        let micro = cfg.micro_batch_size.min(update_sequences).max(1);
+        let plan = GrpoPlan {
+            update: Plan {
+                tokens: micro * (prompt_tokens + cfg.max_new_tokens),
+                dtype_bytes: if cfg.dtype == ComputeDtype::F32 { 4 } else { 2 },
+                lora: lora
+                    .as_ref()
+                    .map(|l| (l.shape.r, l.targets.clone(), l.shape.dropout > 0.0)),
+                checkpointing: false,
+                grad_accum: update_sequences.div_ceil(micro),
+                training: true,
+            },
+            micro_sequences: micro,
+            gen_sequences: cfg.gen_batch_size.min(step_sequences),
+            prompt_tokens,
+            new_tokens: cfg.max_new_tokens,
+            logprob_chunk: cfg.logprob_chunk,
+            reference: reference.is_some() && !(lora.is_some() && cfg.reference.is_none()),
+            reward_model: match &job.rm {
+                Some((rm, _)) => Arch::of(&rm.dir)?.params as u64 * 4,
+                None => 0,
+            },
+        };
+        estimate_grpo(&Arch::of(&job.policy_dir)?, &plan)
+    };
+    log.info(&format!(
+        "memory estimate for a step (the longest prompt, every completion at its limit): {} + the process's {} before loading",
+        crate::train::memory::describe(&estimate),
+        crate::train::memory::gib(process_before)
     ));
 
     // Optimizer and state.
@@ -1191,6 +1229,15 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         ),
         _ => String::new(),
     };
+    if let Some(peak) = crate::train::memory::peak_resident() {
+        let predicted = estimate.total() + process_before;
+        log.info(&format!(
+            "memory: peak resident {} (estimated {}: {:+.0}%)",
+            crate::train::memory::gib(peak),
+            crate::train::memory::gib(predicted),
+            (predicted as f64 / peak as f64 - 1.0) * 100.0
+        ));
+    }
     log.info(&format!(
         "done: {} steps in {:.1} s{eval_part}; policy saved to {}",
         state.step,

@@ -1,5 +1,6 @@
-//! How much memory a reward-model training step needs, from the architecture alone
-//! (`rmtk info --memory`, and the estimate `train-rm` prints before it starts).
+//! How much memory a reward-model training step or a GRPO step needs, from the
+//! architecture alone (`rmtk info --memory`, and the estimate `train-rm` and `grpo`
+//! print before they start; GRPO's additions are at [`estimate_grpo`]).
 //!
 //! The formula follows what rmtk holds, written down from the code, not fitted to
 //! measurements:
@@ -49,6 +50,8 @@ pub struct Arch {
     pub kv_dim: usize,
     /// Every backbone parameter (embeddings included, the head not).
     pub params: usize,
+    /// Vocabulary size (a causal LM's logits are this wide).
+    pub vocab: usize,
     /// Each layer's linear layers: `(path suffix, in, out)`.
     pub linears: Vec<(String, usize, usize)>,
     /// Linear layers outside the layers (BERT's pooler).
@@ -76,6 +79,7 @@ impl Arch {
             heads: c.num_attention_heads,
             kv_dim: kv,
             params: c.num_parameters(),
+            vocab: c.vocab_size,
             linears: vec![
                 lin("self_attn.q_proj", h, q),
                 lin("self_attn.k_proj", h, kv),
@@ -100,6 +104,7 @@ impl Arch {
             heads: c.num_attention_heads,
             kv_dim: h,
             params: c.num_parameters(true),
+            vocab: c.vocab_size,
             linears: vec![
                 lin("attention.self.query", h, h),
                 lin("attention.self.key", h, h),
@@ -231,7 +236,20 @@ pub fn estimate(arch: &Arch, plan: &Plan) -> Estimate {
         n * layers * (per_layer * d + lse) + n * h * d
     } + lora_extra_tokens * n * d
         + copies;
-    let grads = trained * 4;
+    let (optimizer, working) = (2 * trained * 4, 3 * n * i * 4);
+    assemble(plan, weights, trained * 4, optimizer, activations, working)
+}
+
+/// The parts and the peak, by the rule in the module's notes: weights + optimizer + held
+/// gradients + working set + what is in flight.
+fn assemble(
+    plan: &Plan,
+    weights: u64,
+    grads: u64,
+    optimizer: u64,
+    activations: u64,
+    working: u64,
+) -> Estimate {
     let held = if plan.grad_accum > 1 || plan.checkpointing {
         grads
     } else {
@@ -242,7 +260,6 @@ pub fn estimate(arch: &Arch, plan: &Plan) -> Estimate {
     } else {
         activations.max(grads)
     };
-    let (optimizer, working) = (2 * trained * 4, 3 * n * i * 4);
     Estimate {
         weights,
         gradients: held + grads,
@@ -251,6 +268,81 @@ pub fn estimate(arch: &Arch, plan: &Plan) -> Estimate {
         working,
         peak: weights + optimizer + held + in_flight + working,
     }
+}
+
+/// A GRPO step: the rollouts (generation with a KV cache, no graph), then the policy's
+/// update, one micro-batch of sequences at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpoPlan {
+    /// The update of one micro-batch: `tokens` = sequences x (prompt + new tokens);
+    /// `grad_accum` = micro-batches per update.
+    pub update: Plan,
+    /// Sequences per micro-batch (`--micro-batch-size`).
+    pub micro_sequences: usize,
+    /// Sequences generated at once (`--gen-batch-size`, at most a step's).
+    pub gen_sequences: usize,
+    /// The longest prompt, in tokens.
+    pub prompt_tokens: usize,
+    /// `--max-new-tokens`.
+    pub new_tokens: usize,
+    /// `--logprob-chunk`: continuation positions whose logits exist at once.
+    pub logprob_chunk: usize,
+    /// A separate frozen reference model (full fine-tuning with a KL term); under LoRA
+    /// the reference is the base itself and costs nothing.
+    pub reference: bool,
+    /// Bytes of the reward model's weights (it scores between the two phases).
+    pub reward_model: u64,
+}
+
+/// The estimate for one GRPO step of `plan` on the policy `arch`:
+/// - **weights**: the policy's (as for `train-rm`), the reference's (`params` in the
+///   compute dtype, when there is one) and the reward model's.
+/// - **activations** of the update: the backbone's, as for `train-rm`, plus the
+///   log-softmax over the vocabulary that the graph keeps at every continuation
+///   position (`sequences x new tokens x vocab`, f32: the logits are f32).
+/// - **working set**: the larger of the update's (the backbone's, plus one chunk's
+///   logits and their softmax, f32) and the rollouts': the KV cache (`2 x layers x
+///   sequences x (prompt + new) x kv_dim` in the compute dtype, allocated whole), the
+///   prefill's transient (`3 x sequences x prompt x intermediate`, f32) and the last
+///   position's logits.
+///
+/// Not counted: the reward model's scoring transients (an encoder's batch, small beside
+/// the policy's) and the sampled texts.
+pub fn estimate_grpo(arch: &Arch, plan: &GrpoPlan) -> Estimate {
+    let base = estimate(arch, &plan.update);
+    let d = plan.update.dtype_bytes as u64;
+    let (v, c, p) = (
+        arch.vocab as u64,
+        plan.new_tokens as u64,
+        plan.prompt_tokens as u64,
+    );
+    let (m, g) = (plan.micro_sequences as u64, plan.gen_sequences as u64);
+    let reference = if plan.reference {
+        arch.params as u64 * d
+    } else {
+        0
+    };
+    let weights = base.weights + reference + plan.reward_model;
+    let activations = base.activations + m * c * v * 4;
+    let update_working = base.working + 2 * m * (plan.logprob_chunk as u64).min(c) * v * 4;
+    let kv_cache = 2 * arch.layers as u64 * g * (p + c) * arch.kv_dim as u64 * d;
+    let rollout_working = kv_cache + 3 * g * p * arch.intermediate as u64 * 4 + g * v * 4;
+    // f32 gradients of the trained parameters: half the moments' bytes.
+    let mut e = assemble(
+        &plan.update,
+        weights,
+        base.optimizer / 2,
+        base.optimizer,
+        activations,
+        update_working,
+    );
+    // The rollouts run with nothing of the update alive.
+    let rollouts = weights + base.optimizer + rollout_working;
+    if rollouts > e.peak {
+        e.working = rollout_working;
+        e.peak = rollouts;
+    }
+    e
 }
 
 /// The process's peak resident memory so far, in bytes (`VmHWM`; Linux only).
@@ -300,6 +392,7 @@ mod tests {
             heads: 2,
             kv_dim: 4,
             params: 1000,
+            vocab: 50,
             linears: vec![
                 ("self_attn.q_proj".into(), 8, 8),
                 ("self_attn.v_proj".into(), 8, 4),
@@ -392,5 +485,41 @@ mod tests {
         );
         assert!(ck.activations < e.activations);
         assert_eq!(ck.weights, e.weights);
+    }
+
+    #[test]
+    fn grpo_adds_the_reference_the_kept_log_probs_and_the_rollouts() {
+        let arch = tiny_decoder();
+        let update = Plan {
+            tokens: 2 * (6 + 4),
+            grad_accum: 1,
+            ..plan()
+        };
+        let grpo = |reference: bool, gen_sequences: usize| GrpoPlan {
+            update: update.clone(),
+            micro_sequences: 2,
+            gen_sequences,
+            prompt_tokens: 6,
+            new_tokens: 4,
+            logprob_chunk: 3,
+            reference,
+            reward_model: 100,
+        };
+        let rm = estimate(&arch, &update);
+        let e = estimate_grpo(&arch, &grpo(false, 2));
+        assert_eq!(e.weights, rm.weights + 100);
+        assert_eq!(e.optimizer, rm.optimizer);
+        // 2 sequences x 4 new tokens x 50 vocab log-probs, f32.
+        assert_eq!(e.activations, rm.activations + 2 * 4 * 50 * 4);
+        // + 2 x 3 positions x 50 logits and their softmax, f32.
+        assert_eq!(e.working, rm.working + 2 * 2 * 3 * 50 * 4);
+        let with_ref = estimate_grpo(&arch, &grpo(true, 2));
+        assert_eq!(with_ref.peak, e.peak + 1000 * 4);
+        // Many sequences generated at once: the KV cache sets the peak.
+        let wide = estimate_grpo(&arch, &grpo(false, 1000));
+        let kv = 2 * 2 * 1000 * (6 + 4) * 4 * 4;
+        let rollouts = kv + 3 * 1000 * 6 * 16 * 4 + 1000 * 50 * 4;
+        assert_eq!(wide.working, rollouts);
+        assert_eq!(wide.peak, e.weights + e.optimizer + rollouts);
     }
 }

@@ -529,11 +529,16 @@ fn reduced_precision_full_fine_tuning_trains_f32_masters() {
     let s = setup("full-lowp");
     for dtype in ["bf16", "f16"] {
         let out = s.dir.join(dtype);
-        ok(rmtk().args(grpo_args(
+        let log = ok(rmtk().args(grpo_args(
             &s,
             &out,
             &["--dtype", dtype, "--max-steps", "2", "--beta", "0.05"],
         )));
+        // The memory estimate at the start, the measured peak beside it at the end.
+        assert!(
+            log.contains("memory estimate for a step") && log.contains("memory: peak resident"),
+            "{log}"
+        );
         let lines = train_lines(&out);
         assert_eq!(lines.len(), 2, "{lines:?}");
         let updated: Vec<_> = lines.iter().filter(|r| r.contains_key("loss")).collect();
@@ -642,4 +647,60 @@ fn lora_run(tag: &str, dtype: &str) {
             == std::fs::read(cut.join("adapter_model.safetensors")).unwrap(),
         "the resumed run ends with a different adapter"
     );
+}
+
+/// `rmtk info --memory --for grpo` sizes a GRPO step of a policy: a KL term without LoRA
+/// adds the reference's weights, and the policy must be a decoder.
+#[test]
+fn info_sizes_a_grpo_step() {
+    let policy = tiny_model("llama", "info-grpo");
+    let info = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "info",
+            "--model",
+            policy.to_str().unwrap(),
+            "--memory",
+            "--json",
+            "--for",
+            "grpo",
+            "--prompt-length",
+            "20",
+            "--max-new-tokens",
+            "12",
+        ];
+        args.extend_from_slice(extra);
+        let out = rmtk().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let plain = info(&[]);
+    assert_eq!(plain["job"], json!("grpo"));
+    assert_eq!(plain["tokens_per_micro_batch"], json!(4 * (20 + 12)));
+    let params = plain["parameters"].as_u64().unwrap();
+    let peak = |v: &Value| v["bytes"]["peak"].as_u64().unwrap();
+    assert_eq!(peak(&info(&["--beta", "0.1"])) - peak(&plain), params * 4);
+    assert_eq!(
+        peak(&info(&["--beta", "0.1", "--dtype", "bf16"])) - peak(&info(&["--dtype", "bf16"])),
+        params * 2
+    );
+    // Under LoRA the reference is the base: nothing more.
+    let lora = ["--lora-r", "4"];
+    assert_eq!(
+        peak(&info(&[&lora[..], &["--beta", "0.1"]].concat())),
+        peak(&info(&lora))
+    );
+    let encoder = tiny_model("bert", "info-grpo-bert");
+    let err = fails(rmtk().args([
+        "info",
+        "--model",
+        encoder.to_str().unwrap(),
+        "--memory",
+        "--for",
+        "grpo",
+    ]));
+    assert!(err.contains("--for grpo needs a decoder"), "{err}");
 }
