@@ -184,6 +184,12 @@ pub struct GrpoConfig {
     /// Positions whose vocabulary logits exist at once when computing log-probabilities.
     #[arg(long, default_value_t = 64)]
     pub logprob_chunk: usize,
+    /// Block-level activation checkpointing in the update (as in train-rm): the forward
+    /// pass keeps only each block's input and the backward pass replays one block at a
+    /// time; activation memory of one layer instead of all, for about one more forward
+    /// pass. LoRA dropout then draws its masks per block.
+    #[arg(long)]
+    pub gradient_checkpointing: bool,
 
     // ---- Optimizer
     #[arg(long, default_value_t = 1e-6)]

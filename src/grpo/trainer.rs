@@ -39,6 +39,7 @@ use crate::models::load::{ComputeDtype, SaveDtype};
 use crate::models::reward::RewardModel;
 use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm_in, save_causal_lm};
 use crate::rm::LoadedRm;
+use crate::train::checkpointing;
 use crate::train::metrics::{RunLog, bar_message, num};
 use crate::train::{
     Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, TrainRng, TrainerState,
@@ -538,7 +539,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 lora: lora
                     .as_ref()
                     .map(|l| (l.shape.r, l.targets.clone(), l.shape.dropout > 0.0)),
-                checkpointing: false,
+                checkpointing: cfg.gradient_checkpointing,
                 grad_accum: update_sequences.div_ceil(micro),
                 training: true,
             },
@@ -1037,18 +1038,12 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                         // update within it and the micro-batch.
                         let pass = dropout_seed(cfg.seed, state.step, updates as u64);
                         let seed = dropout_seed(pass, epoch as u64, micro[0] as u64);
-                        let (logp, entropy) = with_dropout(seed, || {
-                            policy.continuation_logprobs(&batch, cfg.logprob_chunk, epoch == 0)
-                        });
                         let width = batch.width;
-                        let old_logp = match &old {
-                            Some(o) => {
-                                let rows: Vec<&[f32]> =
-                                    micro.iter().map(|&i| o[i].as_slice()).collect();
-                                padded::<Ad<B>>(&rows, width, &device)
-                            }
-                            None => logp.clone().detach(),
-                        };
+                        let old_logp = old.as_ref().map(|o| {
+                            let rows: Vec<&[f32]> =
+                                micro.iter().map(|&i| o[i].as_slice()).collect();
+                            padded::<Ad<B>>(&rows, width, &device)
+                        });
                         let ref_logp = refs.as_ref().map(|r| {
                             let rows: Vec<&[f32]> =
                                 micro.iter().map(|&i| r[i].as_slice()).collect();
@@ -1058,30 +1053,60 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                             micro.iter().map(|&i| seqs[i].advantage as f32).collect();
                         let k = micro.len();
                         let mask = batch.target_mask.clone();
-                        if let Some(e) = entropy {
-                            let s = (e.detach() * mask.clone()).sum().into_scalar();
-                            ent_sum += f64::from(s.to_f32());
+                        let loss_scale = updater.loss_scale();
+                        // From the log-probabilities (with a graph) to the loss to
+                        // differentiate (scaled under f16), the loss's parts and the
+                        // entropy's sum.
+                        let loss_of =
+                            |logp: Tensor<Ad<B>, 2>, entropy: Option<Tensor<Ad<B>, 2>>| {
+                                let ent = entropy.map(|e| {
+                                    (e.detach() * mask.clone()).sum().into_scalar().to_f32()
+                                });
+                                let out = policy_loss(
+                                    LossInputs {
+                                        old_logp: old_logp.unwrap_or_else(|| logp.clone().detach()),
+                                        logp,
+                                        ref_logp,
+                                        advantages: Tensor::from_data(
+                                            TensorData::new(adv, [k]),
+                                            &device,
+                                        ),
+                                        mask: mask.clone(),
+                                    },
+                                    &loss_cfg,
+                                    norm,
+                                );
+                                (out.loss.clone().mul_scalar(loss_scale), (out, ent))
+                            };
+                        let (out, ent) = if cfg.gradient_checkpointing {
+                            let (grads, report) = checkpointing::causal_backward(
+                                &policy,
+                                &batch,
+                                cfg.logprob_chunk,
+                                epoch == 0,
+                                Some(seed),
+                                loss_of,
+                            );
+                            accum.add_params::<Ad<B>>(&policy, grads);
+                            report
+                        } else {
+                            let (logp, entropy) = with_dropout(seed, || {
+                                policy.continuation_logprobs(&batch, cfg.logprob_chunk, epoch == 0)
+                            });
+                            let (scaled, report) = loss_of(logp, entropy);
+                            accum.add::<Ad<B>>(&policy, scaled.backward());
+                            report
+                        };
+                        if let Some(e) = ent {
+                            ent_sum += f64::from(e);
                         }
-                        let out = policy_loss(
-                            LossInputs {
-                                logp,
-                                old_logp,
-                                ref_logp,
-                                advantages: Tensor::from_data(TensorData::new(adv, [k]), &device),
-                                mask,
-                            },
-                            &loss_cfg,
-                            norm,
-                        );
-                        loss_sum += f64::from(out.loss.clone().into_scalar().to_f32());
+                        loss_sum += f64::from(out.loss.into_scalar().to_f32());
                         clipped += out.clipped_tokens;
                         kl_sum += out.kl_sum;
                         tokens += out.tokens;
                         if epoch == 0 {
                             trained_tokens += out.tokens as usize;
                         }
-                        let scaled = out.loss.mul_scalar(updater.loss_scale());
-                        accum.add::<Ad<B>>(&policy, scaled.backward());
                     }
                     let (updated, upd) = updater.apply(policy, accum.take());
                     policy = updated;
