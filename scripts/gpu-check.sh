@@ -307,7 +307,9 @@ EOF
     --prompts "$WORK/prompts.jsonl" --output "$WORK/grpo" --num-generations 4 --batch-prompts 2 \
     --max-new-tokens 48 --max-generation-rounds 2 --max-steps 2 --save-every 0 --lr 1e-5 \
     --beta 0.04 --lora-r 16 --dtype bf16 --device "$DEVICE")" || { ok=1; peak=FAILED; }
-  printf '%-14s %-5s %10s %22s\n' "qwen2.5-0.5b" grpo - "$peak"
+  # The estimate grpo logs at its start (train::memory::estimate_grpo).
+  est="$(sed -n 's/.*memory estimate for a step.*: peak \([0-9.]* GiB\).*/\1/p' "$WORK/peak.log" | head -1)"
+  printf '%-14s %-5s %10s %22s\n' "qwen2.5-0.5b" grpo "${est:--}" "$peak"
   [[ -f "$WORK/grpo/metrics.jsonl" ]] && grep -h '"step_time_s"' "$WORK/grpo/metrics.jsonl"
   return $ok
 }
