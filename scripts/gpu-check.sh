@@ -262,7 +262,10 @@ peak_of() {
   [[ -n "${pid:-}" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   if [[ $status != 0 ]]; then tail -n 15 "$log" >&2; return 1; fi
   if [[ "$DEVICE" == cuda* ]]; then
+    # nvidia-smi's peak (the whole device: the CUDA context included) and the trainer's
+    # own sample of the allocator's reserved bytes.
     sort -n "$smi" | tail -1 | awk '{printf "%.2f GiB (device)", $1/1024}'
+    sed -n 's/.*device memory: peak reserved by the allocator \([0-9.]* GiB\).*/, allocator \1/p' "$log" | tail -1
   else
     sed -n 's/.*memory: peak resident \([0-9.]* GiB\).*/\1 (resident)/p' "$log" | tail -1
   fi

@@ -526,6 +526,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     ));
     // What a step should take (`train::memory::estimate_grpo`), beside what the process
     // held before loading; the measured peak is logged at the end.
+    let mut device_peak = crate::train::memory::DevicePeak::default();
     let estimate = {
         use crate::train::memory::{Arch, GrpoPlan, Plan, estimate_grpo};
         let prompt_tokens = job.train_ids.iter().map(Vec::len).max().unwrap_or(0);
@@ -753,6 +754,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 |_| {},
             )?;
             t_gen += t0.elapsed().as_secs_f64();
+            device_peak.sample::<B>(&device);
             let t1 = Instant::now();
             // (prompt, completion), group after group, `n` each.
             let flat: Vec<(usize, &crate::models::generate::Completion)> = new_groups
@@ -1108,8 +1110,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                             trained_tokens += out.tokens as usize;
                         }
                     }
-                    let (updated, upd) = updater.apply(policy, accum.take());
+                    let grads = accum.take();
+                    device_peak.sample::<B>(&device);
+                    let (updated, upd) = updater.apply(policy, grads);
                     policy = updated;
+                    device_peak.sample::<B>(&device);
                     state.loss_scale = updater.loss_scale;
                     skipped_updates += usize::from(upd.skipped);
                     if updater.loss_scale.is_some_and(|s| s.exhausted()) {
@@ -1262,6 +1267,9 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             crate::train::memory::gib(predicted),
             (predicted as f64 / peak as f64 - 1.0) * 100.0
         ));
+    }
+    if let Some(line) = device_peak.describe(&estimate) {
+        log.info(&line);
     }
     log.info(&format!(
         "done: {} steps in {:.1} s{eval_part}; policy saved to {}",

@@ -110,6 +110,10 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         B::fused_enabled()
     }
 
+    fn device_memory(device: &Self::Device) -> Option<u64> {
+        B::device_memory(device)
+    }
+
     fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         if !B::fused_enabled() {
             return prim(plain::rms_norm::<Self>(float(x), float(weight), eps));

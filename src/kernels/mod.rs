@@ -88,6 +88,13 @@ pub trait FusedOps: Backend {
         false
     }
 
+    /// Not an op: the bytes the device's allocator holds reserved now, where the backend
+    /// has one (CUDA); `None` on the CPU, where the process's resident memory says it.
+    /// The trainers sample it to report a device's peak beside their estimate.
+    fn device_memory(_device: &Self::Device) -> Option<u64> {
+        None
+    }
+
     /// `x / sqrt(mean(x^2) + eps) * weight`.
     fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         plain::rms_norm::<Self>(float(x), float(weight), eps)
@@ -453,7 +460,14 @@ pub fn swiglu<B: FusedOps, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>)
 }
 
 #[cfg(feature = "cuda")]
-impl FusedOps for burn::backend::Cuda {}
+impl FusedOps for burn::backend::Cuda {
+    fn device_memory(device: &Self::Device) -> Option<u64> {
+        use burn::cubecl::Runtime;
+        // The calling thread's stream: the trainers sample from the thread that runs them.
+        let client = burn::cubecl::cuda::CudaRuntime::client(device);
+        client.memory_usage().ok().map(|u| u.bytes_reserved)
+    }
+}
 
 #[cfg(feature = "bench-ndarray")]
 impl FusedOps for burn::backend::NdArray {}

@@ -652,6 +652,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     let lengths: Vec<usize> = train.iter().map(EncodedPair::len).collect();
     // What the largest micro-batch should take (`train::memory`), beside what the
     // process already held; the measured peak is logged at the end.
+    let mut device_peak = crate::train::memory::DevicePeak::default();
     let estimate = {
         use crate::train::memory::{Arch, Plan, estimate};
         let longest = lengths.iter().copied().max().unwrap_or(0);
@@ -819,8 +820,10 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             rejected_all.extend_from_slice(&r[k..]);
         }
         let grads = accum.take();
+        device_peak.sample::<B>(&device);
         let (updated, update) = updater.apply(model, grads);
         model = updated;
+        device_peak.sample::<B>(&device);
         state.step += 1;
         state.loss_scale = updater.loss_scale;
         if updater.loss_scale.is_some_and(|s| s.exhausted()) {
@@ -972,6 +975,9 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             crate::train::memory::gib(predicted),
             (predicted as f64 / peak as f64 - 1.0) * 100.0
         ));
+    }
+    if let Some(line) = device_peak.describe(&estimate) {
+        log.info(&line);
     }
     Ok(())
 }

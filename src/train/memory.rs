@@ -345,6 +345,37 @@ pub fn estimate_grpo(arch: &Arch, plan: &GrpoPlan) -> Estimate {
     e
 }
 
+/// The largest of a device allocator's reserved bytes over the samples taken
+/// ([`FusedOps::device_memory`]: CUDA; nothing on the CPU). The allocator keeps the pages
+/// it reserved for reuse, so a sample after each update sees the update's peak.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DevicePeak(Option<u64>);
+
+impl DevicePeak {
+    pub fn sample<B: crate::kernels::FusedOps>(&mut self, device: &B::Device) {
+        if let Some(bytes) = B::device_memory(device) {
+            self.0 = Some(self.0.map_or(bytes, |p| p.max(bytes)));
+        }
+    }
+
+    pub fn get(&self) -> Option<u64> {
+        self.0
+    }
+
+    /// The line the trainers log at the end, beside `estimate` (no process share: the
+    /// device holds only tensors).
+    pub fn describe(&self, estimate: &Estimate) -> Option<String> {
+        self.0.map(|peak| {
+            format!(
+                "device memory: peak reserved by the allocator {} (estimated {}: {:+.0}%)",
+                gib(peak),
+                gib(estimate.total()),
+                (estimate.total() as f64 / peak.max(1) as f64 - 1.0) * 100.0
+            )
+        })
+    }
+}
+
 /// The process's peak resident memory so far, in bytes (`VmHWM`; Linux only).
 pub fn peak_resident() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -521,5 +552,14 @@ mod tests {
         let rollouts = kv + 3 * 1000 * 6 * 16 * 4 + 1000 * 50 * 4;
         assert_eq!(wide.working, rollouts);
         assert_eq!(wide.peak, e.weights + e.optimizer + rollouts);
+    }
+
+    /// On the CPU there is no allocator to ask: nothing is reported.
+    #[test]
+    fn the_cpu_has_no_device_peak() {
+        let mut peak = DevicePeak::default();
+        peak.sample::<crate::device::Cpu>(&Default::default());
+        assert_eq!(peak.get(), None);
+        assert_eq!(peak.describe(&estimate(&tiny_decoder(), &plan())), None);
     }
 }
