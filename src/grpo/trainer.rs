@@ -1117,12 +1117,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     device_peak.sample::<B>(&device);
                     state.loss_scale = updater.loss_scale;
                     skipped_updates += usize::from(upd.skipped);
-                    if updater.loss_scale.is_some_and(|s| s.exhausted()) {
-                        bail!(
-                            "the f16 gradients overflowed at every loss scale down to 1 (step {}): train in --dtype bf16 (the last checkpoint is intact)",
-                            state.step + 1
-                        );
-                    }
+                    crate::train::loss_scale::stop_if_exhausted(
+                        updater.loss_scale,
+                        format!("step {}", state.step + 1),
+                    )
+                    .map_err(|e| anyhow::anyhow!(e))?;
                     grad_norms.push(f64::from(upd.grad_norm));
                     lr = upd.lr;
                     updates += 1;
@@ -1259,16 +1258,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         ),
         _ => String::new(),
     };
-    if let Some(peak) = crate::train::memory::peak_resident() {
-        let predicted = estimate.total() + process_before;
-        log.info(&format!(
-            "memory: peak resident {} (estimated {}: {:+.0}%)",
-            crate::train::memory::gib(peak),
-            crate::train::memory::gib(predicted),
-            (predicted as f64 / peak as f64 - 1.0) * 100.0
-        ));
-    }
-    if let Some(line) = device_peak.describe(&estimate) {
+    for line in crate::train::memory::peak_report(&estimate, process_before, &device_peak) {
         log.info(&line);
     }
     log.info(&format!(

@@ -826,12 +826,11 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         device_peak.sample::<B>(&device);
         state.step += 1;
         state.loss_scale = updater.loss_scale;
-        if updater.loss_scale.is_some_and(|s| s.exhausted()) {
-            bail!(
-                "the f16 gradients overflowed at every loss scale down to 1 (update {}): train in --dtype bf16 (the last checkpoint is intact)",
-                state.step
-            );
-        }
+        crate::train::loss_scale::stop_if_exhausted(
+            updater.loss_scale,
+            format!("update {}", state.step),
+        )
+        .map_err(|e| anyhow!(e))?;
         let secs = t0.elapsed().as_secs_f64();
         state.tokens_seen += tokens as u64;
         state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
@@ -967,16 +966,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         state.tokens_seen as f64 / state.train_seconds.max(1e-9),
         output.display()
     ));
-    if let Some(peak) = crate::train::memory::peak_resident() {
-        let predicted = estimate.total() + process_before;
-        log.info(&format!(
-            "memory: peak resident {} (estimated {}: {:+.0}%)",
-            crate::train::memory::gib(peak),
-            crate::train::memory::gib(predicted),
-            (predicted as f64 / peak as f64 - 1.0) * 100.0
-        ));
-    }
-    if let Some(line) = device_peak.describe(&estimate) {
+    for line in crate::train::memory::peak_report(&estimate, process_before, &device_peak) {
         log.info(&line);
     }
     Ok(())

@@ -85,6 +85,20 @@ impl LossScale {
     }
 }
 
+/// The error a trainer stops with once f16's scale is exhausted (`at`: where, e.g.
+/// "update 12"); `Ok` otherwise, and always without loss scaling.
+pub fn stop_if_exhausted(
+    scale: Option<LossScale>,
+    at: impl std::fmt::Display,
+) -> Result<(), String> {
+    match scale {
+        Some(s) if s.exhausted() => Err(format!(
+            "the f16 gradients overflowed at every loss scale down to 1 ({at}): train in --dtype bf16 (the last checkpoint is intact)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,8 +130,15 @@ mod tests {
             assert!(!s.exhausted());
         }
         assert_eq!(s.scale, 1.0);
+        assert_eq!(stop_if_exhausted(Some(s), "update 16"), Ok(()));
         s.update(false);
         assert!(s.exhausted());
+        let err = stop_if_exhausted(Some(s), "update 17").unwrap_err();
+        assert!(
+            err.contains("(update 17)") && err.contains("--dtype bf16"),
+            "{err}"
+        );
+        assert_eq!(stop_if_exhausted(None, "update 17"), Ok(()));
     }
 
     /// Any history: the scale stays a power of two, equal to the initial scale times

@@ -376,6 +376,23 @@ impl DevicePeak {
     }
 }
 
+/// What a trainer logs at its end: the process's peak resident memory beside the
+/// estimate plus what the process held before loading, and on CUDA the device's peak.
+pub fn peak_report(estimate: &Estimate, process_before: u64, device: &DevicePeak) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(peak) = peak_resident() {
+        let predicted = estimate.total() + process_before;
+        lines.push(format!(
+            "memory: peak resident {} (estimated {}: {:+.0}%)",
+            gib(peak),
+            gib(predicted),
+            (predicted as f64 / peak as f64 - 1.0) * 100.0
+        ));
+    }
+    lines.extend(device.describe(estimate));
+    lines
+}
+
 /// The process's peak resident memory so far, in bytes (`VmHWM`; Linux only).
 pub fn peak_resident() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
