@@ -168,8 +168,17 @@ fn decoder_lora_saves_a_peft_adapter_that_scores_like_its_merge_and_resumes_bitw
     // Resume: the run's folder cut back to its checkpoint at update 2 ends where the
     // whole run did, bit for bit (dropout masks included).
     let cut = dir.join("cut");
-    copy_dir(&out, &cut);
-    for entry in std::fs::read_dir(&cut).unwrap() {
+    resume_from_checkpoint_2(&out, &cut);
+    let whole = std::fs::read(out.join("adapter_model.safetensors")).unwrap();
+    let resumed = std::fs::read(cut.join("adapter_model.safetensors")).unwrap();
+    assert!(whole == resumed, "the resumed adapter differs");
+}
+
+/// A copy of the run's folder `out` at `cut`, cut back to its checkpoint at update 2 (the
+/// config and the metrics kept), resumed to the end.
+fn resume_from_checkpoint_2(out: &std::path::Path, cut: &std::path::Path) {
+    copy_dir(out, cut);
+    for entry in std::fs::read_dir(cut).unwrap() {
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         if name != "checkpoint-2" && name != "train_config.json" && name != "metrics.jsonl" {
@@ -182,9 +191,6 @@ fn decoder_lora_saves_a_peft_adapter_that_scores_like_its_merge_and_resumes_bitw
     }
     std::fs::write(cut.join("latest"), "checkpoint-2").unwrap();
     ok(rmtk().args(["train-rm", "--resume", cut.to_str().unwrap()]));
-    let whole = std::fs::read(out.join("adapter_model.safetensors")).unwrap();
-    let resumed = std::fs::read(cut.join("adapter_model.safetensors")).unwrap();
-    assert!(whole == resumed, "the resumed adapter differs");
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -444,20 +450,7 @@ fn f16_full_fine_tuning_resumes_bitwise() {
     let w = Weights::from_files(&[out.join("model.safetensors")]).unwrap();
     assert_eq!(format!("{:?}", w.dominant_dtype().unwrap()), "F32");
     let cut = dir.join("cut");
-    copy_dir(&out, &cut);
-    for entry in std::fs::read_dir(&cut).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_str().unwrap().to_string();
-        if name != "checkpoint-2" && name != "train_config.json" && name != "metrics.jsonl" {
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p).unwrap();
-            } else {
-                std::fs::remove_file(&p).unwrap();
-            }
-        }
-    }
-    std::fs::write(cut.join("latest"), "checkpoint-2").unwrap();
-    ok(rmtk().args(["train-rm", "--resume", cut.to_str().unwrap()]));
+    resume_from_checkpoint_2(&out, &cut);
     let whole = std::fs::read(out.join("model.safetensors")).unwrap();
     let resumed = std::fs::read(cut.join("model.safetensors")).unwrap();
     assert!(whole == resumed, "the resumed model differs");
