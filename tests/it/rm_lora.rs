@@ -458,10 +458,15 @@ fn f16_full_fine_tuning_resumes_bitwise() {
 
 #[test]
 fn gradient_checkpointing_trains_the_same_model() {
-    // Full fine-tuning and LoRA, without dropout: bit for bit the same weights.
-    for (kind, lora) in [("bert", "0"), ("llama", "4")] {
-        let model = tiny_model(kind, &format!("ckpt-{kind}"));
-        let dir = tmp(&format!("ckpt-{kind}"));
+    // Full fine-tuning and LoRA, without dropout: bit for bit the same weights; also in
+    // mixed precision (the block replay computes in bf16 as the forward pass did).
+    for (kind, lora, dtype) in [
+        ("bert", "0", "f32"),
+        ("llama", "4", "f32"),
+        ("llama", "0", "bf16"),
+    ] {
+        let model = tiny_model(kind, &format!("ckpt-{kind}-{dtype}"));
+        let dir = tmp(&format!("ckpt-{kind}-{dtype}"));
         let data = dir.join("train.parquet");
         write_rows(&data, &text_pairs(16, 9));
         let run = |tag: &str, extra: &[(&str, &str)]| -> Vec<u8> {
@@ -471,6 +476,7 @@ fn gradient_checkpointing_trains_the_same_model() {
                 ("--lora-dropout", "0"),
                 ("--save-every", "0"),
                 ("--max-steps", "6"),
+                ("--dtype", dtype),
             ];
             set.extend_from_slice(extra);
             ok(rmtk().args(args(&model, &data, &out, &set)));
@@ -485,7 +491,7 @@ fn gradient_checkpointing_trains_the_same_model() {
         let ckpt = run("ckpt", &[("--gradient-checkpointing", "")]);
         assert!(
             plain == ckpt,
-            "{kind}: checkpointing changed the trained weights"
+            "{kind} {dtype}: checkpointing changed the trained weights"
         );
     }
 }
