@@ -736,9 +736,10 @@ pub struct EncodeReport {
     pub filtered: usize,
     /// Pairs with a side cut to the maximum (`truncate`).
     pub truncated: usize,
-    /// Pairs whose two sides became the same tokens once cut (kept: they carry no
-    /// signal but are valid).
-    pub identical_after_truncation: usize,
+    /// Pairs whose two sides became the same tokens once cut, dropped (counted among
+    /// `truncated` too): they carry no signal, so training on them spends compute on a
+    /// zero gradient and evaluating them counts a tie.
+    pub identical_dropped: usize,
     /// Rows that could not be encoded, skipped with `--skip-bad-rows`.
     pub skipped: Vec<DataError>,
 }
@@ -753,10 +754,10 @@ impl EncodeReport {
             Overlong::Truncate => format!(
                 "--max-length {max_length} (truncate): {} pairs cut{}",
                 self.truncated,
-                if self.identical_after_truncation > 0 {
+                if self.identical_dropped > 0 {
                     format!(
-                        ", {} of them identical once cut",
-                        self.identical_after_truncation
+                        ", {} of them dropped as identical once cut",
+                        self.identical_dropped
                     )
                 } else {
                     String::new()
@@ -798,7 +799,8 @@ pub fn encode_pairs(
         if chosen.truncated || rejected.truncated {
             report.truncated += 1;
             if chosen.ids == rejected.ids {
-                report.identical_after_truncation += 1;
+                report.identical_dropped += 1;
+                continue;
             }
         }
         out.push(EncodedPair {

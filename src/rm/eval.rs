@@ -139,6 +139,7 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
         "overlong": spec.overlong,
         "filtered_pairs": report.filtered,
         "truncated_pairs": report.truncated,
+        "identical_pairs_dropped": report.identical_dropped,
     });
     println!("{out}");
     if let Some(path) = &cfg.output {

@@ -335,10 +335,14 @@ pub fn run(cfg: TrainRmConfig) -> Result<()> {
         report_skipped(&mut log, "eval (encoding)", &eval_report.skipped);
     }
     if train.is_empty() {
-        bail!("no training pairs left (after skipping and --max-length {max_length} filtering)");
+        bail!(
+            "no training pairs left (after skipping, --max-length {max_length} filtering and dropping pairs identical once cut)"
+        );
     }
     if !eval_pairs.is_empty() && eval.is_empty() {
-        bail!("no evaluation pairs left (after skipping and --max-length {max_length} filtering)");
+        bail!(
+            "no evaluation pairs left (after skipping, --max-length {max_length} filtering and dropping pairs identical once cut)"
+        );
     }
     let _ = eval_skipped;
 

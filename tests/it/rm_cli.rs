@@ -282,6 +282,10 @@ fn overlong_pairs_are_filtered_or_truncated_and_counted() {
     let mut rows = text_pairs(10, 4);
     rows[3]["chosen"] = json!(vec!["the"; 40].join(" "));
     rows[7]["rejected"] = json!(vec!["a"; 50].join(" "));
+    // Two sides that differ only past the cut: identical once cut, so dropped.
+    let same = vec!["the"; 40].join(" ");
+    rows[5]["chosen"] = json!(format!("{same} good"));
+    rows[5]["rejected"] = json!(format!("{same} bad"));
     write_rows(&data, &rows);
     let out = dir.join("filter");
     let log = ok(rmtk().args(train_args(
@@ -291,10 +295,10 @@ fn overlong_pairs_are_filtered_or_truncated_and_counted() {
         &[("--max-length", "24"), ("--max-steps", "1")],
     )));
     assert!(
-        log.contains("--max-length 24 (filter): 2 pairs dropped"),
+        log.contains("--max-length 24 (filter): 3 pairs dropped"),
         "{log}"
     );
-    assert!(log.contains("8 training pairs"), "{log}");
+    assert!(log.contains("7 training pairs"), "{log}");
     let out = dir.join("truncate");
     let log = ok(rmtk().args(train_args(
         &model,
@@ -307,10 +311,34 @@ fn overlong_pairs_are_filtered_or_truncated_and_counted() {
         ],
     )));
     assert!(
-        log.contains("--max-length 24 (truncate): 2 pairs cut"),
+        log.contains(
+            "--max-length 24 (truncate): 3 pairs cut, 1 of them dropped as identical once cut"
+        ),
         "{log}"
     );
-    assert!(log.contains("10 training pairs"), "{log}");
+    assert!(log.contains("9 training pairs"), "{log}");
+    // eval-rm reads the same rule from the model and drops the same pair.
+    let o = rmtk()
+        .args([
+            "eval-rm",
+            "--model",
+            out.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ev: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(
+        (
+            &ev["pairs"],
+            &ev["truncated_pairs"],
+            &ev["identical_pairs_dropped"]
+        ),
+        (&json!(9), &json!(3), &json!(1)),
+        "{ev}"
+    );
     // Longer than the model takes is refused.
     let err = fails(rmtk().args(train_args(
         &model,
