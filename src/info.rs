@@ -103,6 +103,8 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
         }
     };
     let grpo = cfg.job == MemoryJob::Grpo;
+    // GRPO holds a separate reference with a KL term, unless LoRA's base is the reference.
+    let reference = cfg.beta > 0.0 && cfg.lora_r == 0;
     if grpo && arch.family != Family::Llama {
         anyhow::bail!("{}: --for grpo needs a decoder (the policy)", cfg.model);
     }
@@ -113,11 +115,7 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
     };
     let plan = Plan {
         tokens,
-        dtype_bytes: if cfg.dtype == crate::models::load::ComputeDtype::F32 {
-            4
-        } else {
-            2
-        },
+        dtype_bytes: cfg.dtype.burn().size(),
         lora,
         checkpointing: cfg.gradient_checkpointing,
         grad_accum: if grpo {
@@ -141,7 +139,7 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
                 prompt_tokens: cfg.prompt_length,
                 new_tokens: cfg.max_new_tokens,
                 logprob_chunk: cfg.logprob_chunk,
-                reference: cfg.beta > 0.0 && cfg.lora_r == 0,
+                reference,
                 reward_model,
             },
         )
@@ -203,11 +201,7 @@ fn memory(cfg: &InfoConfig) -> Result<()> {
                 "; GRPO: {} sequences generated at once, {} per update{}",
                 cfg.gen_batch_size,
                 cfg.update_sequences,
-                if cfg.beta > 0.0 && cfg.lora_r == 0 {
-                    ", a reference copy"
-                } else {
-                    ""
-                }
+                if reference { ", a reference copy" } else { "" }
             )
         } else {
             String::new()

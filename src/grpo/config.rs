@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 
 use super::loss::Aggregation;
@@ -252,7 +252,7 @@ pub struct GrpoConfig {
 
 impl GrpoConfig {
     pub fn validate(&self) -> Result<()> {
-        crate::train::LossScale::check_initial(self.initial_loss_scale).map_err(|e| anyhow!(e))?;
+        crate::train::LossScale::check_initial(self.initial_loss_scale)?;
         if self.num_generations < 2 {
             bail!("--num-generations must be at least 2: GRPO compares completions of a prompt");
         }

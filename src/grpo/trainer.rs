@@ -35,18 +35,17 @@ use crate::device::Job;
 use crate::models::generate::SamplingParams;
 use crate::models::linear::{dropout_seed, with_dropout};
 use crate::models::llama::ContinuationBatch;
-use crate::models::load::{ComputeDtype, SaveDtype};
+use crate::models::load::SaveDtype;
 use crate::models::reward::RewardModel;
 use crate::models::{LlamaForCausalLM, ModelDir, Tokenizer, load_causal_lm_in, save_causal_lm};
 use crate::rm::LoadedRm;
-use crate::train::checkpointing;
 use crate::train::metrics::{RunLog, bar_message, num};
 use crate::train::{
     Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, TrainRng, TrainerState,
     Updater,
 };
+use crate::train::{LossScale, checkpointing, loss_scale};
 use crate::verify::{Constraint, Verdict, Verifier, VerifyItem, build_verifier};
-use burn::tensor::DType;
 
 pub const ARGS_FILE: &str = "grpo_args.json";
 pub const SAMPLES_FILE: &str = "samples.jsonl";
@@ -437,12 +436,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     // Models.
     let process_before = crate::train::memory::resident().unwrap_or(0);
     let t_load = Instant::now();
-    // bf16/f16 under LoRA: the frozen base is created in that dtype. Full fine-tuning:
-    // f32 master weights computing in it (the reference, frozen, is held in it).
+    // The weights' dtype and, in mixed precision, the activations'; a separate reference
+    // (frozen) is held in the compute dtype.
     let lora_run = cfg.lora.lora_r > 0 || job.policy_dir.adapter.is_some();
     let compute = cfg.dtype.burn();
-    let mixed = cfg.dtype != ComputeDtype::F32 && !lora_run;
-    let dtype = if mixed { DType::F32 } else { compute };
+    let (dtype, activations) = cfg.dtype.training_dtypes(lora_run);
     let mut policy: LlamaForCausalLM<Ad<B>> = match &job.resume {
         Some(ck) => {
             checkpoints.clean_partial();
@@ -455,8 +453,8 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         }
         None => load_causal_lm_in(&job.policy_dir, &device, dtype)?,
     };
-    if mixed {
-        policy.model.set_activations(compute);
+    if let Some(a) = activations {
+        policy.model.set_activations(a);
     }
     let new_lora = cfg.lora.config(&job.policy_dir)?;
     if new_lora.is_some() && job.policy_dir.adapter.is_some() {
@@ -480,11 +478,10 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     // The adapter settings the run saves with: the new adapter's, or those of the
     // adapter it continues.
     let lora = new_lora.or_else(|| job.policy_dir.adapter.as_ref().map(|a| a.config.clone()));
+    // Under LoRA the initial policy is the base: the same weights, adapters off.
+    let reference_is_base = cfg.beta > 0.0 && lora.is_some() && cfg.reference.is_none();
     let reference: Option<LlamaForCausalLM<B>> = match &job.reference_dir {
-        // Under LoRA the initial policy is the base: the same weights, adapters off.
-        Some(_) if cfg.beta > 0.0 && lora.is_some() && cfg.reference.is_none() => {
-            Some(policy.valid().without_adapters())
-        }
+        Some(_) if reference_is_base => Some(policy.valid().without_adapters()),
         Some(dir) if cfg.beta > 0.0 => Some(load_causal_lm_in(dir, &device, compute)?),
         _ => None,
     };
@@ -536,7 +533,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         let plan = GrpoPlan {
             update: Plan {
                 tokens: micro * (prompt_tokens + cfg.max_new_tokens),
-                dtype_bytes: if cfg.dtype == ComputeDtype::F32 { 4 } else { 2 },
+                dtype_bytes: cfg.dtype.burn().size(),
                 lora: lora
                     .as_ref()
                     .map(|l| (l.shape.r, l.targets.clone(), l.shape.dropout > 0.0)),
@@ -549,7 +546,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             prompt_tokens,
             new_tokens: cfg.max_new_tokens,
             logprob_chunk: cfg.logprob_chunk,
-            reference: reference.is_some() && !(lora.is_some() && cfg.reference.is_none()),
+            reference: reference.is_some() && !reference_is_base,
             reward_model: match &job.rm {
                 Some((rm, _)) => Arch::of(&rm.dir)?.params as u64 * 4,
                 None => 0,
@@ -611,8 +608,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 tokens_seen: 0,
                 train_seconds: 0.0,
                 extra: json!({"cursor": 0, "skipped_steps": 0}),
-                loss_scale: (cfg.dtype == ComputeDtype::F16)
-                    .then(|| crate::train::LossScale::new(cfg.initial_loss_scale)),
+                loss_scale: LossScale::for_training(cfg.dtype, cfg.initial_loss_scale),
                 rmtk_version: env!("CARGO_PKG_VERSION").into(),
             };
             (
@@ -1110,18 +1106,15 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                             trained_tokens += out.tokens as usize;
                         }
                     }
-                    let grads = accum.take();
-                    device_peak.sample::<B>(&device);
-                    let (updated, upd) = updater.apply(policy, grads);
+                    let (updated, upd) = updater.apply(policy, accum.take());
                     policy = updated;
                     device_peak.sample::<B>(&device);
                     state.loss_scale = updater.loss_scale;
                     skipped_updates += usize::from(upd.skipped);
-                    crate::train::loss_scale::stop_if_exhausted(
+                    loss_scale::stop_if_exhausted(
                         updater.loss_scale,
                         format!("step {}", state.step + 1),
-                    )
-                    .map_err(|e| anyhow::anyhow!(e))?;
+                    )?;
                     grad_norms.push(f64::from(upd.grad_norm));
                     lr = upd.lr;
                     updates += 1;

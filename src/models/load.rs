@@ -925,6 +925,17 @@ impl ComputeDtype {
         }
     }
 
+    /// Training's rule: the dtype the weights are created in, and the activations' dtype
+    /// where it is not theirs. Under LoRA the frozen base is held in the compute dtype
+    /// itself; full fine-tuning keeps f32 master weights computing in it (mixed precision).
+    pub fn training_dtypes(self, lora: bool) -> (burn::tensor::DType, Option<burn::tensor::DType>) {
+        match self {
+            ComputeDtype::F32 => (burn::tensor::DType::F32, None),
+            _ if lora => (self.burn(), None),
+            _ => (burn::tensor::DType::F32, Some(self.burn())),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ComputeDtype::F32 => "f32",

@@ -22,7 +22,7 @@ use crate::kernels::FusedOps;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
@@ -44,12 +44,12 @@ use crate::models::load::{ComputeDtype, SaveDtype, param_infos};
 use crate::models::peft::LoraArgs;
 use crate::models::reward::{HeadInit, RewardModel};
 use crate::models::{Family, ModelDir};
-use crate::train::checkpointing;
 use crate::train::metrics::{RunLog, bar_message, num};
 use crate::train::{
     Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, ScheduleKind, StepPlan,
     TrainRng, TrainerState, Updater,
 };
+use crate::train::{LossScale, checkpointing, loss_scale};
 
 pub const CONFIG_FILE: &str = "train_config.json";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -225,7 +225,7 @@ impl TrainRmConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        crate::train::LossScale::check_initial(self.initial_loss_scale).map_err(|e| anyhow!(e))?;
+        LossScale::check_initial(self.initial_loss_scale)?;
         if self.batch_size == 0 || self.eval_batch_size == 0 || self.grad_accum == 0 {
             bail!("--batch-size, --eval-batch-size and --grad-accum must be at least 1");
         }
@@ -560,15 +560,9 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     // The adapter settings a run saves with: the new adapter's, or those of the adapter
     // it continues.
     let lora = lora.or_else(|| base.adapter.as_ref().map(|a| a.config.clone()));
-    // bf16/f16 under LoRA: the frozen base is created in that dtype. Full fine-tuning:
-    // f32 master weights (what the optimizer updates and checkpoints keep), each read
-    // in the compute dtype where it is used. f16 adds dynamic loss scaling.
-    let mixed = cfg.dtype != ComputeDtype::F32 && lora.is_none();
-    let dtype = if mixed {
-        burn::tensor::DType::F32
-    } else {
-        cfg.dtype.burn()
-    };
+    // The weights' dtype and, in mixed precision, the activations' (f16 adds dynamic
+    // loss scaling).
+    let (dtype, activations) = cfg.dtype.training_dtypes(lora.is_some());
     // Model, optimizer and state: fresh, or from the checkpoint.
     let (mut model, mut updater, mut state, mut rng, mut metrics, mut rewards_log) = match &resume {
         Some(ck) => {
@@ -584,7 +578,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 &device,
                 dtype,
             )?
-            .with_activations(mixed.then(|| cfg.dtype.burn()));
+            .with_activations(activations);
             let mut optim = AdamW::<B>::new(adam, trainable(&model));
             optim.load(&ck.join(OPTIMIZER_FILE), &device)?;
             let state = TrainerState::load(ck)?;
@@ -618,7 +612,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
                 &device,
                 dtype,
             )?
-            .with_activations(mixed.then(|| cfg.dtype.burn()));
+            .with_activations(activations);
             if let Some(lora) = &lora {
                 let (adapted, paths) = model.apply_lora(lora, cfg.seed)?;
                 model = adapted;
@@ -647,9 +641,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             let metrics = MetricsLog::create(&output)?;
             let rewards_log = MetricsLog::create_named(&output, EVAL_REWARDS_FILE)?;
             let mut updater = Updater::new(optim, schedule, Some(cfg.max_grad_norm));
-            if cfg.dtype == ComputeDtype::F16 {
-                updater.loss_scale = Some(crate::train::LossScale::new(cfg.initial_loss_scale));
-            }
+            updater.loss_scale = LossScale::for_training(cfg.dtype, cfg.initial_loss_scale);
             (model, updater, state, rng, metrics, rewards_log)
         }
     };
@@ -662,7 +654,7 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         let longest = lengths.iter().copied().max().unwrap_or(0);
         let plan = Plan {
             tokens: 2 * cfg.batch_size.min(train.len().max(1)) * longest,
-            dtype_bytes: if cfg.dtype == ComputeDtype::F32 { 4 } else { 2 },
+            dtype_bytes: cfg.dtype.burn().size(),
             lora: lora
                 .as_ref()
                 .map(|l| (l.shape.r, l.targets.clone(), l.shape.dropout > 0.0)),
@@ -824,17 +816,12 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             rejected_all.extend_from_slice(&r[k..]);
         }
         let grads = accum.take();
-        device_peak.sample::<B>(&device);
         let (updated, update) = updater.apply(model, grads);
         model = updated;
         device_peak.sample::<B>(&device);
         state.step += 1;
         state.loss_scale = updater.loss_scale;
-        crate::train::loss_scale::stop_if_exhausted(
-            updater.loss_scale,
-            format!("update {}", state.step),
-        )
-        .map_err(|e| anyhow!(e))?;
+        loss_scale::stop_if_exhausted(updater.loss_scale, format!("update {}", state.step))?;
         let secs = t0.elapsed().as_secs_f64();
         state.tokens_seen += tokens as u64;
         state.train_seconds = seconds_before + started.elapsed().as_secs_f64();

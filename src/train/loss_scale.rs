@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::models::load::ComputeDtype;
+
 /// The first scale (PyTorch's `init_scale`).
 pub const INIT_SCALE: f32 = 65536.0;
 /// Finite updates in a row before the scale doubles (PyTorch's `growth_interval`).
@@ -50,17 +52,20 @@ impl LossScale {
         }
     }
 
+    /// A run's scale: f16 scales from `initial`; f32 and bf16 (f32's range) do not scale.
+    pub fn for_training(dtype: ComputeDtype, initial: f32) -> Option<Self> {
+        (dtype == ComputeDtype::F16).then(|| Self::new(initial))
+    }
+
     /// `--initial-loss-scale` must be a power of two of at least [`MIN_SCALE`], so that
     /// scaling and unscaling stay exact.
-    pub fn check_initial(initial: f32) -> Result<(), String> {
+    pub fn check_initial(initial: f32) -> anyhow::Result<()> {
         let ok = initial.is_finite() && initial >= MIN_SCALE && initial.log2().fract() == 0.0;
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "--initial-loss-scale {initial} must be a power of two of at least 1 (PyTorch's default: 65536)"
-            ))
-        }
+        anyhow::ensure!(
+            ok,
+            "--initial-loss-scale {initial} must be a power of two of at least 1 (PyTorch's default: 65536)"
+        );
+        Ok(())
     }
 
     /// After an update whose gradients were `finite` (false: it was skipped).
@@ -90,13 +95,13 @@ impl LossScale {
 pub fn stop_if_exhausted(
     scale: Option<LossScale>,
     at: impl std::fmt::Display,
-) -> Result<(), String> {
-    match scale {
-        Some(s) if s.exhausted() => Err(format!(
+) -> anyhow::Result<()> {
+    if scale.is_some_and(|s| s.exhausted()) {
+        anyhow::bail!(
             "the f16 gradients overflowed at every loss scale down to 1 ({at}): train in --dtype bf16 (the last checkpoint is intact)"
-        )),
-        _ => Ok(()),
+        );
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,15 +135,17 @@ mod tests {
             assert!(!s.exhausted());
         }
         assert_eq!(s.scale, 1.0);
-        assert_eq!(stop_if_exhausted(Some(s), "update 16"), Ok(()));
+        assert!(stop_if_exhausted(Some(s), "update 16").is_ok());
         s.update(false);
         assert!(s.exhausted());
-        let err = stop_if_exhausted(Some(s), "update 17").unwrap_err();
+        let err = stop_if_exhausted(Some(s), "update 17")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("(update 17)") && err.contains("--dtype bf16"),
             "{err}"
         );
-        assert_eq!(stop_if_exhausted(None, "update 17"), Ok(()));
+        assert!(stop_if_exhausted(None, "update 17").is_ok());
     }
 
     /// Any history: the scale stays a power of two, equal to the initial scale times

@@ -669,13 +669,7 @@ fn info_sizes_a_grpo_step() {
             "12",
         ];
         args.extend_from_slice(extra);
-        let out = rmtk().args(&args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        ok_json(rmtk().args(&args))
     };
     let plain = info(&[]);
     assert_eq!(plain["job"], json!("grpo"));

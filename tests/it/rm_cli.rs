@@ -159,18 +159,13 @@ fn decoder_trains_saves_a_hf_folder_scores_and_evaluates() {
     assert_ne!(r[0], r[1]);
 
     // eval-rm: the JSON on stdout agrees with scoring the pairs one side at a time.
-    let o = rmtk()
-        .args([
-            "eval-rm",
-            "--model",
-            out.to_str().unwrap(),
-            "--data",
-            test.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let ev: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let ev = ok_json(rmtk().args([
+        "eval-rm",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+    ]));
     assert_eq!(ev["pairs"], json!(8));
     let final_eval: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval_results.json")).unwrap())
@@ -318,18 +313,13 @@ fn overlong_pairs_are_filtered_or_truncated_and_counted() {
     );
     assert!(log.contains("9 training pairs"), "{log}");
     // eval-rm reads the same rule from the model and drops the same pair.
-    let o = rmtk()
-        .args([
-            "eval-rm",
-            "--model",
-            out.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let ev: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let ev = ok_json(rmtk().args([
+        "eval-rm",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]));
     assert_eq!(
         (
             &ev["pairs"],

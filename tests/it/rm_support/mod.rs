@@ -141,6 +141,15 @@ pub fn ok(cmd: &mut Command) -> String {
     stderr
 }
 
+/// Run and require success; returns stdout read as one JSON value (`eval-rm`, `info
+/// --json`).
+pub fn ok_json(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Run and require a clean failure (exit 1, a last line starting `error: `, no panic);
 /// returns that line.
 pub fn fails(cmd: &mut Command) -> String {
