@@ -26,8 +26,14 @@
 //!   `role: content` line each), since encoders have no chat template.
 //!
 //! Sequences longer than `--max-length` are dropped (`filter`, TRL's rule: a pair goes
-//! if either side is too long) or cut (`truncate`: decoders keep their first tokens,
-//! encoders shorten the longer segment first and keep `[CLS]`/`[SEP]`).
+//! if either side is too long) or cut. `truncate` keeps what the reward judges, the
+//! responses: the prompt gives up tokens, once for both sides of a pair (so it fits the
+//! longer response): whole oldest turns first (the conversation still opens with a user
+//! turn), then the final turn from its left, the system message kept; only a response
+//! longer than the limit by itself loses the prompt and its own end. `truncate-start`
+//! keeps the first tokens (decoders; encoders shorten the longer segment first and keep
+//! `[CLS]`/`[SEP]`), as pre-tokenized rows always do: they have no prompt/response
+//! boundary.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,8 +74,34 @@ impl Content {
         }
     }
 
+    /// The same kind of content with nothing in it.
+    fn emptied(&self) -> Content {
+        match self {
+            Content::Text(_) => Content::Text(String::new()),
+            Content::Chat(_) => Content::Chat(Vec::new()),
+            Content::Tokens(_) => Content::Tokens(Vec::new()),
+        }
+    }
+
     fn is_chat(&self) -> bool {
         matches!(self, Content::Chat(_))
+    }
+}
+
+impl Content {
+    /// Its length in tokens of `tok` (a conversation: its messages' contents), what the
+    /// length-bias report measures a response by.
+    pub fn token_count(&self, tok: &Tokenizer) -> Result<usize, String> {
+        let count = |t: &str| {
+            tok.encode(t, false)
+                .map(|ids| ids.len())
+                .map_err(|e| e.to_string())
+        };
+        match self {
+            Content::Text(t) => count(t),
+            Content::Chat(m) => m.iter().map(|m| count(&m.content)).sum(),
+            Content::Tokens(ids) => Ok(ids.len()),
+        }
     }
 }
 
@@ -111,6 +143,8 @@ pub struct PrefPair {
     pub chosen: Content,
     pub rejected: Content,
     pub margin: Option<f64>,
+    /// The value of the `--by` column, if one was asked for.
+    pub group: Option<String>,
     pub source: Source,
 }
 
@@ -135,6 +169,9 @@ pub struct PrefColumns {
     pub chosen: Option<String>,
     pub rejected: Option<String>,
     pub margin: Option<String>,
+    /// A column to group pairs by (`eval-rm --by`): each pair keeps its value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// What reading preference files produced.
@@ -241,6 +278,7 @@ struct Resolved {
     chosen: String,
     rejected: String,
     margin: Option<String>,
+    group: Option<String>,
     tokens: bool,
 }
 
@@ -294,11 +332,15 @@ fn resolve_columns(table: &Table, c: &PrefColumns) -> Result<Resolved, DataError
         }
         None => table.has_column("margin").then(|| "margin".to_string()),
     };
+    if let Some(g) = &c.group {
+        table.require_column(g)?;
+    }
     Ok(Resolved {
         prompt,
         chosen,
         rejected,
         margin,
+        group: c.group.clone(),
         tokens: pretokenized,
     })
 }
@@ -394,6 +436,7 @@ fn pair_from_row(
             chosen: Content::Tokens(chosen),
             rejected: Content::Tokens(rejected),
             margin: margin_cell(table, row, cols.margin.as_deref())?,
+            group: group_cell(table, row, cols.group.as_deref())?,
             source,
         });
     }
@@ -450,8 +493,35 @@ fn pair_from_row(
         chosen,
         rejected,
         margin: margin_cell(table, row, cols.margin.as_deref())?,
+        group: group_cell(table, row, cols.group.as_deref())?,
         source,
     })
+}
+
+/// A group label: a text or a number as written; a list or an object is an error, a
+/// null its own group.
+fn group_cell(
+    table: &Table,
+    row: usize,
+    column: Option<&str>,
+) -> Result<Option<String>, DataError> {
+    let Some(column) = column else {
+        return Ok(None);
+    };
+    match table.rows[row].get(column) {
+        None | Some(Value::Null) => Ok(Some("(null)".into())),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
+        Some(other) => Err(table.cell_error(
+            row,
+            column,
+            format!(
+                "should be a text or a number to group by, found a {}: {}",
+                json_type(other),
+                truncate(&other.to_string(), 40)
+            ),
+        )),
+    }
 }
 
 /// A text or conversation cell.
@@ -564,17 +634,27 @@ pub enum SeqStyle {
 
 /// What to do with sequences longer than the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Overlong {
     /// Drop the pair (TRL's rule).
     Filter,
-    /// Cut the sequence to the maximum.
+    /// Keep the responses and give up prompt tokens, the same for both sides of a pair:
+    /// whole oldest turns first, then the final turn from its left (the system message
+    /// stays); only a response longer than the limit by itself is cut, at its end.
     Truncate,
+    /// Keep the first tokens: a decoder's sequence is cut at its end, an encoder's
+    /// longer segment first (the tokenizer's truncation; rmtk's `truncate` until 0.1).
+    TruncateStart,
 }
+
+/// The version of the rules [`SeqSpec`] names. 1: `truncate` kept the first tokens (what
+/// `truncate-start` does now); 2: `truncate` keeps the responses.
+pub const SEQ_RULES: u32 = 2;
 
 /// How rows become token sequences; saved with a reward model so scoring and
 /// evaluation build sequences exactly as training did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SeqSpecFile", into = "SeqSpecFile")]
 pub struct SeqSpec {
     pub style: SeqStyle,
     pub max_length: usize,
@@ -583,15 +663,86 @@ pub struct SeqSpec {
     pub chat_template: bool,
 }
 
+impl SeqSpec {
+    /// The spec for scoring responses one by one, where none may be dropped: `filter`
+    /// becomes `truncate`.
+    pub fn for_scoring(mut self) -> Self {
+        if self.overlong == Overlong::Filter {
+            self.overlong = Overlong::Truncate;
+        }
+        self
+    }
+}
+
+/// [`SeqSpec`] as `rmtk_reward_model.json` keeps it, with the version of its rules: a
+/// file without one was written before `truncate` kept the responses, and is read with
+/// the rule it was trained with.
+#[derive(Serialize, Deserialize)]
+struct SeqSpecFile {
+    style: SeqStyle,
+    max_length: usize,
+    overlong: Overlong,
+    chat_template: bool,
+    #[serde(default = "first_rules")]
+    rules: u32,
+}
+
+fn first_rules() -> u32 {
+    1
+}
+
+impl From<SeqSpecFile> for SeqSpec {
+    fn from(f: SeqSpecFile) -> Self {
+        let overlong = match f.overlong {
+            Overlong::Truncate if f.rules < 2 => Overlong::TruncateStart,
+            o => o,
+        };
+        Self {
+            style: f.style,
+            max_length: f.max_length,
+            overlong,
+            chat_template: f.chat_template,
+        }
+    }
+}
+
+impl From<SeqSpec> for SeqSpecFile {
+    fn from(s: SeqSpec) -> Self {
+        Self {
+            style: s.style,
+            max_length: s.max_length,
+            overlong: s.overlong,
+            chat_template: s.chat_template,
+            rules: SEQ_RULES,
+        }
+    }
+}
+
 /// Token ids of one sequence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seq {
     pub ids: Vec<u32>,
     /// Segment ids (encoders).
     pub types: Option<Vec<u32>>,
-    /// Cut to the maximum length.
+    /// Something was cut to fit the maximum length (prompt or response tokens).
     pub truncated: bool,
+    /// The response itself lost tokens.
+    pub response_cut: bool,
 }
+
+impl Seq {
+    fn new(ids: Vec<u32>, types: Option<Vec<u32>>) -> Self {
+        Self {
+            ids,
+            types,
+            truncated: false,
+            response_cut: false,
+        }
+    }
+}
+
+/// A candidate's sequences, if every one fits.
+type Fit = Option<Vec<Seq>>;
 
 pub struct SeqEncoder<'a> {
     tok: &'a Tokenizer,
@@ -610,65 +761,37 @@ impl<'a> SeqEncoder<'a> {
     }
 
     /// The sequence for `prompt` + `response`. In `filter` mode it may be longer than
-    /// the maximum (the caller drops it); in `truncate` mode it is cut.
+    /// the maximum (the caller drops it); otherwise it is cut to fit.
     pub fn encode(&self, prompt: Option<&Content>, response: &Content) -> Result<Seq, String> {
-        let max = self.spec.max_length;
-        let truncating = self.spec.overlong == Overlong::Truncate;
-        let mut seq = match response {
-            Content::Tokens(ids) => {
-                if prompt.is_some() {
-                    return Err("token ids cannot follow a prompt".into());
-                }
-                Seq {
-                    ids: ids.clone(),
-                    types: None,
-                    truncated: false,
-                }
-            }
-            _ => match self.spec.style {
-                SeqStyle::Decoder => self.decoder_ids(prompt, response)?,
-                SeqStyle::Encoder => {
-                    let p = prompt.map(Content::plain).filter(|p| !p.is_empty());
-                    let r = response.plain();
-                    let (ids, types) = self
-                        .tok
-                        .encode_segments(
-                            p.as_deref().unwrap_or(&r),
-                            p.as_ref().map(|_| r.as_str()),
-                            None,
-                        )
-                        .map_err(|e| e.to_string())?;
-                    if truncating && ids.len() > max {
-                        let (ids, types) = self
-                            .tok
-                            .encode_segments(
-                                p.as_deref().unwrap_or(&r),
-                                p.as_ref().map(|_| r.as_str()),
-                                Some(max),
-                            )
-                            .map_err(|e| e.to_string())?;
-                        Seq {
-                            ids,
-                            types: Some(types),
-                            truncated: true,
-                        }
-                    } else {
-                        Seq {
-                            ids,
-                            types: Some(types),
-                            truncated: false,
-                        }
-                    }
-                }
-            },
-        };
-        if truncating && seq.ids.len() > max {
-            seq.ids.truncate(max);
-            if let Some(t) = &mut seq.types {
-                t.truncate(max);
-            }
-            seq.truncated = true;
+        let mut seqs = self.encode_group(prompt, &[response])?;
+        Ok(seqs.pop().expect("one response, one sequence"))
+    }
+
+    /// The sequences for several responses to one prompt (a pair's two sides), in
+    /// their order. With `truncate` the prompt is cut once, to fit the longest of them,
+    /// so the sequences differ only where the responses do.
+    pub fn encode_group(
+        &self,
+        prompt: Option<&Content>,
+        responses: &[&Content],
+    ) -> Result<Vec<Seq>, String> {
+        let pretokenized = responses.iter().any(|r| matches!(r, Content::Tokens(_)));
+        if pretokenized && prompt.is_some() {
+            return Err("token ids cannot follow a prompt".into());
         }
+        let seqs = match self.spec.overlong {
+            Overlong::Filter => self.render_all(prompt, responses)?,
+            Overlong::Truncate if !pretokenized => self.keep_responses(prompt, responses)?,
+            // Token ids have no prompt/response boundary: they keep their first tokens.
+            Overlong::Truncate | Overlong::TruncateStart => responses
+                .iter()
+                .map(|r| self.keep_start(prompt, r))
+                .collect::<Result<_, _>>()?,
+        };
+        seqs.into_iter().map(|s| self.checked(s)).collect()
+    }
+
+    fn checked(&self, seq: Seq) -> Result<Seq, String> {
         if let Some(bad) = seq.ids.iter().find(|&&id| id as usize >= self.vocab) {
             return Err(format!(
                 "token id {bad} is outside the model's vocabulary of {}",
@@ -679,6 +802,198 @@ impl<'a> SeqEncoder<'a> {
             return Err("the sequence has no tokens".into());
         }
         Ok(seq)
+    }
+
+    /// One sequence, uncut.
+    fn render(&self, prompt: Option<&Content>, response: &Content) -> Result<Seq, String> {
+        match (response, self.spec.style) {
+            (Content::Tokens(ids), _) => Ok(Seq::new(ids.clone(), None)),
+            (_, SeqStyle::Decoder) => self.decoder_ids(prompt, response),
+            (_, SeqStyle::Encoder) => self.encoder_ids(prompt, response, None),
+        }
+    }
+
+    fn render_all(
+        &self,
+        prompt: Option<&Content>,
+        responses: &[&Content],
+    ) -> Result<Vec<Seq>, String> {
+        responses.iter().map(|r| self.render(prompt, r)).collect()
+    }
+
+    /// `truncate-start`: the first tokens that fit (an encoder's pair loses tokens from
+    /// its longer segment first, keeping `[CLS]`/`[SEP]`).
+    fn keep_start(&self, prompt: Option<&Content>, response: &Content) -> Result<Seq, String> {
+        let mut seq = self.render(prompt, response)?;
+        self.cut_end(&mut seq, prompt, response)?;
+        Ok(seq)
+    }
+
+    /// Cut a sequence over the limit to its first tokens.
+    fn cut_end(
+        &self,
+        seq: &mut Seq,
+        prompt: Option<&Content>,
+        response: &Content,
+    ) -> Result<(), String> {
+        let max = self.spec.max_length;
+        if seq.ids.len() <= max {
+            return Ok(());
+        }
+        if self.spec.style == SeqStyle::Encoder && !matches!(response, Content::Tokens(_)) {
+            *seq = self.encoder_ids(prompt, response, Some(max))?;
+        } else {
+            seq.ids.truncate(max);
+            if let Some(t) = &mut seq.types {
+                t.truncate(max);
+            }
+        }
+        seq.truncated = true;
+        seq.response_cut = true;
+        Ok(())
+    }
+
+    /// `truncate`: the prompt gives up tokens until the longest response fits (whole
+    /// oldest turns, then the final turn from its left); a response that does not fit
+    /// by itself loses the whole prompt and its own end.
+    fn keep_responses(
+        &self,
+        prompt: Option<&Content>,
+        responses: &[&Content],
+    ) -> Result<Vec<Seq>, String> {
+        let max = self.spec.max_length;
+        let fit = |p: &Content| -> Result<Fit, String> {
+            let seqs = self.render_all(Some(p), responses)?;
+            Ok(seqs.iter().all(|s| s.ids.len() <= max).then_some(seqs))
+        };
+        let seqs = self.render_all(prompt, responses)?;
+        if seqs.iter().all(|s| s.ids.len() <= max) {
+            return Ok(seqs);
+        }
+        if let Some(p) = prompt
+            && let Some(mut seqs) = self.cut_prompt(p, &fit)?
+        {
+            for s in &mut seqs {
+                s.truncated = true;
+            }
+            return Ok(seqs);
+        }
+        let empty = prompt.map(Content::emptied);
+        responses
+            .iter()
+            .map(|r| {
+                let mut seq = self.render(empty.as_ref(), r)?;
+                self.cut_end(&mut seq, empty.as_ref(), r)?;
+                seq.truncated |= prompt.is_some();
+                Ok(seq)
+            })
+            .collect()
+    }
+
+    /// The least cut of the prompt with which every response fits, if there is one.
+    fn cut_prompt(
+        &self,
+        prompt: &Content,
+        fit: &dyn Fn(&Content) -> Result<Fit, String>,
+    ) -> Result<Fit, String> {
+        match prompt {
+            Content::Text(t) => self.cut_left(t, &|t: &str| fit(&Content::Text(t.to_string()))),
+            Content::Chat(messages) => {
+                let (system, rest) = match messages.split_first() {
+                    Some((s, rest)) if s.role == "system" && !rest.is_empty() => (Some(s), rest),
+                    _ => (None, &messages[..]),
+                };
+                let Some((last, middle)) = rest.split_last() else {
+                    return Ok(None);
+                };
+                let build = |turns: &[Message], last: Message| {
+                    Content::Chat(
+                        system
+                            .into_iter()
+                            .chain(turns)
+                            .cloned()
+                            .chain(std::iter::once(last))
+                            .collect(),
+                    )
+                };
+                // Whole oldest turns: start at each later user message, then at none, so
+                // the conversation still opens with a user turn.
+                let starts = (1..middle.len())
+                    .filter(|&k| middle[k].role == "user")
+                    .chain((!middle.is_empty()).then_some(middle.len()));
+                for k in starts {
+                    if let Some(seqs) = fit(&build(&middle[k..], last.clone()))? {
+                        return Ok(Some(seqs));
+                    }
+                }
+                self.cut_left(&last.content, &|c: &str| {
+                    fit(&build(&[], Message::new(&last.role, c)))
+                })
+            }
+            Content::Tokens(_) => Ok(None),
+        }
+    }
+
+    /// The longest end of `text` (cut at a token boundary) with which `fit` holds; none
+    /// if even the empty text does not fit.
+    fn cut_left(
+        &self,
+        text: &str,
+        fit: &dyn Fn(&str) -> Result<Fit, String>,
+    ) -> Result<Fit, String> {
+        let Some(empty) = fit("")? else {
+            return Ok(None);
+        };
+        let starts = self.tok.token_starts(text).map_err(|e| e.to_string())?;
+        let n = starts.len();
+        let from = |j: usize| if j >= n { "" } else { &text[starts[j]..] };
+        // The room the empty text leaves says how many of the text's tokens can stay;
+        // tokens merge differently at a new start, so step from there.
+        let longest = empty.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+        let room = self.spec.max_length.saturating_sub(longest);
+        let mut j = n.saturating_sub(room).clamp(1, n.max(1));
+        let mut best = loop {
+            if j >= n {
+                break empty;
+            }
+            if let Some(seqs) = fit(from(j))? {
+                break seqs;
+            }
+            j += 1;
+        };
+        // Keep a token more while it still fits (a few steps at most).
+        for _ in 0..4 {
+            if j <= 1 {
+                break;
+            }
+            match fit(from(j - 1))? {
+                Some(seqs) => {
+                    best = seqs;
+                    j -= 1;
+                }
+                None => break,
+            }
+        }
+        Ok(Some(best))
+    }
+
+    fn encoder_ids(
+        &self,
+        prompt: Option<&Content>,
+        response: &Content,
+        max: Option<usize>,
+    ) -> Result<Seq, String> {
+        let p = prompt.map(Content::plain).filter(|p| !p.is_empty());
+        let r = response.plain();
+        let (ids, types) = self
+            .tok
+            .encode_segments(
+                p.as_deref().unwrap_or(&r),
+                p.as_ref().map(|_| r.as_str()),
+                max,
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Seq::new(ids, Some(types)))
     }
 
     fn decoder_ids(&self, prompt: Option<&Content>, response: &Content) -> Result<Seq, String> {
@@ -701,11 +1016,7 @@ impl<'a> SeqEncoder<'a> {
             }
             self.tok.encode(&text, true).map_err(|e| e.to_string())?
         };
-        Ok(Seq {
-            ids,
-            types: None,
-            truncated: false,
-        })
+        Ok(Seq::new(ids, None))
     }
 }
 
@@ -716,6 +1027,8 @@ pub struct EncodedPair {
     pub rejected: Seq,
     pub margin: Option<f32>,
     pub source: Source,
+    /// Its index in the pairs given to [`encode_pairs`].
+    pub pair: usize,
 }
 
 impl EncodedPair {
@@ -734,8 +1047,14 @@ impl EncodedPair {
 pub struct EncodeReport {
     /// Pairs dropped because a side was longer than the maximum (`filter`).
     pub filtered: usize,
-    /// Pairs with a side cut to the maximum (`truncate`).
+    /// Pairs with a side cut to the maximum (`truncate`, `truncate-start`).
     pub truncated: usize,
+    /// Of those, pairs in which a response itself lost tokens (with `truncate`: a
+    /// response longer than the limit by itself).
+    pub responses_cut: usize,
+    /// Of those, pre-tokenized pairs: no prompt/response boundary, so `truncate` kept
+    /// their first tokens.
+    pub pretokenized_cut: usize,
     /// Pairs whose two sides became the same tokens once cut, dropped (counted among
     /// `truncated` too): they carry no signal, so training on them spends compute on a
     /// zero gradient and evaluating them counts a tie.
@@ -746,24 +1065,33 @@ pub struct EncodeReport {
 
 impl EncodeReport {
     pub fn summary(&self, max_length: usize, overlong: Overlong) -> String {
-        match overlong {
-            Overlong::Filter => format!(
-                "--max-length {max_length} (filter): {} pairs dropped as too long",
-                self.filtered
-            ),
-            Overlong::Truncate => format!(
-                "--max-length {max_length} (truncate): {} pairs cut{}",
-                self.truncated,
-                if self.identical_dropped > 0 {
-                    format!(
-                        ", {} of them dropped as identical once cut",
-                        self.identical_dropped
-                    )
-                } else {
-                    String::new()
-                }
-            ),
+        let rule = match overlong {
+            Overlong::Filter => {
+                return format!(
+                    "--max-length {max_length} (filter): {} pairs dropped as too long",
+                    self.filtered
+                );
+            }
+            Overlong::Truncate => "truncate: prompts cut, responses kept",
+            Overlong::TruncateStart => "truncate-start: first tokens kept",
+        };
+        let mut line = format!(
+            "--max-length {max_length} ({rule}): {} pairs cut, a response in {} of them",
+            self.truncated, self.responses_cut
+        );
+        if self.pretokenized_cut > 0 && overlong == Overlong::Truncate {
+            line.push_str(&format!(
+                "; {} pre-tokenized pairs kept their first tokens (token ids have no prompt/response boundary)",
+                self.pretokenized_cut
+            ));
         }
+        if self.identical_dropped > 0 {
+            line.push_str(&format!(
+                "; dropped as identical once cut: {}",
+                self.identical_dropped
+            ));
+        }
+        line
     }
 }
 
@@ -777,12 +1105,10 @@ pub fn encode_pairs(
     let mut out = Vec::with_capacity(pairs.len());
     let mut report = EncodeReport::default();
     let max = encoder.spec().max_length;
-    for pair in pairs {
-        let encoded = encoder
-            .encode(pair.prompt.as_ref(), &pair.chosen)
-            .and_then(|c| Ok((c, encoder.encode(pair.prompt.as_ref(), &pair.rejected)?)));
-        let (chosen, rejected) = match encoded {
-            Ok(x) => x,
+    for (index, pair) in pairs.iter().enumerate() {
+        let encoded = encoder.encode_group(pair.prompt.as_ref(), &[&pair.chosen, &pair.rejected]);
+        let [chosen, rejected]: [Seq; 2] = match encoded {
+            Ok(seqs) => seqs.try_into().expect("two responses, two sequences"),
             Err(message) => {
                 let err = pair.source.error(message);
                 if skip_bad_rows {
@@ -798,6 +1124,8 @@ pub fn encode_pairs(
         }
         if chosen.truncated || rejected.truncated {
             report.truncated += 1;
+            report.responses_cut += usize::from(chosen.response_cut || rejected.response_cut);
+            report.pretokenized_cut += usize::from(matches!(pair.chosen, Content::Tokens(_)));
             if chosen.ids == rejected.ids {
                 report.identical_dropped += 1;
                 continue;
@@ -808,6 +1136,7 @@ pub fn encode_pairs(
             rejected,
             margin: pair.margin.map(|m| m as f32),
             source: pair.source.clone(),
+            pair: index,
         });
     }
     Ok((out, report))
@@ -1057,6 +1386,203 @@ mod tests {
             .unwrap();
         assert_eq!(first_max, *lengths.iter().max().unwrap());
     }
+
+    /// A tiny tokenizer (one token per word, a ChatML-like template) and an encoder.
+    fn tiny_tok(kind: &str) -> Tokenizer {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-tokenizers");
+        Tokenizer::from_dir(&dir.join(kind), &Value::Null).unwrap()
+    }
+
+    fn spec(style: SeqStyle, max_length: usize, overlong: Overlong) -> SeqSpec {
+        SeqSpec {
+            style,
+            max_length,
+            overlong,
+            chat_template: style == SeqStyle::Decoder,
+        }
+    }
+
+    fn words(n: usize, word: &str) -> String {
+        vec![word; n].join(" ")
+    }
+
+    fn chat(v: &[(&str, &str)]) -> Content {
+        Content::Chat(msgs(v))
+    }
+
+    /// Both sides of a pair under `truncate`, with their uncut renderings for checks.
+    fn pair_seqs(enc: &SeqEncoder, prompt: &Content, c: &Content, r: &Content) -> [Seq; 2] {
+        enc.encode_group(Some(prompt), &[c, r])
+            .unwrap()
+            .try_into()
+            .unwrap()
+    }
+
+    #[test]
+    fn truncate_drops_whole_oldest_turns_first_for_both_sides() {
+        let tok = tiny_tok("llama");
+        let prompt = chat(&[
+            ("system", "be good"),
+            ("user", &words(10, "the")),
+            ("assistant", &words(10, "a")),
+            ("user", &words(4, "of")),
+            ("assistant", &words(4, "and")),
+            ("user", "what is it"),
+        ]);
+        let chosen = Content::Text(words(6, "good"));
+        let rejected = Content::Text(words(3, "way"));
+        let full = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 1000, Overlong::Filter), 1000);
+        let without_first = chat(&[
+            ("system", "be good"),
+            ("user", &words(4, "of")),
+            ("assistant", &words(4, "and")),
+            ("user", "what is it"),
+        ]);
+        let want_c = full.encode(Some(&without_first), &chosen).unwrap();
+        let want_r = full.encode(Some(&without_first), &rejected).unwrap();
+        let whole = full.encode(Some(&prompt), &chosen).unwrap();
+        // Room for the conversation without its first turn, not for the whole one.
+        let max = want_c.ids.len();
+        assert!(whole.ids.len() > max);
+        let enc = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, max, Overlong::Truncate), 1000);
+        let [c, r] = pair_seqs(&enc, &prompt, &chosen, &rejected);
+        assert_eq!(c.ids, want_c.ids);
+        // The shorter side gets the same prompt, not more of it.
+        assert_eq!(r.ids, want_r.ids);
+        assert!(c.truncated && r.truncated && !c.response_cut && !r.response_cut);
+        // One token less of room: the second turn goes too, the system message stays.
+        let enc = SeqEncoder::new(
+            &tok,
+            spec(SeqStyle::Decoder, max - 1, Overlong::Truncate),
+            1000,
+        );
+        let [c, _] = pair_seqs(&enc, &prompt, &chosen, &rejected);
+        let last_only = chat(&[("system", "be good"), ("user", "what is it")]);
+        assert_eq!(c.ids, full.encode(Some(&last_only), &chosen).unwrap().ids);
+    }
+
+    #[test]
+    fn truncate_cuts_the_final_turn_from_its_left_keeping_the_system_message() {
+        let tok = tiny_tok("llama");
+        let long: Vec<&str> = WORDS_CYCLE.iter().copied().cycle().take(40).collect();
+        let prompt = chat(&[("system", "be good"), ("user", &long.join(" "))]);
+        let chosen = Content::Text(words(5, "good"));
+        let rejected = Content::Text(words(2, "way"));
+        let full = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 1000, Overlong::Filter), 1000);
+        let empty = full
+            .encode(Some(&chat(&[("system", "be good"), ("user", "")])), &chosen)
+            .unwrap();
+        let max = empty.ids.len() + 12;
+        let enc = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, max, Overlong::Truncate), 1000);
+        let [c, r] = pair_seqs(&enc, &prompt, &chosen, &rejected);
+        // The last 12 words of the user turn, the system message and both responses whole.
+        let kept = chat(&[("system", "be good"), ("user", &long[28..].join(" "))]);
+        assert_eq!(c.ids, full.encode(Some(&kept), &chosen).unwrap().ids);
+        assert_eq!(r.ids, full.encode(Some(&kept), &rejected).unwrap().ids);
+        assert_eq!(c.ids.len(), max);
+        assert!(!c.response_cut);
+        // A text prompt is cut the same way, from its left.
+        let text = Content::Text(long.join(" "));
+        let [c, _] = pair_seqs(&enc, &text, &chosen, &rejected);
+        // The longest end of the text that fits (its last word and the response's
+        // first merge into one token in plain text: TRL's prompt + response).
+        let fitting = (0..=40)
+            .rev()
+            .map(|k| {
+                full.encode(Some(&Content::Text(long[40 - k..].join(" "))), &chosen)
+                    .unwrap()
+            })
+            .find(|s| s.ids.len() <= max)
+            .unwrap();
+        assert_eq!(c.ids, fitting.ids);
+    }
+
+    #[test]
+    fn a_response_longer_than_the_limit_loses_the_prompt_and_its_end() {
+        let tok = tiny_tok("llama");
+        let prompt = chat(&[("system", "be good"), ("user", "what is it")]);
+        let chosen = Content::Text(words(30, "good"));
+        let rejected = Content::Text(words(3, "way"));
+        let enc = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 16, Overlong::Truncate), 1000);
+        let [c, r] = pair_seqs(&enc, &prompt, &chosen, &rejected);
+        let full = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 1000, Overlong::Filter), 1000);
+        let alone = full.encode(Some(&Content::Chat(vec![])), &chosen).unwrap();
+        assert_eq!(c.ids, alone.ids[..16]);
+        assert!(c.response_cut && c.truncated);
+        // The other side is judged on the same (empty) prompt, whole.
+        assert_eq!(
+            r.ids,
+            full.encode(Some(&Content::Chat(vec![])), &rejected)
+                .unwrap()
+                .ids
+        );
+        assert!(r.truncated && !r.response_cut);
+        // truncate-start keeps the first 16 tokens: the prompt, and little else.
+        let start = SeqEncoder::new(
+            &tok,
+            spec(SeqStyle::Decoder, 16, Overlong::TruncateStart),
+            1000,
+        );
+        let c = start.encode(Some(&prompt), &chosen).unwrap();
+        assert_eq!(
+            c.ids,
+            full.encode(Some(&prompt), &chosen).unwrap().ids[..16]
+        );
+    }
+
+    #[test]
+    fn encoders_cut_the_prompt_segment_from_its_left() {
+        let tok = tiny_tok("bert");
+        let prompt = Content::Text(words(30, "the"));
+        let chosen = Content::Text(words(4, "good"));
+        let rejected = Content::Text(words(2, "way"));
+        let enc = SeqEncoder::new(&tok, spec(SeqStyle::Encoder, 12, Overlong::Truncate), 1000);
+        let [c, r] = pair_seqs(&enc, &prompt, &chosen, &rejected);
+        // [CLS] 5 prompt words [SEP] 4 response words [SEP]
+        let full = SeqEncoder::new(&tok, spec(SeqStyle::Encoder, 1000, Overlong::Filter), 1000);
+        let want = full
+            .encode(Some(&Content::Text(words(5, "the"))), &chosen)
+            .unwrap();
+        assert_eq!(c.ids, want.ids);
+        assert_eq!(c.types, want.types);
+        let want = full
+            .encode(Some(&Content::Text(words(5, "the"))), &rejected)
+            .unwrap();
+        assert_eq!(r.ids, want.ids);
+    }
+
+    #[test]
+    fn pretokenized_rows_keep_their_first_tokens() {
+        let tok = tiny_tok("llama");
+        let enc = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 3, Overlong::Truncate), 1000);
+        let s = enc
+            .encode(None, &Content::Tokens(vec![5, 6, 7, 8]))
+            .unwrap();
+        assert_eq!(s.ids, [5, 6, 7]);
+        assert!(s.truncated);
+    }
+
+    #[test]
+    fn saved_specs_keep_their_rule() {
+        let old =
+            r#"{"style":"decoder","max_length":64,"overlong":"truncate","chat_template":true}"#;
+        let spec: SeqSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.overlong, Overlong::TruncateStart);
+        let new = serde_json::to_value(SeqSpec {
+            overlong: Overlong::Truncate,
+            ..spec
+        })
+        .unwrap();
+        assert_eq!(new["rules"], serde_json::json!(SEQ_RULES));
+        assert_eq!(new["overlong"], "truncate");
+        let back: SeqSpec = serde_json::from_value(new).unwrap();
+        assert_eq!(back.overlong, Overlong::Truncate);
+        let start: SeqSpec =
+            serde_json::from_str(&old.replace("\"truncate\"", "\"truncate-start\"")).unwrap();
+        assert_eq!(start.overlong, Overlong::TruncateStart);
+    }
+
+    const WORDS_CYCLE: [&str; 8] = ["the", "of", "and", "to", "in", "is", "it", "that"];
 
     #[test]
     fn plain_rendering() {

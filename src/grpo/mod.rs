@@ -148,10 +148,8 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
         (None, mixing::Mixing::ConstraintOnly) => None,
         (Some(spec), _) => {
             let rm = crate::rm::LoadedRm::open(spec).context("--reward-model")?;
-            let seq = rm.seq_spec(
-                cfg.rm_max_length,
-                Some(crate::data::prefs::Overlong::Truncate),
-            )?;
+            // Every completion gets a reward: cut as the model's rule says.
+            let seq = rm.seq_spec(cfg.rm_max_length, None)?.for_scoring();
             Some((rm, seq))
         }
         (None, _) => unreachable!("validated"),

@@ -143,17 +143,23 @@ impl<B: FusedOps> WritingScorer<'_, B> {
         let encoder =
             crate::data::prefs::SeqEncoder::new(&self.rm.tokenizer, self.spec.clone(), self.vocab);
         let mut seqs = Vec::with_capacity(items.len());
-        for (row, response) in items {
+        // A group's completions (neighbours with the same prompt) are encoded together:
+        // if the prompt must be cut, it is cut once, so they are judged on the same prompt.
+        for group in items.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
+            let row = group[0].0;
             let prompt = match &row.prompt {
                 crate::data::Prompt::Text(t) => Content::Text(t.clone()),
                 crate::data::Prompt::Chat(m) => Content::Chat(m.clone()),
             };
-            let seq = encoder
-                .encode(Some(&prompt), &Content::Text((*response).to_string()))
-                .map_err(|m| {
-                    anyhow::anyhow!("reward model input for prompt {}: {m}", row.source)
-                })?;
-            seqs.push(seq);
+            let responses: Vec<Content> = group
+                .iter()
+                .map(|(_, r)| Content::Text((*r).to_string()))
+                .collect();
+            let refs: Vec<&Content> = responses.iter().collect();
+            let group_seqs = encoder.encode_group(Some(&prompt), &refs).map_err(|m| {
+                anyhow::anyhow!("reward model input for prompt {}: {m}", row.source)
+            })?;
+            seqs.extend(group_seqs);
         }
         let refs: Vec<&crate::data::prefs::Seq> = seqs.iter().collect();
         let rewards = self

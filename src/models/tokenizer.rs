@@ -198,6 +198,29 @@ impl Tokenizer {
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
 
+    /// Where each token of `text` starts (byte offsets, no special tokens, char
+    /// boundaries): `text[starts[j]..]` is the text without its first `j` tokens.
+    pub fn token_starts(&self, text: &str) -> Result<Vec<usize>, TokenizerError> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        let mut starts: Vec<usize> = enc
+            .get_offsets()
+            .iter()
+            .map(|&(s, _)| {
+                // A byte-level token may begin inside a character: start at the next one.
+                let mut s = s.min(text.len());
+                while !text.is_char_boundary(s) {
+                    s += 1;
+                }
+                s
+            })
+            .collect();
+        starts.dedup();
+        Ok(starts)
+    }
+
     /// Encode one text, or a pair, as one sequence with the tokenizer's own special
     /// tokens (`[CLS] a [SEP] b [SEP]` for BERT), returning ids and segment ids. With
     /// `max_length` the result is cut to fit, the special tokens kept: a pair loses tokens

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use serde_json::Value;
 
 use super::LoadedRm;
-use crate::data::prefs::{Content, Layout, Overlong, Seq, SeqEncoder, content_cell};
+use crate::data::prefs::{Content, Layout, Seq, SeqEncoder, content_cell};
 use crate::data::{self, DataError, Table, edit_distance};
 use crate::device::{DeviceSpec, Job, run_on};
 
@@ -73,7 +73,8 @@ pub fn run(cfg: ScoreConfig) -> Result<()> {
     }
     let mut rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
     rm.dtype = cfg.dtype;
-    let spec = rm.seq_spec(cfg.max_length, Some(Overlong::Truncate))?;
+    // Every row gets a score: a model trained with `filter` scores long rows cut.
+    let spec = rm.seq_spec(cfg.max_length, None)?.for_scoring();
     let table = data::read_table(&cfg.input)?;
     table.require_column(&cfg.response_column)?;
     let prompt_column = resolve_prompt(&table, cfg.prompt_column.as_deref())?;
