@@ -38,6 +38,9 @@ pub struct EvalRmConfig {
     pub rejected_column: Option<String>,
     #[arg(long)]
     pub margin_column: Option<String>,
+    /// Accuracy per value of this column too (a subset, a source, a task).
+    #[arg(long, value_name = "COLUMN")]
+    pub by: Option<String>,
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: Layout,
     /// Pairs per batch.
@@ -46,7 +49,8 @@ pub struct EvalRmConfig {
     /// Longest sequence (default: as the model was trained).
     #[arg(long)]
     pub max_length: Option<usize>,
-    /// Overlong pairs: filter or truncate (default: as the model was trained).
+    /// Overlong pairs: filter, truncate (keep the responses) or truncate-start (keep the
+    /// first tokens); default: as the model was trained.
     #[arg(long, value_enum)]
     pub overlong: Option<Overlong>,
     /// Centring coefficient used in the reported loss.
@@ -74,6 +78,7 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
         chosen: cfg.chosen_column.clone(),
         rejected: cfg.rejected_column.clone(),
         margin: cfg.margin_column.clone(),
+        group: cfg.by.clone(),
     };
     let read = prefs::read_pairs(&files, &columns, cfg.layout, cfg.skip_bad_rows)?;
     for note in &read.notes {
@@ -123,6 +128,48 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
         s.chosen_mean,
         s.rejected_mean
     );
+    // What the model rewards besides the labels: length, and each --by group.
+    let mut chosen_len = Vec::with_capacity(pairs.len());
+    let mut rejected_len = Vec::with_capacity(pairs.len());
+    for p in &pairs {
+        let pair = &read.pairs[p.pair];
+        let count = |c: &prefs::Content| {
+            c.token_count(&rm.tokenizer)
+                .map_err(|m| pair.source.error(m))
+        };
+        chosen_len.push(count(&pair.chosen)?);
+        rejected_len.push(count(&pair.rejected)?);
+    }
+    let bias = super::bias::length_bias(&chosen, &rejected, &chosen_len, &rejected_len);
+    for line in bias_lines(&bias) {
+        eprintln!("eval-rm: {line}");
+    }
+    let groups = cfg.by.as_ref().map(|column| {
+        let mut groups: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+        for (i, p) in pairs.iter().enumerate() {
+            let g = read.pairs[p.pair].group.as_deref().unwrap_or("(null)");
+            let e = groups.entry(g).or_default();
+            e.0 += 1;
+            e.1 += usize::from(chosen[i] > rejected[i]);
+        }
+        for (g, (n, wins)) in &groups {
+            eprintln!(
+                "eval-rm: {column} = {g}: accuracy {:.4} ({n} pairs)",
+                *wins as f64 / *n as f64
+            );
+        }
+        let groups: serde_json::Map<String, serde_json::Value> = groups
+            .into_iter()
+            .map(|(g, (n, wins))| {
+                (
+                    g.to_string(),
+                    json!({"pairs": n, "accuracy": num(wins as f64 / n as f64)}),
+                )
+            })
+            .collect();
+        json!({"column": column, "groups": groups})
+    });
+    let split = |s: &super::bias::Split| json!({"pairs": s.pairs, "accuracy": num(s.accuracy)});
     let out = json!({
         "model": cfg.model,
         "data": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -140,12 +187,66 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
         "filtered_pairs": report.filtered,
         "truncated_pairs": report.truncated,
         "identical_pairs_dropped": report.identical_dropped,
+        "length_bias": {
+            "spearman_reward_tokens": num(bias.spearman),
+            "responses": bias.responses,
+            "chosen_longer": split(&bias.chosen_longer),
+            "chosen_shorter": split(&bias.chosen_shorter),
+            "same_length": split(&bias.same_length),
+            "buckets": bias.buckets.iter().map(|b| json!({
+                "min_tokens": b.min_tokens,
+                "max_tokens": b.max_tokens,
+                "responses": b.responses,
+                "mean_reward": num(b.mean_reward),
+            })).collect::<Vec<_>>(),
+        },
+        "by": groups,
     });
     println!("{out}");
     if let Some(path) = &cfg.output {
         crate::models::load::write_json(path, &out)?;
     }
     Ok(())
+}
+
+/// The length-bias report as lines for a reader.
+fn bias_lines(b: &super::bias::LengthBias) -> Vec<String> {
+    let acc = |s: &super::bias::Split| {
+        if s.pairs == 0 {
+            "- (0 pairs)".to_string()
+        } else {
+            format!("{:.4} ({} pairs)", s.accuracy, s.pairs)
+        }
+    };
+    vec![
+        format!(
+            "length: Spearman correlation of reward with response tokens {:.4} over {} responses{}",
+            b.spearman,
+            b.responses,
+            if b.spearman.abs() >= 0.3 {
+                " (the model rewards length: check before RL)"
+            } else {
+                ""
+            }
+        ),
+        format!(
+            "length: accuracy when the chosen response is longer {}, shorter {}, the same length {}",
+            acc(&b.chosen_longer),
+            acc(&b.chosen_shorter),
+            acc(&b.same_length)
+        ),
+        format!(
+            "length: mean reward by response tokens: {}",
+            b.buckets
+                .iter()
+                .map(|k| format!(
+                    "{}-{}: {:.4} ({})",
+                    k.min_tokens, k.max_tokens, k.mean_reward, k.responses
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ]
 }
 
 struct EvalJob<'a> {

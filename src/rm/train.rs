@@ -58,6 +58,43 @@ const SUMMARY_FILE: &str = "train_summary.json";
 /// metrics.jsonl).
 pub const EVAL_REWARDS_FILE: &str = "eval_rewards.jsonl";
 
+/// What "the best model" of a run is measured by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BestMetric {
+    #[value(name = "eval_accuracy")]
+    EvalAccuracy,
+    #[value(name = "eval_loss")]
+    EvalLoss,
+}
+
+impl BestMetric {
+    /// Its key in an evaluation's record.
+    pub fn key(self) -> &'static str {
+        match self {
+            BestMetric::EvalAccuracy => "eval_accuracy",
+            BestMetric::EvalLoss => "eval_loss",
+        }
+    }
+
+    /// Whether `new` beats `old` (strictly: the earlier of equal values stays).
+    pub fn beats(self, new: f64, old: f64) -> bool {
+        match self {
+            BestMetric::EvalAccuracy => new > old,
+            BestMetric::EvalLoss => new < old,
+        }
+    }
+}
+
+/// The best evaluation so far, kept in the trainer state (`extra.best`) so a resumed run
+/// knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct BestEval {
+    step: u64,
+    metric: BestMetric,
+    value: f64,
+}
+
 /// Train a Bradley-Terry reward model (a backbone plus a scalar head) on preference pairs.
 #[derive(Debug, Clone, clap::Args, Serialize, Deserialize, PartialEq)]
 pub struct TrainRmConfig {
@@ -113,7 +150,9 @@ pub struct TrainRmConfig {
     /// Longest sequence in tokens (default: 1024, or the model's positions if fewer).
     #[arg(long)]
     pub max_length: Option<usize>,
-    /// Pairs with a longer side: filter (drop, TRL's rule) or truncate.
+    /// Pairs with a longer side: filter (drop them, TRL's rule), truncate (cut the
+    /// prompt, oldest turns first, and keep the responses; the rule is saved with the
+    /// model for `score`, `eval-rm` and `grpo`) or truncate-start (keep the first tokens).
     #[arg(long, value_enum, default_value = "filter")]
     pub overlong: Overlong,
 
@@ -197,6 +236,17 @@ pub struct TrainRmConfig {
     /// Keep only the newest N checkpoints.
     #[arg(long)]
     pub save_total_limit: Option<usize>,
+    /// Keep the weights of the best evaluation after an update in OUTPUT/best-model/,
+    /// by eval_accuracy (higher is better) or eval_loss (lower is better); the first of
+    /// equal values stays.
+    #[arg(long, value_enum)]
+    #[serde(default)]
+    pub metric_for_best_model: Option<BestMetric>,
+    /// Save the best evaluation's model (--metric-for-best-model, default eval_loss) as
+    /// the run's model instead of the last update's.
+    #[arg(long)]
+    #[serde(default)]
+    pub load_best_model_at_end: bool,
     /// Dtype of the final model's weights (checkpoints are always f32).
     #[arg(long, value_enum, default_value = "f32")]
     pub save_dtype: SaveDtype,
@@ -221,6 +271,7 @@ impl TrainRmConfig {
             chosen: self.chosen_column.clone(),
             rejected: self.rejected_column.clone(),
             margin: self.margin_column.clone(),
+            group: None,
         }
     }
 
@@ -248,6 +299,12 @@ impl TrainRmConfig {
             && !(f > 0.0 && f < 1.0)
         {
             bail!("--eval-fraction must be between 0 and 1");
+        }
+        let held_out = !self.eval_data.is_empty() || self.eval_fraction.is_some();
+        if (self.metric_for_best_model.is_some() || self.load_best_model_at_end) && !held_out {
+            bail!(
+                "--metric-for-best-model and --load-best-model-at-end need evaluations: give --eval-data or --eval-fraction (and --eval-every N to evaluate during the run)"
+            );
         }
         self.lora.validate()?;
         Ok(())
@@ -754,6 +811,23 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
     };
     let mut last_eval: Option<Map<String, Value>> = at_step("eval_loss");
     let mut last_train: Option<Map<String, Value>> = at_step("loss");
+    // The best evaluation so far and its record (--metric-for-best-model).
+    let best_metric = cfg
+        .metric_for_best_model
+        .or(cfg.load_best_model_at_end.then_some(BestMetric::EvalLoss));
+    let mut best: Option<BestEval> = state
+        .extra
+        .get("best")
+        .and_then(|b| serde_json::from_value(b.clone()).ok())
+        .filter(|b: &BestEval| Some(b.metric) == best_metric);
+    let mut best_record: Option<Map<String, Value>> = best.and_then(|b| {
+        earlier
+            .iter()
+            .find(|r| {
+                r.contains_key("eval_loss") && r.get("step").and_then(Value::as_u64) == Some(b.step)
+            })
+            .cloned()
+    });
     let started = Instant::now();
     let seconds_before = state.train_seconds;
     let mut accum = Accumulator::default();
@@ -873,6 +947,36 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             log.info(&eval_line(&rec));
             metrics.log(&rec)?;
             rewards_log.log(&pairs)?;
+            if let Some(metric) = best_metric
+                && let Some(value) = rec.get(metric.key()).and_then(Value::as_f64)
+                && value.is_finite()
+                && best.is_none_or(|b| metric.beats(value, b.value))
+            {
+                let inner = model.valid();
+                let dir = checkpoints.save_best(|dir| {
+                    inner.save_pretrained(dir, &base, pad_id, SaveDtype::F32, lora.as_ref())?;
+                    info.save(dir)?;
+                    crate::models::load::write_json(
+                        &dir.join("eval_results.json"),
+                        &Value::Object(rec.clone()),
+                    )?;
+                    Ok(())
+                })?;
+                let b = BestEval {
+                    step: state.step,
+                    metric,
+                    value,
+                };
+                state.extra = json!({ "best": b });
+                log.info(&format!(
+                    "best {} so far: {value} at update {}: {}",
+                    metric.key(),
+                    state.step,
+                    dir.display()
+                ));
+                best = Some(b);
+                best_record = Some(rec.clone());
+            }
             last_eval = Some(rec);
         }
         if cfg.save_every > 0 && state.step % cfg.save_every == 0 {
@@ -900,8 +1004,25 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         last_eval = Some(rec);
     }
 
-    // The final model, in Hugging Face layout, beside the run's files.
-    let inner = model.valid();
+    // The final model, in Hugging Face layout, beside the run's files: the last update's,
+    // or with --load-best-model-at-end the best evaluation's.
+    let inner = match best {
+        Some(b) if cfg.load_best_model_at_end && b.step != state.step => {
+            let path = checkpoints.best();
+            let mut dir = ModelDir::open_dir(&path, &path.display().to_string())?;
+            if dir.adapter.is_some() {
+                dir.random_weights = base.random_weights;
+            }
+            log.info(&format!(
+                "--load-best-model-at-end: the model of update {} ({} {})",
+                b.step,
+                b.metric.key(),
+                b.value
+            ));
+            RewardModel::<B>::from_pretrained_in(&dir, HeadInit { seed: cfg.seed }, &device, dtype)?
+        }
+        _ => model.valid(),
+    };
     inner
         .save_pretrained(&output, &base, pad_id, cfg.save_dtype, lora.as_ref())
         .with_context(|| format!("saving the model to {}", output.display()))?;
@@ -919,7 +1040,11 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             merged_dir.display()
         ));
     }
-    if let Some(rec) = &last_eval {
+    let final_eval = match (&best_record, cfg.load_best_model_at_end) {
+        (Some(rec), true) => Some(rec),
+        _ => last_eval.as_ref(),
+    };
+    if let Some(rec) = final_eval {
         crate::models::load::write_json(
             &output.join("eval_results.json"),
             &Value::Object(rec.clone()),
@@ -935,6 +1060,13 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         "tokens_per_s": num(state.tokens_seen as f64 / state.train_seconds.max(1e-9)),
         "final_train": last_train.clone().map(Value::Object),
         "final_eval": last_eval.clone().map(Value::Object),
+        "best": best.map(|b| json!({
+            "step": b.step,
+            "metric": b.metric.key(),
+            "value": num(b.value),
+            "folder": checkpoints.best().display().to_string(),
+            "loaded_at_end": cfg.load_best_model_at_end,
+        })),
     });
     crate::models::load::write_json(&output.join(SUMMARY_FILE), &summary)?;
     let eval_part = last_eval

@@ -2,12 +2,16 @@
 //! folder and renamed into place, then `OUTPUT/latest` (a one-line file naming it) is
 //! replaced atomically. A run killed at any instant leaves every earlier checkpoint and
 //! the pointer intact; leftovers of an interrupted write are removed on resume.
+//! `OUTPUT/best-model/` (the weights of the best evaluation so far, with
+//! `--metric-for-best-model`) is written the same way, without a pointer.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 pub const LATEST: &str = "latest";
+/// The folder of the best evaluation's weights.
+pub const BEST: &str = "best-model";
 const PREFIX: &str = "checkpoint-";
 
 #[derive(Debug, Clone)]
@@ -29,17 +33,41 @@ impl Checkpoints {
     /// Write checkpoint `step`: `write` fills an empty folder; only if it succeeds is the
     /// folder renamed to `checkpoint-{step}` and `latest` pointed at it.
     pub fn save(&self, step: u64, write: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
-        let final_dir = self.dir(step);
+        let final_dir = self
+            .replace_dir(&format!("{PREFIX}{step}"), write)
+            .with_context(|| format!("writing checkpoint {step}"))?;
+        let name = format!("{PREFIX}{step}\n");
+        crate::util::write_atomic(&self.root.join(LATEST), name.as_bytes())
+            .with_context(|| format!("updating {}", self.root.join(LATEST).display()))?;
+        sync_dir(&self.root);
+        Ok(final_dir)
+    }
+
+    /// The folder of the best evaluation's weights.
+    pub fn best(&self) -> PathBuf {
+        self.root.join(BEST)
+    }
+
+    /// Replace `best-model/` with what `write` puts in an empty folder, atomically.
+    pub fn save_best(&self, write: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+        self.replace_dir(BEST, write)
+            .context("writing the best model so far")
+    }
+
+    /// Fill a temporary folder with `write` and, only if it succeeds, rename it to
+    /// `name` (replacing a folder of that name).
+    fn replace_dir(&self, name: &str, write: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+        let final_dir = self.root.join(name);
         let tmp = self
             .root
-            .join(format!(".{PREFIX}{step}.tmp-{}", std::process::id()));
+            .join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
         }
         std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         if let Err(err) = write(&tmp) {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(err.context(format!("writing checkpoint {step}")));
+            return Err(err);
         }
         sync_dir(&tmp);
         // A checkpoint of this step from an earlier, abandoned attempt is replaced (its
@@ -47,17 +75,13 @@ impl Checkpoints {
         if final_dir.exists() {
             let old = self
                 .root
-                .join(format!(".{PREFIX}{step}.old-{}", std::process::id()));
+                .join(format!(".{name}.old-{}", std::process::id()));
             std::fs::rename(&final_dir, &old)
                 .with_context(|| format!("moving aside {}", final_dir.display()))?;
             let _ = std::fs::remove_dir_all(&old);
         }
         std::fs::rename(&tmp, &final_dir)
             .with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
-        sync_dir(&self.root);
-        let name = format!("{PREFIX}{step}\n");
-        crate::util::write_atomic(&self.root.join(LATEST), name.as_bytes())
-            .with_context(|| format!("updating {}", self.root.join(LATEST).display()))?;
         sync_dir(&self.root);
         Ok(final_dir)
     }
@@ -102,7 +126,8 @@ impl Checkpoints {
         steps
     }
 
-    /// Remove what interrupted writes left behind (`.checkpoint-N.tmp-*`, `.old-*`).
+    /// Remove what interrupted writes left behind (`.checkpoint-N.tmp-*`,
+    /// `.best-model.tmp-*`, `.old-*`).
     pub fn clean_partial(&self) {
         for entry in std::fs::read_dir(&self.root)
             .into_iter()
@@ -110,7 +135,7 @@ impl Checkpoints {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&format!(".{PREFIX}"))
+            if (name.starts_with(&format!(".{PREFIX}")) || name.starts_with(&format!(".{BEST}")))
                 && (name.contains(".tmp-") || name.contains(".old-"))
             {
                 let _ = std::fs::remove_dir_all(entry.path());

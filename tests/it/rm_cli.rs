@@ -307,7 +307,7 @@ fn overlong_pairs_are_filtered_or_truncated_and_counted() {
     )));
     assert!(
         log.contains(
-            "--max-length 24 (truncate): 3 pairs cut, 1 of them dropped as identical once cut"
+            "--max-length 24 (truncate: prompts cut, responses kept): 3 pairs cut, a response in 3 of them; dropped as identical once cut: 1"
         ),
         "{log}"
     );
@@ -373,6 +373,174 @@ fn eval_fraction_holds_out_a_fixed_split() {
         c.last().unwrap()["eval_pairs"]
     );
     assert_ne!(a, c);
+}
+
+#[test]
+fn the_best_evaluation_is_kept_and_loaded_at_the_end() {
+    let model = tiny_model("llama", "best");
+    let dir = tmp("best");
+    let data = dir.join("train.jsonl");
+    write_rows(&data, &text_pairs(16, 11));
+    // Held-out pairs labelled the other way round: the more the model learns the
+    // training signal, the worse it does on them, so their accuracy peaks before the end.
+    let flipped: Vec<Value> = text_pairs(12, 12)
+        .into_iter()
+        .map(|mut v| {
+            let c = v["chosen"].take();
+            v["chosen"] = v["rejected"].take();
+            v["rejected"] = c;
+            v
+        })
+        .collect();
+    let held_out = dir.join("eval.jsonl");
+    write_rows(&held_out, &flipped);
+    let out = dir.join("rm");
+    let log = ok(rmtk().args(train_args(
+        &model,
+        &data,
+        &out,
+        &[
+            ("--eval-data", held_out.to_str().unwrap()),
+            ("--eval-every", "1"),
+            ("--save-every", "1"),
+            ("--metric-for-best-model", "eval_accuracy"),
+            ("--load-best-model-at-end", ""),
+        ],
+    )));
+    let evals: Vec<(u64, f64)> = metrics(&out)
+        .iter()
+        .filter_map(|r| Some((r["step"].as_u64()?, r.get("eval_accuracy")?.as_f64()?)))
+        .collect();
+    let top = evals.iter().map(|e| e.1).fold(f64::MIN, f64::max);
+    let best_step = evals.iter().find(|e| e.1 == top).unwrap().0;
+    let last_step = evals.last().unwrap().0;
+    assert!(
+        best_step < last_step && evals.last().unwrap().1 < top,
+        "the accuracy should peak before the end: {evals:?}"
+    );
+    assert!(
+        log.contains(&format!(
+            "--load-best-model-at-end: the model of update {best_step}"
+        )),
+        "{log}"
+    );
+    // best-model/ holds the peak's weights (the checkpoint of that update has the same),
+    // and the run's model is that one, not the last update's.
+    let weights = |d: &std::path::Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    let best = weights(&out.join("best-model"));
+    assert_eq!(best, weights(&out.join(format!("checkpoint-{best_step}"))));
+    assert_eq!(weights(&out), best);
+    assert_ne!(
+        weights(&out),
+        weights(&out.join(format!("checkpoint-{last_step}")))
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("train_summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["best"]["step"], json!(best_step));
+    assert_eq!(summary["best"]["metric"], json!("eval_accuracy"));
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(out.join("eval_results.json")).unwrap()).unwrap();
+    assert_eq!(results["step"], json!(best_step));
+    // eval-rm on the saved model agrees with the peak's accuracy.
+    let ev = ok_json(rmtk().args([
+        "eval-rm",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        held_out.to_str().unwrap(),
+    ]));
+    assert_eq!(ev["accuracy"].as_f64().unwrap(), top);
+    // Without held-out pairs there is nothing to choose by.
+    let err = fails(rmtk().args(train_args(
+        &model,
+        &data,
+        &dir.join("x"),
+        &[("--load-best-model-at-end", "")],
+    )));
+    assert!(err.contains("need evaluations"), "{err}");
+}
+
+#[test]
+fn eval_rm_reports_length_bias_and_groups() {
+    let model = tiny_model("llama", "bias");
+    let dir = tmp("bias");
+    let data = dir.join("train.jsonl");
+    write_rows(&data, &text_pairs(16, 21));
+    let out = dir.join("rm");
+    ok(rmtk().args(train_args(&model, &data, &out, &[("--max-steps", "4")])));
+    let mut rows = text_pairs(20, 22);
+    for (i, r) in rows.iter_mut().enumerate() {
+        r["subset"] = json!(["chat", "code", "safety"][i % 3]);
+    }
+    let test = dir.join("test.parquet");
+    write_rows(&test, &rows);
+    let out_json = dir.join("eval.json");
+    let ev = ok_json(rmtk().args([
+        "eval-rm",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--by",
+        "subset",
+        "--output",
+        out_json.to_str().unwrap(),
+    ]));
+    let acc = ev["accuracy"].as_f64().unwrap();
+    // Per subset: 7 + 7 + 6 pairs, whose accuracies average back to the whole.
+    let groups = ev["by"]["groups"].as_object().unwrap();
+    let counts: Vec<u64> = groups
+        .values()
+        .map(|g| g["pairs"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        groups.keys().collect::<Vec<_>>(),
+        ["chat", "code", "safety"]
+    );
+    assert_eq!(counts, [7, 7, 6]);
+    let weighted = |parts: &[&Value]| {
+        parts
+            .iter()
+            .map(|g| g["accuracy"].as_f64().unwrap_or(0.0) * g["pairs"].as_f64().unwrap())
+            .sum::<f64>()
+            / 20.0
+    };
+    // (JSON numbers carry 7 significant digits.)
+    assert!((weighted(&groups.values().collect::<Vec<_>>()) - acc).abs() < 1e-6);
+    // Length: every response ranked; the pairs split by which side is longer.
+    let lb = &ev["length_bias"];
+    assert_eq!(lb["responses"], json!(40));
+    let rho = lb["spearman_reward_tokens"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&rho), "{lb}");
+    let splits = [
+        &lb["chosen_longer"],
+        &lb["chosen_shorter"],
+        &lb["same_length"],
+    ];
+    let pairs: u64 = splits.iter().map(|s| s["pairs"].as_u64().unwrap()).sum();
+    assert_eq!(pairs, 20);
+    assert!((weighted(&splits) - acc).abs() < 1e-6, "{lb}");
+    let buckets = lb["buckets"].as_array().unwrap();
+    assert!(buckets.len() >= 2, "{lb}");
+    let in_buckets: u64 = buckets
+        .iter()
+        .map(|b| b["responses"].as_u64().unwrap())
+        .sum();
+    assert_eq!(in_buckets, 40);
+    // --output holds the same JSON.
+    let saved: Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    assert_eq!(saved, ev);
+    // A --by column the file lacks is named, with the columns it has.
+    let err = fails(rmtk().args([
+        "eval-rm",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--by",
+        "subst",
+    ]));
+    assert!(err.contains("subst") && err.contains("subset"), "{err}");
 }
 
 #[test]
