@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{generate, grpo, info, plot, rm, verify};
+use crate::{data, generate, grpo, info, plot, rm, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +56,8 @@ pub enum Command {
     /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
     /// run IFEval's evaluation (--ifeval).
     Verify(verify::VerifyConfig),
+    /// Inspect, convert, split and deduplicate preference files.
+    Data(data::commands::DataConfig),
     /// Draw training runs' curves (rmtk's metrics.jsonl, or TRL's trainer_state.json) to a
     /// PNG; several runs share the panels.
     Plot(PlotConfig),
@@ -126,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(cfg) => verify::run(cfg),
         Command::Grpo(cfg) => grpo::run(cfg, cli.grpo_args),
         Command::Plot(cfg) => run_plot(cfg),
+        Command::Data(cfg) => data::commands::run(cfg),
     }
 }
 

@@ -21,7 +21,11 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field as PqField;
 use serde_json::{Map, Value};
 
+pub mod commands;
+pub mod convert;
+pub mod inspect;
 pub mod prefs;
+pub mod split;
 
 use crate::models::{Message, Tokenizer};
 
@@ -53,6 +57,14 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// The same error with its row moved by `offset` (a chunk's rows numbered in the file).
+    pub fn shifted(mut self, offset: usize) -> Self {
+        if let DataError::Cell { row, .. } | DataError::Row { row, .. } = &mut self {
+            *row += offset;
+        }
+        self
+    }
+
     /// The row an error is about, if any (for --skip-bad-rows accounting).
     pub fn row(&self) -> Option<usize> {
         match self {
@@ -162,8 +174,28 @@ pub fn format_of(path: &Path) -> Format {
     }
 }
 
-/// Read a parquet or JSONL file.
+/// Read a parquet, JSONL or JSON (an array of objects) file.
 pub fn read_table(path: &Path) -> Result<Table, DataError> {
+    let mut whole = None;
+    for_each_chunk(path, usize::MAX, |_, table| {
+        whole = Some(table);
+        Ok(())
+    })?;
+    Ok(whole.unwrap_or_else(|| Table {
+        path: path.to_path_buf(),
+        ..Table::default()
+    }))
+}
+
+/// Read a file in chunks of at most `chunk_rows` rows, each handed to `visit` with the
+/// file's index of its first row (the chunk's rows and `bad` are numbered from 0). Parquet
+/// and JSONL are streamed: memory holds one chunk (and one parquet row group), whatever
+/// the file's size; a JSON array is read whole. A file with no rows gives one empty chunk.
+pub fn for_each_chunk(
+    path: &Path,
+    chunk_rows: usize,
+    mut visit: impl FnMut(usize, Table) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     let file_err = |message: String| DataError::File {
         path: path.to_path_buf(),
         message,
@@ -172,16 +204,80 @@ pub fn read_table(path: &Path) -> Result<Table, DataError> {
     let mut magic = [0u8; 4];
     let n = file.read(&mut magic).map_err(|e| file_err(e.to_string()))?;
     let is_parquet = n == 4 && &magic == b"PAR1";
+    let chunk_rows = chunk_rows.max(1);
     match (format_of(path), is_parquet) {
-        (_, true) => read_parquet(path),
+        (_, true) => parquet_chunks(path, chunk_rows, &mut visit),
         (Format::Parquet, false) => Err(file_err(
             "not a parquet file (it does not start with the PAR1 magic bytes)".into(),
         )),
-        (Format::Jsonl, false) => read_jsonl(path),
+        (Format::Jsonl, false) => jsonl_chunks(path, chunk_rows, &mut visit),
     }
 }
 
-fn read_parquet(path: &Path) -> Result<Table, DataError> {
+/// Collects rows into chunks and hands each full one on.
+struct Chunker<'a> {
+    table: Table,
+    first_row: usize,
+    chunk_rows: usize,
+    visit: &'a mut dyn FnMut(usize, Table) -> Result<(), DataError>,
+    visited: bool,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(
+        path: &Path,
+        chunk_rows: usize,
+        visit: &'a mut dyn FnMut(usize, Table) -> Result<(), DataError>,
+    ) -> Self {
+        Self {
+            table: Table {
+                path: path.to_path_buf(),
+                ..Table::default()
+            },
+            first_row: 0,
+            chunk_rows,
+            visit,
+            visited: false,
+        }
+    }
+
+    /// Row `table.rows.len()` was pushed: pass the chunk on if it is full.
+    fn pushed(&mut self) -> Result<(), DataError> {
+        if self.table.rows.len() >= self.chunk_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DataError> {
+        let next = Table {
+            path: self.table.path.clone(),
+            columns: self.table.columns.clone(),
+            types: self.table.types.clone(),
+            rows: Vec::new(),
+            bad: Vec::new(),
+        };
+        let table = std::mem::replace(&mut self.table, next);
+        let n = table.rows.len();
+        (self.visit)(self.first_row, table)?;
+        self.first_row += n;
+        self.visited = true;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), DataError> {
+        if !self.table.rows.is_empty() || !self.visited {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn parquet_chunks(
+    path: &Path,
+    chunk_rows: usize,
+    visit: &mut dyn FnMut(usize, Table) -> Result<(), DataError>,
+) -> Result<(), DataError> {
     let file_err = |message: String| DataError::File {
         path: path.to_path_buf(),
         message,
@@ -191,16 +287,16 @@ fn read_parquet(path: &Path) -> Result<Table, DataError> {
         .map_err(|e| file_err(format!("not a readable parquet file: {e}")))?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
     let fields = schema.root_schema().get_fields();
-    let columns: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
-    let types: Vec<String> = fields.iter().map(|f| parquet_type_name(f)).collect();
-    let mut rows = Vec::new();
-    let mut bad = Vec::new();
+    let mut chunks = Chunker::new(path, chunk_rows, visit);
+    chunks.table.columns = fields.iter().map(|f| f.name().to_string()).collect();
+    chunks.table.types = fields.iter().map(|f| parquet_type_name(f)).collect();
     let iter = reader
         .get_row_iter(None)
         .map_err(|e| file_err(format!("not a readable parquet file: {e}")))?;
     for (i, row) in iter.enumerate() {
         let row = row.map_err(|e| file_err(format!("row {i} cannot be read: {e}")))?;
         let mut obj = Map::new();
+        let index = chunks.table.rows.len();
         for (name, field) in row.get_column_iter() {
             match field_to_json(field) {
                 Ok(v) => {
@@ -208,19 +304,17 @@ fn read_parquet(path: &Path) -> Result<Table, DataError> {
                 }
                 Err(msg) => {
                     obj.insert(name.clone(), Value::Null);
-                    bad.push((i, format!("column `{name}`: {msg}")));
+                    chunks
+                        .table
+                        .bad
+                        .push((index, format!("column `{name}`: {msg}")));
                 }
             }
         }
-        rows.push(obj);
+        chunks.table.rows.push(obj);
+        chunks.pushed()?;
     }
-    Ok(Table {
-        path: path.to_path_buf(),
-        columns,
-        types,
-        rows,
-        bad,
-    })
+    chunks.finish()
 }
 
 /// A short, readable name for a parquet column's type ("string", "list", "double").
@@ -292,75 +386,98 @@ fn float_json(v: f64) -> Value {
         })
 }
 
-fn read_jsonl(path: &Path) -> Result<Table, DataError> {
-    let file = File::open(path).map_err(|e| DataError::File {
+fn jsonl_chunks(
+    path: &Path,
+    chunk_rows: usize,
+    visit: &mut dyn FnMut(usize, Table) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let file_err = |message: String| DataError::File {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let mut reader = BufReader::new(file);
-    let mut table = Table {
-        path: path.to_path_buf(),
-        ..Table::default()
+        message,
     };
+    let file = File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let mut reader = BufReader::new(file);
+    let mut chunks = Chunker::new(path, chunk_rows, visit);
+    // A JSON document that is an array of objects (LLaMA-Factory's datasets) is read
+    // whole; anything else line by line.
+    let starts_array = reader
+        .fill_buf()
+        .map_err(|e| file_err(e.to_string()))?
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        == Some(&b'[');
+    if starts_array {
+        let mut text = String::new();
+        reader
+            .read_to_string(&mut text)
+            .map_err(|e| file_err(format!("not valid UTF-8 text ({e})")))?;
+        let items: Vec<Value> = serde_json::from_str(&text)
+            .map_err(|e| file_err(format!("not a valid JSON array ({e})")))?;
+        for (i, item) in items.into_iter().enumerate() {
+            push_object(&mut chunks.table, item, || format!("item {i}"));
+            chunks.pushed()?;
+        }
+        return chunks.finish();
+    }
     let mut line = Vec::new();
-    let mut row = 0usize;
     let mut line_no = 0usize;
     loop {
         line.clear();
         let n = reader
             .read_until(b'\n', &mut line)
-            .map_err(|e| DataError::File {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| file_err(e.to_string()))?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let text = match std::str::from_utf8(&line) {
-            Ok(t) => t,
+        let row = chunks.table.rows.len();
+        match std::str::from_utf8(&line) {
             Err(e) => {
-                table
+                chunks
+                    .table
                     .bad
                     .push((row, format!("line {line_no} is not valid UTF-8 ({e})")));
-                table.rows.push(Map::new());
-                row += 1;
-                continue;
+                chunks.table.rows.push(Map::new());
             }
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(obj)) => {
-                for (k, v) in &obj {
-                    if !table.columns.iter().any(|c| c == k) {
-                        table.columns.push(k.clone());
-                        table.types.push(json_type(v).into());
-                    }
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v) => push_object(&mut chunks.table, v, || format!("line {line_no}")),
+                Err(e) => {
+                    chunks
+                        .table
+                        .bad
+                        .push((row, format!("line {line_no} is not valid JSON ({e})")));
+                    chunks.table.rows.push(Map::new());
                 }
-                table.rows.push(obj);
-            }
-            Ok(other) => {
-                table.bad.push((
-                    row,
-                    format!(
-                        "line {line_no} is a JSON {}, not an object",
-                        json_type(&other)
-                    ),
-                ));
-                table.rows.push(Map::new());
-            }
-            Err(e) => {
-                table
-                    .bad
-                    .push((row, format!("line {line_no} is not valid JSON ({e})")));
-                table.rows.push(Map::new());
-            }
+            },
         }
-        row += 1;
+        chunks.pushed()?;
     }
-    Ok(table)
+    chunks.finish()
+}
+
+/// Add one JSON value as a row: an object's keys become columns; anything else is a bad
+/// row (`what` says where it was: "line 3").
+fn push_object(table: &mut Table, value: Value, what: impl Fn() -> String) {
+    match value {
+        Value::Object(obj) => {
+            for (k, v) in &obj {
+                if !table.columns.iter().any(|c| c == k) {
+                    table.columns.push(k.clone());
+                    table.types.push(json_type(v).into());
+                }
+            }
+            table.rows.push(obj);
+        }
+        other => {
+            let row = table.rows.len();
+            table.bad.push((
+                row,
+                format!("{} is a JSON {}, not an object", what(), json_type(&other)),
+            ));
+            table.rows.push(Map::new());
+        }
+    }
 }
 
 pub fn json_type(v: &Value) -> &'static str {

@@ -345,7 +345,7 @@ fn resolve_columns(table: &Table, c: &PrefColumns) -> Result<Resolved, DataError
     })
 }
 
-fn read_table_pairs(
+pub(crate) fn read_table_pairs(
     table: &Table,
     columns: &PrefColumns,
     layout: Layout,
@@ -758,6 +758,22 @@ impl<'a> SeqEncoder<'a> {
 
     pub fn spec(&self) -> &SeqSpec {
         &self.spec
+    }
+
+    pub fn tokenizer(&self) -> &'a Tokenizer {
+        self.tok
+    }
+
+    /// The same encoder with another overlong rule.
+    pub fn with_overlong(&self, overlong: Overlong) -> SeqEncoder<'a> {
+        SeqEncoder {
+            tok: self.tok,
+            spec: SeqSpec {
+                overlong,
+                ..self.spec.clone()
+            },
+            vocab: self.vocab,
+        }
     }
 
     /// The sequence for `prompt` + `response`. In `filter` mode it may be longer than

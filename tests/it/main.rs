@@ -7,6 +7,7 @@
 
 mod checkpointing;
 mod cli_errors;
+mod data_cli;
 mod grpo_cli;
 mod kernels_parity;
 mod models_golden;
