@@ -215,6 +215,38 @@ mod tests {
     }
 
     #[test]
+    fn spearman_equals_scipy() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/length-bias.json");
+        let golden: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        for case in golden["cases"].as_array().unwrap() {
+            let (reward, length) = (floats(&case["reward"]), floats(&case["length"]));
+            let rho = case["rho"].as_f64().unwrap();
+            assert!(
+                (spearman(&reward, &length) - rho).abs() < 1e-12,
+                "{}",
+                case["name"]
+            );
+            if case["name"] == "pairs" {
+                // Through the report: pair i's chosen is [i], its rejected [pairs + i].
+                let n = reward.len() / 2;
+                let r32: Vec<f32> = reward.iter().map(|&r| r as f32).collect();
+                let lens: Vec<usize> = length.iter().map(|&l| l as usize).collect();
+                let report = length_bias(&r32[..n], &r32[n..], &lens[..n], &lens[n..]);
+                assert!((report.spearman - rho).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
     fn splits_and_buckets() {
         let chosen = [2.0, 1.0, 0.0, 3.0];
         let rejected = [1.0, 2.0, 1.0, 3.0];
@@ -241,6 +273,6 @@ mod tests {
         }
         let b10 = report.buckets.last().unwrap();
         assert_eq!((b10.min_tokens, b10.max_tokens, b10.responses), (10, 10, 2));
-        assert_eq!(b10.mean_reward, 1.5);
+        assert_eq!(b10.mean_reward, 2.0); // chosen 0 and rejected 1, both 2.0
     }
 }

@@ -6,10 +6,11 @@ use crate::kernels::FusedOps;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{LoadedRm, PairStats, pair_rewards};
+use super::{LoadedRm, PairStats, bench, pair_rewards};
 use crate::data::prefs::{self, EncodedPair, Layout, Overlong, PrefColumns, SeqEncoder};
+use crate::data::{DataError, Table};
 use crate::device::{DeviceSpec, Job, run_on};
 use crate::train::metrics::num;
 
@@ -41,6 +42,11 @@ pub struct EvalRmConfig {
     /// Accuracy per value of this column too (a subset, a source, a task).
     #[arg(long, value_name = "COLUMN")]
     pub by: Option<String>,
+    /// pairs (any train-rm layout), or a benchmark's own files and scoring: rewardbench
+    /// (allenai/reward-bench), rewardbench2 (allenai/reward-bench-2), rm-bench (RM-Bench's
+    /// total_dataset.json).
+    #[arg(long, value_enum, default_value = "pairs")]
+    pub format: EvalFormat,
     #[arg(long, value_enum, default_value = "auto")]
     pub layout: Layout,
     /// Pairs per batch.
@@ -65,6 +71,15 @@ pub struct EvalRmConfig {
     pub device: DeviceSpec,
 }
 
+/// What `--data` holds and how it is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Pairs,
+    Rewardbench,
+    Rewardbench2,
+    RmBench,
+}
+
 pub fn run(cfg: EvalRmConfig) -> Result<()> {
     if cfg.batch_size == 0 {
         bail!("--batch-size must be at least 1");
@@ -72,6 +87,9 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
     let mut rm = LoadedRm::open_with_base(&cfg.model, cfg.base_model.as_deref())?;
     rm.dtype = cfg.dtype;
     let spec = rm.seq_spec(cfg.max_length, cfg.overlong)?;
+    if cfg.format != EvalFormat::Pairs {
+        return run_benchmark(&cfg, &rm, spec);
+    }
     let files = prefs::expand_paths(&cfg.data)?;
     let columns = PrefColumns {
         prompt: cfg.prompt_column.clone(),
@@ -207,6 +225,247 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
         crate::models::load::write_json(path, &out)?;
     }
     Ok(())
+}
+
+/// One benchmark row: its prompt, its responses (chosen first) and where it belongs.
+struct BenchRow {
+    id: String,
+    subset: String,
+    prompt: prefs::Content,
+    chosen: Vec<prefs::Content>,
+    rejected: Vec<prefs::Content>,
+}
+
+/// A benchmark's response cell: a text, a list of texts, or a list of messages (one
+/// response).
+fn responses_cell(
+    table: &Table,
+    row: usize,
+    column: &str,
+) -> Result<Vec<prefs::Content>, DataError> {
+    match table.rows[row].get(column) {
+        Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_string) => {
+            Ok(items
+                .iter()
+                .map(|v| prefs::Content::Text(v.as_str().unwrap_or_default().to_string()))
+                .collect())
+        }
+        _ => prefs::content_cell(table, row, column, Layout::Auto, "assistant").map(|c| vec![c]),
+    }
+}
+
+fn read_bench_rows(
+    files: &[PathBuf],
+    format: EvalFormat,
+    skip_bad_rows: bool,
+) -> Result<(Vec<BenchRow>, Vec<DataError>)> {
+    let subset_column = match format {
+        EvalFormat::RmBench => "domain",
+        _ => "subset",
+    };
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for path in files {
+        let table = crate::data::read_table(path)?;
+        for column in ["prompt", "chosen", "rejected", subset_column] {
+            table.require_column(column)?;
+        }
+        if format == EvalFormat::Rewardbench2 {
+            table.require_column("id")?;
+        }
+        for row in 0..table.rows.len() {
+            let read = || -> Result<BenchRow, DataError> {
+                if let Some(e) = table.first_bad().filter(|e| e.row() == Some(row)) {
+                    return Err(e);
+                }
+                let chosen = responses_cell(&table, row, "chosen")?;
+                let rejected = responses_cell(&table, row, "rejected")?;
+                let want = match format {
+                    EvalFormat::RmBench => Some(3),
+                    EvalFormat::Rewardbench => Some(1),
+                    _ => None,
+                };
+                if let Some(n) = want {
+                    for (side, list) in [("chosen", &chosen), ("rejected", &rejected)] {
+                        if list.len() != n {
+                            return Err(table.cell_error(
+                                row,
+                                side,
+                                format!("has {} responses; this format has {n}", list.len()),
+                            ));
+                        }
+                    }
+                }
+                let subset = match table.rows[row].get(subset_column) {
+                    Some(Value::String(s)) => s.clone(),
+                    _ => return Err(table.cell_error(row, subset_column, "should be text")),
+                };
+                Ok(BenchRow {
+                    id: match table.rows[row].get("id") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) if !v.is_null() => v.to_string(),
+                        _ => row.to_string(),
+                    },
+                    subset,
+                    prompt: prefs::content_cell(&table, row, "prompt", Layout::Auto, "user")?,
+                    chosen,
+                    rejected,
+                })
+            };
+            match read() {
+                Ok(r) => rows.push(r),
+                Err(e) if skip_bad_rows => skipped.push(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok((rows, skipped))
+}
+
+/// `eval-rm --format rewardbench|rewardbench2|rm-bench`: every response scored (cut
+/// rather than dropped when too long: a benchmark counts every row), then the
+/// benchmark's own scoring.
+fn run_benchmark(cfg: &EvalRmConfig, rm: &LoadedRm, spec: prefs::SeqSpec) -> Result<()> {
+    let spec = spec.for_scoring();
+    let files = prefs::expand_paths(&cfg.data)?;
+    let (rows, skipped) = read_bench_rows(&files, cfg.format, cfg.skip_bad_rows)?;
+    if rows.is_empty() {
+        bail!("no rows to evaluate");
+    }
+    let encoder = SeqEncoder::new(&rm.tokenizer, spec.clone(), super::model_vocab(&rm.dir)?);
+    let mut seqs = Vec::new();
+    let mut cut = 0;
+    for r in &rows {
+        let responses: Vec<&prefs::Content> = r.chosen.iter().chain(&r.rejected).collect();
+        let group = encoder
+            .encode_group(Some(&r.prompt), &responses)
+            .map_err(|m| anyhow::anyhow!("row {}: {m}", r.id))?;
+        cut += group.iter().filter(|s| s.truncated).count();
+        seqs.extend(group);
+    }
+    let refs: Vec<&prefs::Seq> = seqs.iter().collect();
+    let rewards = run_on(
+        cfg.device,
+        ScoreSeqs {
+            rm,
+            seqs: &refs,
+            batch_size: cfg.batch_size,
+        },
+    )?;
+    let mut next = rewards.into_iter().map(f64::from);
+    let scored: Vec<bench::Scored> = rows
+        .iter()
+        .map(|r| bench::Scored {
+            id: r.id.clone(),
+            subset: r.subset.clone(),
+            chosen: next.by_ref().take(r.chosen.len()).collect(),
+            rejected: next.by_ref().take(r.rejected.len()).collect(),
+        })
+        .collect();
+    let (name, report) = match cfg.format {
+        EvalFormat::Rewardbench => ("rewardbench", bench::rewardbench(&scored)),
+        EvalFormat::Rewardbench2 => ("rewardbench2", bench::rewardbench2(&scored)),
+        EvalFormat::RmBench => ("rm-bench", bench::rm_bench(&scored)),
+        EvalFormat::Pairs => unreachable!("pairs are evaluated by run"),
+    };
+    if !skipped.is_empty() {
+        eprintln!(
+            "eval-rm: skipped {} bad rows (--skip-bad-rows)",
+            skipped.len()
+        );
+    }
+    eprintln!(
+        "eval-rm: {name}: {} rows, {} responses ({cut} cut to --max-length {})",
+        rows.len(),
+        seqs.len(),
+        spec.max_length
+    );
+    for line in bench_lines(cfg.format, &report) {
+        eprintln!("eval-rm: {line}");
+    }
+    let mut out = json!({
+        "model": cfg.model,
+        "data": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "format": name,
+        "rows": rows.len(),
+        "responses": seqs.len(),
+        "responses_cut": cut,
+        "skipped_rows": skipped.len(),
+        "max_length": spec.max_length,
+        "overlong": spec.overlong,
+    });
+    if let (Value::Object(o), Value::Object(r)) = (&mut out, report) {
+        o.extend(r);
+    }
+    println!("{out}");
+    if let Some(path) = &cfg.output {
+        crate::models::load::write_json(path, &out)?;
+    }
+    Ok(())
+}
+
+/// A benchmark report's headline numbers for a reader.
+fn bench_lines(format: EvalFormat, r: &Value) -> Vec<String> {
+    let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    match format {
+        EvalFormat::Rewardbench => vec![
+            format!(
+                "sections: {}",
+                r["sections"]
+                    .as_object()
+                    .map(|o| o
+                        .iter()
+                        .map(|(k, v)| format!("{k} {}", f(v)))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
+            ),
+            format!("score (mean of the sections): {}", f(&r["score"])),
+        ],
+        EvalFormat::Rewardbench2 => vec![
+            format!(
+                "subsets: {}",
+                r["subsets"]
+                    .as_object()
+                    .map(|o| o
+                        .iter()
+                        .map(|(k, v)| format!("{k} {}", f(v)))
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
+            ),
+            format!("score (mean of the six subsets): {}", f(&r["score"])),
+        ],
+        _ => vec![format!(
+            "hard {}, normal {}, easy {}, average {}",
+            f(&r["hard_acc"]),
+            f(&r["normal_acc"]),
+            f(&r["easy_acc"]),
+            f(&r["total_avg_acc"])
+        )],
+    }
+}
+
+struct ScoreSeqs<'a> {
+    rm: &'a LoadedRm,
+    seqs: &'a [&'a prefs::Seq],
+    batch_size: usize,
+}
+
+impl Job for ScoreSeqs<'_> {
+    type Output = Vec<f32>;
+
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output> {
+        let model = self.rm.load::<B>(&device)?;
+        let bar = crate::util::progress_bar(self.seqs.len() as u64, "eval-rm");
+        let out = self
+            .rm
+            .rewards(&model, self.seqs, self.batch_size, &device, |n| {
+                bar.inc(n as u64)
+            })?;
+        bar.finish_and_clear();
+        Ok(out)
+    }
 }
 
 /// The length-bias report as lines for a reader.

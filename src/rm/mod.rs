@@ -9,6 +9,7 @@
 //! `models::reward`) plus `rmtk_reward_model.json`, which records how rows became
 //! tokens ([`SeqSpec`]) so that `score` and `eval-rm` build the same sequences.
 
+pub mod bench;
 pub mod bias;
 pub mod eval;
 pub mod score;

@@ -544,6 +544,129 @@ fn eval_rm_reports_length_bias_and_groups() {
 }
 
 #[test]
+fn eval_rm_benchmark_formats_score_every_response() {
+    let model = tiny_model("llama", "bench");
+    let dir = tmp("bench");
+    let data = dir.join("train.jsonl");
+    write_rows(&data, &text_pairs(16, 31));
+    let rm = dir.join("rm");
+    ok(rmtk().args(train_args(&model, &data, &rm, &[("--max-steps", "2")])));
+    for (format, subset_key) in [
+        ("rewardbench", "subset"),
+        ("rewardbench2", "subset"),
+        ("rm-bench", "domain"),
+    ] {
+        let fixture = root().join(format!("tests/fixtures/benchmarks/{format}.jsonl"));
+        let ev = ok_json(rmtk().args([
+            "eval-rm",
+            "--model",
+            rm.to_str().unwrap(),
+            "--data",
+            fixture.to_str().unwrap(),
+            "--format",
+            format,
+            "--batch-size",
+            "1",
+        ]));
+        // Every response scored by `rmtk score` (one row each), fed to the benchmark's
+        // scoring (tested against the benchmark's own code in src/rm/bench.rs): the same
+        // report as eval-rm's.
+        let rows: Vec<Value> = std::fs::read_to_string(&fixture)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let responses = |v: &Value| -> Vec<Value> {
+            match v {
+                Value::Array(a) => a.clone(),
+                other => vec![other.clone()],
+            }
+        };
+        let mut score_rows = Vec::new();
+        for r in &rows {
+            for resp in responses(&r["chosen"])
+                .into_iter()
+                .chain(responses(&r["rejected"]))
+            {
+                score_rows.push(json!({"prompt": r["prompt"], "response": resp}));
+            }
+        }
+        let input = dir.join(format!("{format}-rows.jsonl"));
+        write_rows(&input, &score_rows);
+        let scored_path = dir.join(format!("{format}-scored.jsonl"));
+        ok(rmtk().args([
+            "score",
+            "--model",
+            rm.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            scored_path.to_str().unwrap(),
+            "--batch-size",
+            "1",
+        ]));
+        let rewards: Vec<f64> = std::fs::read_to_string(&scored_path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["reward"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            ev["responses"].as_u64().unwrap() as usize,
+            rewards.len(),
+            "{format}"
+        );
+        let mut next = rewards.into_iter();
+        let scored: Vec<rmtk::rm::bench::Scored> = rows
+            .iter()
+            .map(|r| rmtk::rm::bench::Scored {
+                id: r["id"]
+                    .as_str()
+                    .map_or_else(|| r["id"].to_string(), str::to_string),
+                subset: r[subset_key].as_str().unwrap().to_string(),
+                chosen: next.by_ref().take(responses(&r["chosen"]).len()).collect(),
+                rejected: next
+                    .by_ref()
+                    .take(responses(&r["rejected"]).len())
+                    .collect(),
+            })
+            .collect();
+        let want = match format {
+            "rewardbench" => rmtk::rm::bench::rewardbench(&scored),
+            "rewardbench2" => rmtk::rm::bench::rewardbench2(&scored),
+            _ => rmtk::rm::bench::rm_bench(&scored),
+        };
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&ev[k], v, "{format}: {k}");
+        }
+        assert_eq!(ev["rows"].as_u64().unwrap() as usize, rows.len());
+    }
+    // A row of the wrong shape is named.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"prompt\": \"p\", \"chosen\": [\"a\", \"b\"], \"rejected\": [\"c\", \"d\", \"e\"], \"domain\": \"chat\"}\n",
+    )
+    .unwrap();
+    let err = fails(rmtk().args([
+        "eval-rm",
+        "--model",
+        rm.to_str().unwrap(),
+        "--data",
+        bad.to_str().unwrap(),
+        "--format",
+        "rm-bench",
+    ]));
+    assert!(
+        err.contains("bad.jsonl: row 0, column `chosen`: has 2 responses; this format has 3"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_input_names_file_row_and_column() {
     let model = tiny_model("llama", "bad");
     let dir = tmp("bad");
