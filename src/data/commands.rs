@@ -181,14 +181,22 @@ fn run_inspect(cfg: InspectConfig) -> Result<()> {
     Ok(())
 }
 
-/// Refuse to write over an input.
+/// The same file: by what the paths resolve to when both exist, else as written.
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
+}
+
+/// Refuse to write over an input (or over the other output).
 fn not_an_input(output: &Path, inputs: &[&Path]) -> Result<()> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
     for input in inputs {
-        if canon(output).is_some() && canon(output) == canon(input) {
+        if same_path(output, input) {
             bail!(
-                "{} is an input file; write to another file",
-                output.display()
+                "{} is also {}; write to another file",
+                output.display(),
+                input.display()
             );
         }
     }
@@ -289,15 +297,31 @@ fn run_split(cfg: SplitConfig) -> Result<()> {
     Ok(())
 }
 
-/// Write two files; if the second fails, the first is removed again.
+/// Write two files, both or neither: each to a temporary name first, then both renamed.
 fn write_two(a: &Path, a_rows: &[Row], b: &Path, b_rows: &[Row]) -> Result<()> {
-    let existed = a.exists();
-    super::write_rows(a, a_rows)?;
-    if let Err(e) = super::write_rows(b, b_rows) {
-        if !existed {
-            let _ = std::fs::remove_file(a);
-        }
+    let tmp = |p: &Path| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        p.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()))
+    };
+    let (ta, tb) = (tmp(a), tmp(b));
+    super::write_rows(&ta, a_rows)?;
+    if let Err(e) = super::write_rows(&tb, b_rows) {
+        let _ = std::fs::remove_file(&ta);
         return Err(e.into());
+    }
+    for (from, to) in [(&ta, a), (&tb, b)] {
+        if let Err(e) = std::fs::rename(from, to) {
+            let _ = std::fs::remove_file(&ta);
+            let _ = std::fs::remove_file(&tb);
+            bail!("renaming {} to {}: {e}", from.display(), to.display());
+        }
     }
     Ok(())
 }

@@ -29,8 +29,9 @@
 //! if either side is too long) or cut. `truncate` keeps what the reward judges, the
 //! responses: the prompt gives up tokens, once for both sides of a pair (so it fits the
 //! longer response): whole oldest turns first (the conversation still opens with a user
-//! turn), then the final turn from its left, the system message kept; only a response
-//! longer than the limit by itself loses the prompt and its own end. `truncate-start`
+//! turn), then the final user turn from its left, the system message kept; only a
+//! response longer than the limit by itself loses the prompt (an empty user turn stays,
+//! for templates that want one) and its own end. `truncate-start`
 //! keeps the first tokens (decoders; encoders shorten the longer segment first and keep
 //! `[CLS]`/`[SEP]`), as pre-tokenized rows always do: they have no prompt/response
 //! boundary.
@@ -870,8 +871,8 @@ impl<'a> SeqEncoder<'a> {
     }
 
     /// `truncate`: the prompt gives up tokens until the longest response fits (whole
-    /// oldest turns, then the final turn from its left); a response that does not fit
-    /// by itself loses the whole prompt and its own end.
+    /// oldest turns, then the final user turn from its left); a response that does not
+    /// fit by itself keeps only an empty user turn before it and loses its own end.
     fn keep_responses(
         &self,
         prompt: Option<&Content>,
@@ -894,7 +895,7 @@ impl<'a> SeqEncoder<'a> {
             }
             return Ok(seqs);
         }
-        let empty = prompt.map(Content::emptied);
+        let empty = prompt.map(Self::least_prompt);
         responses
             .iter()
             .map(|r| {
@@ -919,9 +920,16 @@ impl<'a> SeqEncoder<'a> {
                     Some((s, rest)) if s.role == "system" && !rest.is_empty() => (Some(s), rest),
                     _ => (None, &messages[..]),
                 };
-                let Some((last, middle)) = rest.split_last() else {
+                // The final user turn (whatever follows it, an assistant prefill say, stays
+                // with it); the turns before it are what can go whole.
+                let Some(last) = rest
+                    .iter()
+                    .rposition(|m| m.role == "user")
+                    .or_else(|| rest.len().checked_sub(1))
+                else {
                     return Ok(None);
                 };
+                let (middle, final_turn, after) = (&rest[..last], &rest[last], &rest[last + 1..]);
                 let build = |turns: &[Message], last: Message| {
                     Content::Chat(
                         system
@@ -929,6 +937,7 @@ impl<'a> SeqEncoder<'a> {
                             .chain(turns)
                             .cloned()
                             .chain(std::iter::once(last))
+                            .chain(after.iter().cloned())
                             .collect(),
                     )
                 };
@@ -938,20 +947,31 @@ impl<'a> SeqEncoder<'a> {
                     .filter(|&k| middle[k].role == "user")
                     .chain((!middle.is_empty()).then_some(middle.len()));
                 for k in starts {
-                    if let Some(seqs) = fit(&build(&middle[k..], last.clone()))? {
+                    if let Some(seqs) = fit(&build(&middle[k..], final_turn.clone()))? {
                         return Ok(Some(seqs));
                     }
                 }
-                self.cut_left(&last.content, &|c: &str| {
-                    fit(&build(&[], Message::new(&last.role, c)))
+                self.cut_left(&final_turn.content, &|c: &str| {
+                    fit(&build(&[], Message::new(&final_turn.role, c)))
                 })
             }
             Content::Tokens(_) => Ok(None),
         }
     }
 
+    /// The prompt left when a response does not fit by itself: an empty final user turn
+    /// (a conversation still opens with a user turn, as strict templates require), or an
+    /// empty text.
+    fn least_prompt(prompt: &Content) -> Content {
+        match prompt {
+            Content::Chat(m) if !m.is_empty() => Content::Chat(vec![Message::new("user", "")]),
+            other => other.emptied(),
+        }
+    }
+
     /// The longest end of `text` (cut at a token boundary) with which `fit` holds; none
-    /// if even the empty text does not fit.
+    /// if even the empty text does not fit. Fitting is monotone in how much is cut: a
+    /// guess from the room the empty text leaves, its neighbours, then bisection.
     fn cut_left(
         &self,
         text: &str,
@@ -963,32 +983,30 @@ impl<'a> SeqEncoder<'a> {
         let starts = self.tok.token_starts(text).map_err(|e| e.to_string())?;
         let n = starts.len();
         let from = |j: usize| if j >= n { "" } else { &text[starts[j]..] };
-        // The room the empty text leaves says how many of the text's tokens can stay;
-        // tokens merge differently at a new start, so step from there.
-        let longest = empty.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+        // Invariant: cutting `lo` tokens does not fit (0: the whole text, known), cutting
+        // `hi` does (n: none of it), `best` being the sequences of `hi`.
+        let (mut lo, mut hi, mut best) = (0usize, n, empty);
+        let longest = best.iter().map(|s| s.ids.len()).max().unwrap_or(0);
         let room = self.spec.max_length.saturating_sub(longest);
-        let mut j = n.saturating_sub(room).clamp(1, n.max(1));
-        let mut best = loop {
-            if j >= n {
-                break empty;
+        let guess = n.saturating_sub(room);
+        let probe = |j: usize, lo: &mut usize, hi: &mut usize, best: &mut Vec<Seq>| {
+            if j <= *lo || j >= *hi {
+                return Ok::<(), String>(());
             }
-            if let Some(seqs) = fit(from(j))? {
-                break seqs;
-            }
-            j += 1;
-        };
-        // Keep a token more while it still fits (a few steps at most).
-        for _ in 0..4 {
-            if j <= 1 {
-                break;
-            }
-            match fit(from(j - 1))? {
+            match fit(from(j))? {
                 Some(seqs) => {
-                    best = seqs;
-                    j -= 1;
+                    *hi = j;
+                    *best = seqs;
                 }
-                None => break,
+                None => *lo = j,
             }
+            Ok(())
+        };
+        probe(guess.max(1), &mut lo, &mut hi, &mut best)?;
+        probe(hi.saturating_sub(1), &mut lo, &mut hi, &mut best)?;
+        probe(lo + 1, &mut lo, &mut hi, &mut best)?;
+        while hi - lo > 1 {
+            probe(lo + (hi - lo) / 2, &mut lo, &mut hi, &mut best)?;
         }
         Ok(Some(best))
     }
@@ -1522,16 +1540,13 @@ mod tests {
         let enc = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 16, Overlong::Truncate), 1000);
         let [c, r] = pair_seqs(&enc, &prompt, &chosen, &rejected);
         let full = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 1000, Overlong::Filter), 1000);
-        let alone = full.encode(Some(&Content::Chat(vec![])), &chosen).unwrap();
+        // What is left of the prompt: an empty user turn (templates want one first).
+        let least = chat(&[("user", "")]);
+        let alone = full.encode(Some(&least), &chosen).unwrap();
         assert_eq!(c.ids, alone.ids[..16]);
         assert!(c.response_cut && c.truncated);
         // The other side is judged on the same (empty) prompt, whole.
-        assert_eq!(
-            r.ids,
-            full.encode(Some(&Content::Chat(vec![])), &rejected)
-                .unwrap()
-                .ids
-        );
+        assert_eq!(r.ids, full.encode(Some(&least), &rejected).unwrap().ids);
         assert!(r.truncated && !r.response_cut);
         // truncate-start keeps the first 16 tokens: the prompt, and little else.
         let start = SeqEncoder::new(
@@ -1544,6 +1559,27 @@ mod tests {
             c.ids,
             full.encode(Some(&prompt), &chosen).unwrap().ids[..16]
         );
+    }
+
+    #[test]
+    fn a_prompt_ending_after_its_user_turn_keeps_that_end() {
+        let tok = tiny_tok("llama");
+        // An assistant prefill after the final user turn stays with it; the user turn is
+        // what gets cut.
+        let prompt = chat(&[
+            ("user", &words(10, "the")),
+            ("assistant", &words(10, "a")),
+            ("user", &words(20, "of")),
+            ("assistant", "it is"),
+        ]);
+        let chosen = Content::Text(words(3, "good"));
+        let rejected = Content::Text(words(2, "way"));
+        let full = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, 1000, Overlong::Filter), 1000);
+        let kept = chat(&[("user", &words(5, "of")), ("assistant", "it is")]);
+        let max = full.encode(Some(&kept), &chosen).unwrap().ids.len();
+        let enc = SeqEncoder::new(&tok, spec(SeqStyle::Decoder, max, Overlong::Truncate), 1000);
+        let [c, _] = pair_seqs(&enc, &prompt, &chosen, &rejected);
+        assert_eq!(c.ids, full.encode(Some(&kept), &chosen).unwrap().ids);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct Tokenizer {
     /// Ids that end generation.
     eos_ids: Vec<u32>,
     pad_id: Option<u32>,
+    /// The chat template, compiled on first use (a conversation per row: parsing the
+    /// template each time cost more than tokenizing).
+    template_env: std::sync::OnceLock<Result<Environment<'static>, String>>,
 }
 
 fn token_text(v: Option<&Value>) -> Option<String> {
@@ -141,6 +144,7 @@ impl Tokenizer {
             eos_token,
             eos_ids,
             pad_id,
+            template_env: std::sync::OnceLock::new(),
         })
     }
 
@@ -192,8 +196,9 @@ impl Tokenizer {
     /// Encode text; `special` adds the tokenizer's own BOS/EOS (plain text), and is
     /// false for text a chat template rendered.
     pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>, TokenizerError> {
+        // Ids only: no offsets to track.
         self.inner
-            .encode(text, special)
+            .encode_fast(text, special)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
@@ -290,8 +295,13 @@ impl Tokenizer {
             .ok_or_else(|| TokenizerError::NoTemplate {
                 path: self.config_path.clone(),
             })?;
-        render_chat_template(
-            template,
+        let env = self
+            .template_env
+            .get_or_init(|| chat_env(template.to_string()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| TokenizerError::Template(e.clone()))?;
+        render_with(
+            env,
             messages,
             add_generation_prompt,
             self.bos_token.as_deref().unwrap_or(""),
@@ -310,6 +320,13 @@ pub fn render_chat_template(
     bos_token: &str,
     eos_token: &str,
 ) -> Result<String, TokenizerError> {
+    let env = chat_env(template.to_string())?;
+    render_with(&env, messages, add_generation_prompt, bos_token, eos_token)
+}
+
+/// A Jinja environment set up as transformers renders chat templates, holding
+/// `template` as "chat".
+fn chat_env(template: String) -> Result<Environment<'static>, TokenizerError> {
     let mut env = Environment::new();
     // HF renders with trim_blocks and lstrip_blocks.
     env.set_trim_blocks(true);
@@ -324,8 +341,18 @@ pub fn render_chat_template(
     env.add_function("strftime_now", |fmt: String| -> String {
         chrono_like_now(&fmt)
     });
-    env.add_template("chat", template)
+    env.add_template_owned("chat", template)
         .map_err(|e| TokenizerError::Template(e.to_string()))?;
+    Ok(env)
+}
+
+fn render_with(
+    env: &Environment<'static>,
+    messages: &[Message],
+    add_generation_prompt: bool,
+    bos_token: &str,
+    eos_token: &str,
+) -> Result<String, TokenizerError> {
     let tmpl = env
         .get_template("chat")
         .map_err(|e| TokenizerError::Template(e.to_string()))?;

@@ -229,6 +229,7 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
 
 /// One benchmark row: its prompt, its responses (chosen first) and where it belongs.
 struct BenchRow {
+    source: prefs::Source,
     id: String,
     subset: String,
     prompt: prefs::Content,
@@ -242,21 +243,32 @@ fn responses_cell(
     table: &Table,
     row: usize,
     column: &str,
+    layout: Layout,
 ) -> Result<Vec<prefs::Content>, DataError> {
     match table.rows[row].get(column) {
         Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_string) => {
             Ok(items
                 .iter()
-                .map(|v| prefs::Content::Text(v.as_str().unwrap_or_default().to_string()))
+                .map(|v| {
+                    let text = v.as_str().unwrap_or_default();
+                    match layout {
+                        Layout::Chat => prefs::Content::Chat(vec![crate::models::Message::new(
+                            "assistant",
+                            text,
+                        )]),
+                        _ => prefs::Content::Text(text.to_string()),
+                    }
+                })
                 .collect())
         }
-        _ => prefs::content_cell(table, row, column, Layout::Auto, "assistant").map(|c| vec![c]),
+        _ => prefs::content_cell(table, row, column, layout, "assistant").map(|c| vec![c]),
     }
 }
 
 fn read_bench_rows(
     files: &[PathBuf],
     format: EvalFormat,
+    layout: Layout,
     skip_bad_rows: bool,
 ) -> Result<(Vec<BenchRow>, Vec<DataError>)> {
     let subset_column = match format {
@@ -275,11 +287,15 @@ fn read_bench_rows(
         }
         for row in 0..table.rows.len() {
             let read = || -> Result<BenchRow, DataError> {
-                if let Some(e) = table.first_bad().filter(|e| e.row() == Some(row)) {
-                    return Err(e);
+                if let Some((_, message)) = table.bad.iter().find(|(r, _)| *r == row) {
+                    return Err(DataError::Row {
+                        path: table.path.clone(),
+                        row,
+                        message: message.clone(),
+                    });
                 }
-                let chosen = responses_cell(&table, row, "chosen")?;
-                let rejected = responses_cell(&table, row, "rejected")?;
+                let chosen = responses_cell(&table, row, "chosen", layout)?;
+                let rejected = responses_cell(&table, row, "rejected", layout)?;
                 let want = match format {
                     EvalFormat::RmBench => Some(3),
                     EvalFormat::Rewardbench => Some(1),
@@ -301,13 +317,17 @@ fn read_bench_rows(
                     _ => return Err(table.cell_error(row, subset_column, "should be text")),
                 };
                 Ok(BenchRow {
+                    source: prefs::Source {
+                        path: std::sync::Arc::new(table.path.clone()),
+                        row,
+                    },
                     id: match table.rows[row].get("id") {
                         Some(Value::String(s)) => s.clone(),
                         Some(v) if !v.is_null() => v.to_string(),
                         _ => row.to_string(),
                     },
                     subset,
-                    prompt: prefs::content_cell(&table, row, "prompt", Layout::Auto, "user")?,
+                    prompt: prefs::content_cell(&table, row, "prompt", layout, "user")?,
                     chosen,
                     rejected,
                 })
@@ -326,22 +346,43 @@ fn read_bench_rows(
 /// rather than dropped when too long: a benchmark counts every row), then the
 /// benchmark's own scoring.
 fn run_benchmark(cfg: &EvalRmConfig, rm: &LoadedRm, spec: prefs::SeqSpec) -> Result<()> {
-    let spec = spec.for_scoring();
-    let files = prefs::expand_paths(&cfg.data)?;
-    let (rows, skipped) = read_bench_rows(&files, cfg.format, cfg.skip_bad_rows)?;
-    if rows.is_empty() {
-        bail!("no rows to evaluate");
+    if cfg.by.is_some()
+        || cfg.prompt_column.is_some()
+        || cfg.chosen_column.is_some()
+        || cfg.rejected_column.is_some()
+        || cfg.margin_column.is_some()
+    {
+        bail!(
+            "--by and the --*-column options are for --format pairs: a benchmark's columns and subsets are its own"
+        );
     }
+    let spec = spec.for_scoring();
+    // As the benchmarks' own code does: through the chat template when the model has one.
+    let layout = match cfg.layout {
+        Layout::Auto if spec.chat_template => Layout::Chat,
+        Layout::Auto => Layout::Text,
+        l => l,
+    };
+    let files = prefs::expand_paths(&cfg.data)?;
+    let (read, mut skipped) = read_bench_rows(&files, cfg.format, layout, cfg.skip_bad_rows)?;
     let encoder = SeqEncoder::new(&rm.tokenizer, spec.clone(), super::model_vocab(&rm.dir)?);
+    let mut rows = Vec::with_capacity(read.len());
     let mut seqs = Vec::new();
     let mut cut = 0;
-    for r in &rows {
+    for r in read {
         let responses: Vec<&prefs::Content> = r.chosen.iter().chain(&r.rejected).collect();
-        let group = encoder
-            .encode_group(Some(&r.prompt), &responses)
-            .map_err(|m| anyhow::anyhow!("row {}: {m}", r.id))?;
-        cut += group.iter().filter(|s| s.truncated).count();
-        seqs.extend(group);
+        match encoder.encode_group(Some(&r.prompt), &responses) {
+            Ok(group) => {
+                cut += group.iter().filter(|s| s.truncated).count();
+                seqs.extend(group);
+                rows.push(r);
+            }
+            Err(m) if cfg.skip_bad_rows => skipped.push(r.source.error(m)),
+            Err(m) => return Err(r.source.error(m).into()),
+        }
+    }
+    if rows.is_empty() {
+        bail!("no rows to evaluate");
     }
     let refs: Vec<&prefs::Seq> = seqs.iter().collect();
     let rewards = run_on(

@@ -322,7 +322,18 @@ impl TrainRmConfig {
 
 pub fn run(cfg: TrainRmConfig) -> Result<()> {
     let mut log = RunLog::new("train-rm");
-    let (cfg, resume) = resolve_resume(cfg)?;
+    let (mut cfg, resume) = resolve_resume(cfg)?;
+    // A run started when `truncate` kept the first tokens goes on with that rule.
+    if let Some(ck) = &resume
+        && cfg.overlong == Overlong::Truncate
+        && let Some(info) = RmInfo::load(ck)?
+        && info.sequences.overlong == Overlong::TruncateStart
+    {
+        cfg.overlong = Overlong::TruncateStart;
+        log.info(
+            "the run began when --overlong truncate kept the first tokens: it goes on with that rule (now called truncate-start)",
+        );
+    }
     cfg.validate()?;
     let output = cfg.output().to_path_buf();
     if resume.is_none() && output.join(CONFIG_FILE).exists() {
@@ -820,6 +831,26 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         .get("best")
         .and_then(|b| serde_json::from_value(b.clone()).ok())
         .filter(|b: &BestEval| Some(b.metric) == best_metric);
+    // best-model/ may hold a later update than the checkpoint resumed from knows (it is
+    // written at each new best, the state only with checkpoints): then it is not the
+    // state's best, and the best is looked for again from here.
+    if resume.is_some() && best_metric.is_some() {
+        let folder_step = std::fs::read(checkpoints.best().join("eval_results.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["step"].as_u64());
+        if folder_step.is_some() && folder_step != best.map(|b| b.step) {
+            log.info(&format!(
+                "{} holds update {} but the checkpoint's best is {}: it is set aside and the best is looked for again from update {}",
+                checkpoints.best().display(),
+                folder_step.unwrap_or(0),
+                best.map_or("none".to_string(), |b| b.step.to_string()),
+                state.step
+            ));
+            let _ = std::fs::remove_dir_all(checkpoints.best());
+            best = None;
+        }
+    }
     let mut best_record: Option<Map<String, Value>> = best.and_then(|b| {
         earlier
             .iter()

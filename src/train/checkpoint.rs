@@ -135,6 +135,12 @@ impl Checkpoints {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().into_owned();
+            // Killed between moving the old best model aside and renaming the new one in:
+            // the old one is still the best.
+            if name.starts_with(&format!(".{BEST}.old-")) && !self.best().exists() {
+                let _ = std::fs::rename(entry.path(), self.best());
+                continue;
+            }
             if (name.starts_with(&format!(".{PREFIX}")) || name.starts_with(&format!(".{BEST}")))
                 && (name.contains(".tmp-") || name.contains(".old-"))
             {

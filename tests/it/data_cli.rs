@@ -477,5 +477,18 @@ fn bad_input_names_file_row_and_column_and_writes_nothing() {
         "--output",
         nulls.to_str().unwrap(),
     ]));
-    assert!(err.contains("is an input file"), "{err}");
+    assert!(err.contains("is also"), "{err}");
+    // The two sides of a split in one file: refused before anything is written.
+    let same = dir.join("same.parquet");
+    let err = fails(rmtk().args([
+        "data",
+        "split",
+        nulls.to_str().unwrap(),
+        "--train",
+        same.to_str().unwrap(),
+        "--test",
+        same.to_str().unwrap(),
+    ]));
+    assert!(err.contains("is also"), "{err}");
+    assert!(!same.exists());
 }

@@ -604,6 +604,9 @@ fn eval_rm_benchmark_formats_score_every_response() {
             scored_path.to_str().unwrap(),
             "--batch-size",
             "1",
+            // The benchmarks go through the chat template, as their own code does.
+            "--layout",
+            "chat",
         ]));
         let rewards: Vec<f64> = std::fs::read_to_string(&scored_path)
             .unwrap()
