@@ -20,11 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import jinja2
-import numpy as np
-import pandas as pd
-from tokenizers import Tokenizer
-
 CHUNK = 65536
 
 
@@ -35,6 +30,11 @@ def main():
     ap.add_argument("--max-length", type=int, default=1024)
     args = ap.parse_args()
     started = time.perf_counter()
+    import jinja2  # after --help, which needs none of these
+    import numpy as np
+    import pandas as pd
+    from tokenizers import Tokenizer
+
     model = Path(args.model)
     tok = Tokenizer.from_file(str(model / "tokenizer.json"))
     cfg = json.loads((model / "tokenizer_config.json").read_text())

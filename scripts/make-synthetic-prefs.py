@@ -14,10 +14,8 @@ Needs pyarrow (scripts/requirements/data.txt; scripts/bench-data.sh makes that v
 """
 
 import argparse
+import os
 import random
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 WORDS = (
     "the of and to in is it that was he for on are as with his they at be this from have or by "
@@ -51,6 +49,9 @@ def main():
     ap.add_argument("--row-group", type=int, default=65536)
     ap.add_argument("--compression", default="none")
     args = ap.parse_args()
+    import pyarrow as pa  # after --help, which needs none of it
+    import pyarrow.parquet as pq
+
     rng = random.Random(args.seed)
     msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     schema = pa.schema([("id", pa.int64()), ("prompt", msg), ("chosen", msg), ("rejected", msg)])
@@ -87,8 +88,6 @@ def main():
         writer.write_table(pa.Table.from_pylist(rows, schema=schema))
         written += len(rows)
     writer.close()
-    import os
-
     os.replace(tmp, args.out)
     print(f"{args.out}: {written} pairs, {os.path.getsize(args.out) / 2**20:.0f} MiB")
 
