@@ -404,7 +404,7 @@ fn bad_input_names_file_row_and_column_and_writes_nothing() {
         &missing,
         &[json!({"prompt": "a", "chosen": "b", "rejectd": "c"})],
     );
-    for sub in ["inspect", "split", "dedup"] {
+    for sub in ["inspect", "convert", "split", "dedup"] {
         let err = fails(rmtk().args(["data", sub, missing.to_str().unwrap()]));
         assert!(
             err.contains("missing.jsonl")
@@ -424,6 +424,7 @@ fn bad_input_names_file_row_and_column_and_writes_nothing() {
     write_json_lines(&mixed, &bad);
     for (file, row, column) in [(&nulls, 7, "chosen"), (&mixed, 9, "rejected")] {
         for sub in [
+            vec!["convert", "--output", out.to_str().unwrap()],
             vec!["split", "--train", out.to_str().unwrap()],
             vec!["dedup", "--output", out.to_str().unwrap()],
         ] {
