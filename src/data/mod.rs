@@ -1,5 +1,7 @@
-//! Rows in and out: parquet (arrow-rs) and JSONL, as JSON objects per row, with
-//! errors that name the file, the row and the column.
+//! Rows in and out: parquet (arrow-rs), JSONL and JSON arrays (LLaMA-Factory's files), as
+//! JSON objects per row, with errors that name the file, the row and the column. Parquet
+//! and JSONL can be read in chunks ([`for_each_chunk`]) so a file larger than memory can
+//! be walked through (`rmtk data inspect`).
 //!
 //! Every reader produces the same thing, a [`Table`]: its columns and its rows. Rows
 //! that cannot be read at all (a JSONL line that is not JSON, bytes that are not UTF-8)
