@@ -39,10 +39,14 @@ pub enum DataCommand {
 /// The columns and layout, as `train-rm` takes them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ColumnArgs {
+    /// The prompt's column (default `prompt` if present: else the prompt is inside both
+    /// responses).
     #[arg(long)]
     pub prompt_column: Option<String>,
+    /// The preferred response's column (default `chosen`, or `chosen_ids`).
     #[arg(long)]
     pub chosen_column: Option<String>,
+    /// The other response's column (default `rejected`, or `rejected_ids`).
     #[arg(long)]
     pub rejected_column: Option<String>,
     /// How to read cells: auto (by type), text, chat.
