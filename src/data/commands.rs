@@ -9,11 +9,11 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use super::convert::{self, SourceLayout};
-use super::inspect::{self, Lengths};
-use super::prefs::{self, Layout, PrefColumns, PrefPair, SeqEncoder, SeqStyle};
+use super::inspect;
+use super::prefs::{self, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder, SeqSpec};
 use super::split::{self, DedupKey};
 use super::{Row, Table};
-use crate::models::{Family, ModelDir};
+use crate::models::ModelDir;
 
 /// Inspect, convert, split and deduplicate preference files.
 #[derive(Debug, Clone, clap::Args)]
@@ -152,14 +152,8 @@ fn run_inspect(cfg: InspectConfig) -> Result<()> {
     let tokenizer = model.as_ref().map(ModelDir::tokenizer).transpose()?;
     let lengths = match (&model, &tokenizer) {
         (Some(m), Some(tok)) => {
-            let (style, chat) = match m.family {
-                Family::Llama => (SeqStyle::Decoder, tok.has_chat_template()),
-                Family::Bert => (SeqStyle::Encoder, false),
-            };
-            let spec = inspect::spec_for(style, chat, cfg.max_length);
-            Some(Lengths {
-                encoder: SeqEncoder::new(tok, spec, usize::MAX),
-            })
+            let spec = SeqSpec::for_model(m.family, tok, cfg.max_length, Overlong::Filter);
+            Some(SeqEncoder::new(tok, spec, usize::MAX))
         }
         _ => None,
     };
@@ -207,16 +201,18 @@ fn not_an_input(output: &Path, inputs: &[&Path]) -> Result<()> {
     Ok(())
 }
 
-/// `INPUT` with `-suffix` before its extension.
-fn beside(input: &Path, suffix: &str) -> PathBuf {
+/// `INPUT` with `suffix` before its extension, or before `ext` in its place.
+fn beside(input: &Path, suffix: &str, ext: Option<&str>) -> PathBuf {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let ext = input
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "parquet".into());
+    let ext = ext.map(str::to_string).unwrap_or_else(|| {
+        input
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "parquet".into())
+    });
     input.with_file_name(format!("{stem}{suffix}.{ext}"))
 }
 
@@ -224,7 +220,7 @@ fn run_convert(cfg: ConvertConfig) -> Result<()> {
     let output = cfg
         .output
         .clone()
-        .unwrap_or_else(|| convert::default_output(&cfg.input));
+        .unwrap_or_else(|| beside(&cfg.input, ".rmtk", Some("parquet")));
     not_an_input(&output, &[&cfg.input])?;
     let converted = convert::convert_file(&cfg.input, cfg.from, cfg.skip_bad_rows)?;
     if converted.rows.is_empty() {
@@ -234,7 +230,7 @@ fn run_convert(cfg: ConvertConfig) -> Result<()> {
     eprintln!(
         "data convert: {} ({}): {} pairs -> {}{}",
         cfg.input.display(),
-        converted.layout_name(),
+        converted.layout.name(),
         converted.rows.len(),
         output.display(),
         skipped_note(&converted.skipped)
@@ -277,11 +273,11 @@ fn run_split(cfg: SplitConfig) -> Result<()> {
     let train_path = cfg
         .train
         .clone()
-        .unwrap_or_else(|| beside(&cfg.input, "-train"));
+        .unwrap_or_else(|| beside(&cfg.input, "-train", None));
     let test_path = cfg
         .test
         .clone()
-        .unwrap_or_else(|| beside(&cfg.input, "-test"));
+        .unwrap_or_else(|| beside(&cfg.input, "-test", None));
     not_an_input(&train_path, &[&cfg.input])?;
     not_an_input(&test_path, &[&cfg.input, &train_path])?;
     let (table, pairs, skipped) = read_pairs(&cfg.input, &cfg.columns, cfg.skip_bad_rows)?;
@@ -334,7 +330,7 @@ fn run_dedup(cfg: DedupConfig) -> Result<()> {
     let output = cfg
         .output
         .clone()
-        .unwrap_or_else(|| beside(&cfg.input, "-dedup"));
+        .unwrap_or_else(|| beside(&cfg.input, "-dedup", None));
     not_an_input(&output, &[&cfg.input])?;
     let (table, pairs, skipped) = read_pairs(&cfg.input, &cfg.columns, cfg.skip_bad_rows)?;
     let (rows, dropped) = split::dedup_rows(&table, &pairs, cfg.key);

@@ -21,7 +21,7 @@
 //!
 //! Other columns holding a text, a number or a boolean (ids, subsets, scores) are kept.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
@@ -42,7 +42,7 @@ pub enum SourceLayout {
 }
 
 impl SourceLayout {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             SourceLayout::Auto => "auto",
             SourceLayout::Sharegpt => "ShareGPT (LLaMA-Factory)",
@@ -271,11 +271,6 @@ fn sharegpt_message(
     }
 }
 
-/// A non-empty text cell, or an error naming it.
-fn text(table: &Table, row: usize, column: &str) -> Result<String, DataError> {
-    super::text_cell(table, row, column)
-}
-
 /// An optional text cell (absent, null or empty: none).
 fn optional_text(table: &Table, row: usize, column: &str) -> Result<Option<String>, DataError> {
     match table.rows[row].get(column) {
@@ -414,7 +409,7 @@ fn alpaca_row(table: &Table, row: usize) -> Result<PrefPair, DataError> {
             ));
         }
     }
-    let mut user = text(table, row, "instruction")?;
+    let mut user = super::text_cell(table, row, "instruction")?;
     if let Some(input) = optional_text(table, row, "input")? {
         user.push('\n');
         user.push_str(&input);
@@ -422,11 +417,11 @@ fn alpaca_row(table: &Table, row: usize) -> Result<PrefPair, DataError> {
     prompt.push(Message::new("user", &user));
     let chosen = Content::Chat(vec![Message::new(
         "assistant",
-        &text(table, row, "chosen")?,
+        &super::text_cell(table, row, "chosen")?,
     )]);
     let rejected = Content::Chat(vec![Message::new(
         "assistant",
-        &text(table, row, "rejected")?,
+        &super::text_cell(table, row, "rejected")?,
     )]);
     finish(table, row, prompt, chosen, rejected, "rejected")
 }
@@ -472,7 +467,10 @@ fn ultrafeedback_row(table: &Table, row: usize) -> Result<PrefPair, DataError> {
         chosen[..shared].to_vec()
     } else {
         // Responses without the user turn: the prompt column is it.
-        vec![Message::new("user", &text(table, row, "prompt")?)]
+        vec![Message::new(
+            "user",
+            &super::text_cell(table, row, "prompt")?,
+        )]
     };
     let (c, r) = (chosen[shared..].to_vec(), rejected[shared..].to_vec());
     if c.is_empty() || r.is_empty() {
@@ -490,19 +488,4 @@ fn ultrafeedback_row(table: &Table, row: usize) -> Result<PrefPair, DataError> {
         Content::Chat(r),
         "rejected",
     )
-}
-
-/// Where a converted file goes by default: beside the input, `.parquet`.
-pub fn default_output(input: &Path) -> PathBuf {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "pairs".into());
-    input.with_file_name(format!("{stem}.rmtk.parquet"))
-}
-
-impl Converted {
-    pub fn layout_name(&self) -> &'static str {
-        self.layout.name()
-    }
 }

@@ -6,23 +6,17 @@
 //! one chunk plus a few numbers per pair, not the file.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::prefs::{self, Content, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder, SeqSpec};
+use super::prefs::{self, Content, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder};
 use super::{DataError, Table};
 
 /// Rows per chunk: enough to keep every core tokenizing, little memory.
 pub const CHUNK_ROWS: usize = 8192;
-
-/// How sequences are built, for the length figures.
-pub struct Lengths<'a> {
-    pub encoder: SeqEncoder<'a>,
-}
 
 /// Nulls and empty cells of one column.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -127,53 +121,23 @@ struct Measured {
     truncate_start_identical: bool,
 }
 
-fn hash64(v: impl Hash) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.hash(&mut h);
-    h.finish()
-}
-
-/// Content as something hashable.
-fn content_hash(c: Option<&Content>, h: &mut impl Hasher) {
-    match c {
-        None => 0u8.hash(h),
-        Some(Content::Text(t)) => (1u8, t).hash(h),
-        Some(Content::Chat(m)) => {
-            2u8.hash(h);
-            for m in m {
-                (&m.role, &m.content).hash(h);
-            }
-        }
-        Some(Content::Tokens(t)) => (3u8, t).hash(h),
-    }
-}
-
-fn pair_hashes(p: &PrefPair) -> (u64, u64) {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    content_hash(p.prompt.as_ref(), &mut h);
-    let prompt = h.finish();
-    content_hash(Some(&p.chosen), &mut h);
-    content_hash(Some(&p.rejected), &mut h);
-    (prompt, hash64((prompt, h.finish())))
-}
-
 /// Inspect files; `lengths` adds the token figures.
 pub fn inspect(
     paths: &[PathBuf],
     columns: &PrefColumns,
     layout: Layout,
-    lengths: Option<&Lengths<'_>>,
+    lengths: Option<&SeqEncoder<'_>>,
     progress: impl Fn(usize),
 ) -> Result<Report, DataError> {
     let mut report = Report {
         files: paths.to_vec(),
         ..Report::default()
     };
-    let mut pair_seen: HashSet<u64> = HashSet::new();
-    let mut prompts: HashSet<u64> = HashSet::new();
+    let mut pair_seen: HashSet<u128> = HashSet::new();
+    let mut prompts: HashSet<u128> = HashSet::new();
     let mut measured: Vec<[u32; 4]> = Vec::new();
     let mut overlong = OverlongReport {
-        max_length: lengths.map_or(0, |l| l.encoder.spec().max_length),
+        max_length: lengths.map_or(0, |l| l.spec().max_length),
         ..OverlongReport::default()
     };
     for path in paths {
@@ -209,9 +173,8 @@ pub fn inspect(
                     }
                     _ => report.text_pairs += 1,
                 }
-                let (prompt, pair) = pair_hashes(p);
-                prompts.insert(prompt);
-                if !pair_seen.insert(pair) {
+                prompts.insert(super::split::prompt_key(p));
+                if !pair_seen.insert(super::split::pair_key(p)) {
                     report.duplicate_pairs += 1;
                 }
             }
@@ -299,8 +262,7 @@ fn column_stats(table: &Table, stats: &mut Vec<ColumnStats>) {
     }
 }
 
-fn measure(l: &Lengths<'_>, p: &PrefPair) -> Result<Measured, String> {
-    let enc = &l.encoder;
+fn measure(enc: &SeqEncoder<'_>, p: &PrefPair) -> Result<Measured, String> {
     let tok_count = |c: &Content| c.token_count(enc.tokenizer()).map(|n| n as u32);
     let mut m = Measured {
         prompt: p.prompt.as_ref().map(tok_count).transpose()?.unwrap_or(0),
@@ -372,16 +334,6 @@ pub fn summary(r: &Report) -> Vec<String> {
         ));
     }
     lines
-}
-
-/// A model folder's sequence spec for the length figures.
-pub fn spec_for(style: prefs::SeqStyle, chat_template: bool, max_length: usize) -> SeqSpec {
-    SeqSpec {
-        style,
-        max_length,
-        overlong: Overlong::Filter,
-        chat_template,
-    }
 }
 
 /// Rows the files hold (parquet: from the footer; JSONL: unknown).

@@ -45,10 +45,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{DataError, Table, edit_distance, json_type, parse_messages, read_table, truncate};
-use crate::models::{Message, Tokenizer};
+use crate::models::{Family, Message, Tokenizer};
 
 /// A prompt or a response as the file gives it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Content {
     Text(String),
     Chat(Vec<Message>),
@@ -665,6 +665,26 @@ pub struct SeqSpec {
 }
 
 impl SeqSpec {
+    /// How a model of `family` with tokenizer `tok` reads sequences: decoders one sequence,
+    /// through the chat template when the tokenizer has one; encoders a segment pair.
+    pub fn for_model(
+        family: Family,
+        tok: &Tokenizer,
+        max_length: usize,
+        overlong: Overlong,
+    ) -> Self {
+        let (style, chat_template) = match family {
+            Family::Llama => (SeqStyle::Decoder, tok.has_chat_template()),
+            Family::Bert => (SeqStyle::Encoder, false),
+        };
+        Self {
+            style,
+            max_length,
+            overlong,
+            chat_template,
+        }
+    }
+
     /// The spec for scoring responses one by one, where none may be dropped: `filter`
     /// becomes `truncate`.
     pub fn for_scoring(mut self) -> Self {

@@ -83,7 +83,10 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// Subsets in first-seen order with their rows' values.
-fn by_subset(rows: &[Scored], value: impl Fn(&Scored) -> f64) -> Vec<(&str, Vec<f64>)> {
+fn by_subset<'a>(
+    rows: impl IntoIterator<Item = &'a Scored>,
+    value: impl Fn(&Scored) -> f64,
+) -> Vec<(&'a str, Vec<f64>)> {
     let mut out: Vec<(&str, Vec<f64>)> = Vec::new();
     for r in rows {
         let v = value(r);
@@ -250,8 +253,7 @@ pub fn rewardbench2_ties(rows: &[&Scored]) -> Value {
 /// RewardBench 2: per-subset scores (Ties by its rule), the score.
 pub fn rewardbench2(rows: &[Scored]) -> Value {
     let is_ties = |r: &Scored| r.subset.eq_ignore_ascii_case("ties");
-    let plain: Vec<Scored> = rows.iter().filter(|r| !is_ties(r)).cloned().collect();
-    let subsets = by_subset(&plain, rewardbench2_row);
+    let subsets = by_subset(rows.iter().filter(|r| !is_ties(r)), rewardbench2_row);
     let ties: Vec<&Scored> = rows.iter().filter(|r| is_ties(r)).collect();
     let mut out = Map::new();
     let mut scores = Map::new();

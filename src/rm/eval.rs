@@ -387,10 +387,11 @@ fn run_benchmark(cfg: &EvalRmConfig, rm: &LoadedRm, spec: prefs::SeqSpec) -> Res
     let refs: Vec<&prefs::Seq> = seqs.iter().collect();
     let rewards = run_on(
         cfg.device,
-        ScoreSeqs {
+        super::RewardsJob {
             rm,
             seqs: &refs,
             batch_size: cfg.batch_size,
+            what: "eval-rm",
         },
     )?;
     let mut next = rewards.into_iter().map(f64::from);
@@ -448,33 +449,24 @@ fn run_benchmark(cfg: &EvalRmConfig, rm: &LoadedRm, spec: prefs::SeqSpec) -> Res
 /// A benchmark report's headline numbers for a reader.
 fn bench_lines(format: EvalFormat, r: &Value) -> Vec<String> {
     let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.4}"));
+    // "name score, name score, ..." of a JSON object of scores.
+    let named = |v: &Value| {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k} {}", f(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
     match format {
         EvalFormat::Rewardbench => vec![
-            format!(
-                "sections: {}",
-                r["sections"]
-                    .as_object()
-                    .map(|o| o
-                        .iter()
-                        .map(|(k, v)| format!("{k} {}", f(v)))
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default()
-            ),
+            format!("sections: {}", named(&r["sections"])),
             format!("score (mean of the sections): {}", f(&r["score"])),
         ],
         EvalFormat::Rewardbench2 => vec![
-            format!(
-                "subsets: {}",
-                r["subsets"]
-                    .as_object()
-                    .map(|o| o
-                        .iter()
-                        .map(|(k, v)| format!("{k} {}", f(v)))
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default()
-            ),
+            format!("subsets: {}", named(&r["subsets"])),
             format!("score (mean of the six subsets): {}", f(&r["score"])),
         ],
         _ => vec![format!(
@@ -484,28 +476,6 @@ fn bench_lines(format: EvalFormat, r: &Value) -> Vec<String> {
             f(&r["easy_acc"]),
             f(&r["total_avg_acc"])
         )],
-    }
-}
-
-struct ScoreSeqs<'a> {
-    rm: &'a LoadedRm,
-    seqs: &'a [&'a prefs::Seq],
-    batch_size: usize,
-}
-
-impl Job for ScoreSeqs<'_> {
-    type Output = Vec<f32>;
-
-    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output> {
-        let model = self.rm.load::<B>(&device)?;
-        let bar = crate::util::progress_bar(self.seqs.len() as u64, "eval-rm");
-        let out = self
-            .rm
-            .rewards(&model, self.seqs, self.batch_size, &device, |n| {
-                bar.inc(n as u64)
-            })?;
-        bar.finish_and_clear();
-        Ok(out)
     }
 }
 

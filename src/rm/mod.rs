@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use serde::{Deserialize, Serialize};
 
-use crate::data::prefs::{EncodedPair, Overlong, Seq, SeqSpec, SeqStyle};
+use crate::data::prefs::{EncodedPair, Overlong, Seq, SeqSpec};
 use crate::models::load::ComputeDtype;
 use crate::models::reward::{HeadInit, RewardBatch, RewardModel};
 use crate::models::{Family, ModelDir, Tokenizer};
@@ -173,14 +173,6 @@ pub fn head_key(family: Family) -> &'static str {
     }
 }
 
-/// The sequence style of a family.
-pub fn style_of(family: Family) -> SeqStyle {
-    match family {
-        Family::Llama => SeqStyle::Decoder,
-        Family::Bert => SeqStyle::Encoder,
-    }
-}
-
 /// The longest sequence a backbone takes: BERT's position table; a decoder's
 /// `max_position_embeddings`.
 pub fn model_max_positions(model: &ModelDir) -> Result<usize> {
@@ -269,13 +261,12 @@ impl LoadedRm {
         let limit = model_max_positions(&self.dir)?;
         let mut spec = match &self.info {
             Some(i) => i.sequences.clone(),
-            None => SeqSpec {
-                style: style_of(self.dir.family),
-                max_length: limit.min(1024),
-                overlong: Overlong::Truncate,
-                chat_template: self.tokenizer.has_chat_template()
-                    && self.dir.family == Family::Llama,
-            },
+            None => SeqSpec::for_model(
+                self.dir.family,
+                &self.tokenizer,
+                limit.min(1024),
+                Overlong::Truncate,
+            ),
         };
         if let Some(m) = max_length {
             spec.max_length = m;
@@ -328,6 +319,31 @@ impl LoadedRm {
             }
             progress(chunk.len());
         }
+        Ok(out)
+    }
+}
+
+/// Rewards of encoded sequences on a device (the model loaded there), in their order, with
+/// a progress bar named `what`.
+pub struct RewardsJob<'a> {
+    pub rm: &'a LoadedRm,
+    pub seqs: &'a [&'a Seq],
+    pub batch_size: usize,
+    pub what: &'static str,
+}
+
+impl crate::device::Job for RewardsJob<'_> {
+    type Output = Vec<f32>;
+
+    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output> {
+        let model = self.rm.load::<B>(&device)?;
+        let bar = crate::util::progress_bar(self.seqs.len() as u64, self.what);
+        let out = self
+            .rm
+            .rewards(&model, self.seqs, self.batch_size, &device, |n| {
+                bar.inc(n as u64)
+            })?;
+        bar.finish_and_clear();
         Ok(out)
     }
 }

@@ -5,7 +5,6 @@
 //! longer ones are cut to the maximum length (every row gets a reward; the count is
 //! reported). Rows are scored in batches of similar length.
 
-use crate::kernels::FusedOps;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -14,7 +13,7 @@ use serde_json::Value;
 use super::LoadedRm;
 use crate::data::prefs::{Content, Layout, Seq, SeqEncoder, content_cell};
 use crate::data::{self, DataError, Table, edit_distance};
-use crate::device::{DeviceSpec, Job, run_on};
+use crate::device::{DeviceSpec, run_on};
 
 /// Score responses with a reward model.
 #[derive(Debug, Clone, clap::Args)]
@@ -117,14 +116,25 @@ pub fn run(cfg: ScoreConfig) -> Result<()> {
             cfg.reward_column
         );
     }
-    let rewards = run_on(
+    let present: Vec<(usize, &Seq)> = seqs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+        .collect();
+    let refs: Vec<&Seq> = present.iter().map(|(_, s)| *s).collect();
+    let scored = run_on(
         cfg.device,
-        ScoreJob {
+        super::RewardsJob {
             rm: &rm,
-            seqs: &seqs,
+            seqs: &refs,
             batch_size: cfg.batch_size,
+            what: "score",
         },
     )?;
+    let mut rewards = vec![None; seqs.len()];
+    for ((i, _), r) in present.iter().zip(scored) {
+        rewards[*i] = Some(r);
+    }
     let rows: Vec<data::Row> = table
         .rows
         .iter()
@@ -209,37 +219,4 @@ fn encode_row(
             row,
             message: m,
         })
-}
-
-struct ScoreJob<'a> {
-    rm: &'a LoadedRm,
-    seqs: &'a [Option<Seq>],
-    batch_size: usize,
-}
-
-impl Job for ScoreJob<'_> {
-    type Output = Vec<Option<f32>>;
-
-    fn run<B: FusedOps>(self, device: B::Device) -> Result<Self::Output> {
-        let model = self.rm.load::<B>(&device)?;
-        let present: Vec<(usize, &Seq)> = self
-            .seqs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
-            .collect();
-        let seqs: Vec<&Seq> = present.iter().map(|(_, s)| *s).collect();
-        let bar = crate::util::progress_bar(seqs.len() as u64, "score");
-        let rewards = self
-            .rm
-            .rewards(&model, &seqs, self.batch_size, &device, |n| {
-                bar.inc(n as u64)
-            })?;
-        bar.finish_and_clear();
-        let mut out = vec![None; self.seqs.len()];
-        for ((i, _), r) in present.iter().zip(rewards) {
-            out[*i] = Some(r);
-        }
-        Ok(out)
-    }
 }

@@ -33,17 +33,17 @@ use serde_json::{Map, Value, json};
 
 use super::{
     PairStats, RmInfo, bt_loss, check_max_length, head_key, model_max_positions, model_vocab,
-    pair_batch, pair_rewards, style_of,
+    pair_batch, pair_rewards,
 };
 use crate::data::prefs::{
     self, EncodedPair, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder, SeqSpec,
 };
 use crate::device::{DeviceSpec, Job, run_on};
+use crate::models::ModelDir;
 use crate::models::linear::{dropout_seed, with_dropout};
 use crate::models::load::{ComputeDtype, SaveDtype, param_infos};
 use crate::models::peft::LoraArgs;
 use crate::models::reward::{HeadInit, RewardModel};
-use crate::models::{Family, ModelDir};
 use crate::train::metrics::{RunLog, bar_message, num};
 use crate::train::{
     Accumulator, AdamW, AdamWConfig, Checkpoints, LrSchedule, MetricsLog, ScheduleKind, StepPlan,
@@ -357,12 +357,7 @@ pub fn run(cfg: TrainRmConfig) -> Result<()> {
     let limit = model_max_positions(&base)?;
     let max_length = cfg.max_length.unwrap_or(limit.min(1024));
     check_max_length(max_length, limit, &base.name)?;
-    let spec = SeqSpec {
-        style: style_of(base.family),
-        max_length,
-        overlong: cfg.overlong,
-        chat_template: base.family == Family::Llama && tokenizer.has_chat_template(),
-    };
+    let spec = SeqSpec::for_model(base.family, &tokenizer, max_length, cfg.overlong);
 
     // Data: read, split, encode.
     let files = prefs::expand_paths(&cfg.data)?;
