@@ -1,8 +1,10 @@
-//! Backbone throughput on CPU: forward tokens/s at batch x length, KV-cached decode
-//! tokens/s at batch 1 and 8 after short prompts, and whole greedy generations of a batch
-//! of 16 prompts of 80-500 tokens (prefill included). `cargo bench --bench backbone
-//! [--features bench-ndarray] -- [--backend flex|ndarray] [--model DIR] [--batch 8]
-//! [--seq 512] [--prompt 32] [--new 64] [--reps 3] [--no-chat]`.
+//! Backbone throughput: forward tokens/s at batch x length, KV-cached decode tokens/s at
+//! batch 1 and 8 after short prompts, and whole greedy generations of a batch of 16 prompts
+//! of 80-500 tokens (prefill included). `cargo bench --bench backbone
+//! [--features bench-ndarray|cuda] -- [--backend flex|ndarray|cuda] [--dtype f32|bf16]
+//! [--model DIR] [--random-weights SEED] [--batch 8] [--seq 512] [--prompt 32] [--new 64]
+//! [--reps 3] [--no-chat]`. `--random-weights` needs only the folder's config.json (the
+//! GPU check runs Qwen2.5-0.5B's shape this way: scripts/gpu-check.sh).
 //! Prints one JSON line per measurement (scripts/bench-models.sh tabulates them).
 
 mod common;
@@ -10,12 +12,15 @@ mod common;
 use std::time::Instant;
 
 use burn::prelude::*;
+use burn::tensor::DType;
 use rmtk::kernels::FusedOps;
 use rmtk::models::{self, LlamaForCausalLM, ModelDir, PaddingMask, SlotId};
 
 struct Args {
     backend: String,
+    dtype: String,
     model: String,
+    random_weights: Option<u64>,
     batch: usize,
     seq: usize,
     prompt: usize,
@@ -27,7 +32,9 @@ struct Args {
 fn parse() -> Args {
     let mut a = Args {
         backend: "flex".into(),
+        dtype: "f32".into(),
         model: "models/smollm2-135m-instruct".into(),
+        random_weights: None,
         batch: 8,
         seq: 512,
         prompt: 32,
@@ -41,7 +48,9 @@ fn parse() -> Args {
         let v = argv.get(i + 1).cloned().unwrap_or_default();
         match argv[i].as_str() {
             "--backend" => a.backend = v,
+            "--dtype" => a.dtype = v,
             "--model" => a.model = v,
+            "--random-weights" => a.random_weights = Some(v.parse().expect("--random-weights")),
             "--batch" => a.batch = v.parse().expect("--batch"),
             "--seq" => a.seq = v.parse().expect("--seq"),
             "--prompt" => a.prompt = v.parse().expect("--prompt"),
@@ -185,27 +194,32 @@ fn chat_bench<B: FusedOps>(lm: &LlamaForCausalLM<B>, a: &Args) -> (f64, f64) {
     ((prompts.len() * a.new) as f64 / best.0, best.1)
 }
 
-fn run<B: FusedOps>(a: &Args) {
-    let device = B::Device::default();
-    let model = ModelDir::open(&a.model).expect("model folder (run scripts/fetch-models.sh)");
-    let lm = models::load_causal_lm::<B>(&model, &device).expect("load");
+fn run<B: FusedOps>(a: &Args, device: B::Device) {
+    let mut model = ModelDir::open(&a.model).expect("model folder (run scripts/fetch-models.sh)");
+    model.random_weights = a.random_weights;
+    let dtype = match a.dtype.as_str() {
+        "f32" => DType::F32,
+        "bf16" => DType::BF16,
+        other => panic!("--dtype {other}: f32 or bf16"),
+    };
+    let lm = models::load_causal_lm_in::<B>(&model, &device, dtype).expect("load");
     let fwd = forward_bench(&lm, a, &device);
     println!(
-        "{{\"engine\":\"rmtk-{}\",\"what\":\"forward\",\"batch\":{},\"seq\":{},\"tokens_per_s\":{fwd:.1}}}",
-        a.backend, a.batch, a.seq
+        "{{\"engine\":\"rmtk-{}\",\"dtype\":\"{}\",\"what\":\"forward\",\"batch\":{},\"seq\":{},\"tokens_per_s\":{fwd:.1}}}",
+        a.backend, a.dtype, a.batch, a.seq
     );
     for batch in [1, 8] {
         let dec = decode_bench(&lm, a, batch);
         println!(
-            "{{\"engine\":\"rmtk-{}\",\"what\":\"decode\",\"batch\":{batch},\"prompt\":{},\"new\":{},\"tokens_per_s\":{dec:.1}}}",
-            a.backend, a.prompt, a.new
+            "{{\"engine\":\"rmtk-{}\",\"dtype\":\"{}\",\"what\":\"decode\",\"batch\":{batch},\"prompt\":{},\"new\":{},\"tokens_per_s\":{dec:.1}}}",
+            a.backend, a.dtype, a.prompt, a.new
         );
     }
     if !a.no_chat {
         let (chat, prefill) = chat_bench(&lm, a);
         println!(
-            "{{\"engine\":\"rmtk-{}\",\"what\":\"chat\",\"batch\":16,\"prompt\":\"80-500\",\"new\":{},\"tokens_per_s\":{chat:.1},\"prefill_s\":{prefill:.3}}}",
-            a.backend, a.new
+            "{{\"engine\":\"rmtk-{}\",\"dtype\":\"{}\",\"what\":\"chat\",\"batch\":16,\"prompt\":\"80-500\",\"new\":{},\"tokens_per_s\":{chat:.1},\"prefill_s\":{prefill:.3}}}",
+            a.backend, a.dtype, a.new
         );
     }
 }
@@ -215,9 +229,13 @@ fn main() {
     rmtk::util::tune_allocator();
     let a = parse();
     match a.backend.as_str() {
-        "flex" => run::<burn::backend::Flex>(&a),
+        "flex" => run::<burn::backend::Flex>(&a, Default::default()),
         #[cfg(feature = "bench-ndarray")]
-        "ndarray" => run::<burn::backend::NdArray>(&a),
-        other => panic!("unknown backend {other} (flex; ndarray with --features bench-ndarray)"),
+        "ndarray" => run::<burn::backend::NdArray>(&a, Default::default()),
+        #[cfg(feature = "cuda")]
+        "cuda" => run::<rmtk::device::Gpu>(&a, burn::backend::cuda::CudaDevice::new(0)),
+        other => panic!(
+            "unknown backend {other} (flex; ndarray with --features bench-ndarray; cuda with --features cuda)"
+        ),
     }
 }

@@ -20,14 +20,27 @@
 #            shape with a tiny reward model
 #   bench    train-rm steps/s of the random Qwen2.5-0.5B (4 pairs x 512, 6 steps) beside
 #            PyTorch (transformers + peft, the same shapes, dtype and LoRA) on the same GPU
+#   parity   where the device parts from the CPU: per-response rewards of the tiny Llama's
+#            golden adapter on 48 demo responses (.gpu/parity.jsonl, cut at 64 tokens), the
+#            CPU's f32 against the device's f32 at the default batch (attention written
+#            out, as rmtk runs it on CUDA), with burn's attention op instead
+#            (RMTK_CUDA_ATTENTION=burn), at batch 1, with autotune at its minimal level and
+#            with cubecl's bounds validation; the largest and mean differences, and the
+#            rows that differ most. f32 on CUDA multiplies in TF32 (cubek's choice for f32
+#            on tensor cores): differences of a few 1e-3 are that, the bound is 1e-2
+#   backbone the backbone benchmark (benches/backbone.rs beside scripts/bench-torch.py) on
+#            random Qwen2.5-0.5B weights, f32 and bf16: forward 8 x 512, greedy decode
+#            after 32-token prompts at batch 1 and 8, and 16 chat-length prompts (80-500
+#            tokens) generated whole; 3 interleaved rounds, medians and ratios
 #
 # Here (build machine):  scripts/gpu-check.sh --prepare
-#   builds `cargo build --release --features cuda`, strips it and packs it as .gpu/rmtk.xz
-#   (about 60 MiB stripped, 12 MiB packed; unpacked there with python3's lzma), copies the
+#   builds `cargo build --release --features cuda` and the backbone bench, strips them and
+#   packs them as .gpu/rmtk.xz and .gpu/backbone.xz (the binary about 60 MiB stripped,
+#   12 MiB packed; unpacked there with python3's lzma), copies the
 #   SmolLM2 tokenizer into .gpu/tokenizer, and checks that what travels (.gpu and the tree
 #   git would send) stays under the 64 MiB a call may carry. Then call the device tool with
 #   carry [".gpu"] and the command `scripts/gpu-check.sh --stages smoke` (a minute: is the
-#   binary fit?), then `scripts/gpu-check.sh --stages "goldens bf16 memory bench"`.
+#   binary fit?), then `scripts/gpu-check.sh --stages "goldens backbone bench bf16 memory"`.
 # There:   scripts/gpu-check.sh [--stages "smoke goldens bf16 memory bench"] [--out DIR]
 #                               [--bin PATH] [--device cuda|cpu] [--quick]
 #   --device cpu  the same stages on the CPU with any rmtk binary (default: the dev build),
@@ -39,7 +52,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 rmtk_help_if_asked "$0" "$@"
 cd "$RMTK_ROOT"
 
-STAGES="smoke goldens bf16 memory bench"
+STAGES="smoke goldens backbone bench bf16 memory"
 DEST="${OUT:-$RMTK_ROOT/gpu-check-out}"
 BIN=""
 DEVICE=cuda
@@ -56,18 +69,27 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+PY_HOST=python3
 if [[ "$PREPARE" == 1 ]]; then
   set -e
   WORKBIN="$(rmtk_tmpdir gpu-prepare)/rmtk"
-  echo "building rmtk --release --features cuda" >&2
+  echo "building rmtk --release --features cuda, and the backbone bench" >&2
   cargo build --release --locked --features cuda
+  bench="$(cargo build --release --locked --features cuda --bench backbone --message-format=json \
+    | $PY_HOST -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "backbone" and m.get("executable"):
+        print(m["executable"])')"
   rm -rf .gpu && mkdir -p .gpu/tokenizer
-  cp "$(rmtk_target_dir)/release/rmtk" "$WORKBIN"
-  strip "$WORKBIN"
-  # The stripped binary alone is about 60 MiB: it travels xz-compressed (about 12 MiB) and
-  # is unpacked there with python3's lzma.
-  xz -9 -T2 -c "$WORKBIN" >.gpu/rmtk.xz
-  echo "stripped CUDA binary: $(du -h "$WORKBIN" | cut -f1), xz-compressed $(du -h .gpu/rmtk.xz | cut -f1)"
+  for pair in "$(rmtk_target_dir)/release/rmtk:rmtk" "$bench:backbone"; do
+    cp "${pair%:*}" "$WORKBIN"
+    strip "$WORKBIN"
+    # The stripped binary alone is about 60 MiB: it travels xz-compressed (about 12 MiB)
+    # and is unpacked there with python3's lzma.
+    xz -9 -T2 -c "$WORKBIN" >".gpu/${pair##*:}.xz"
+    echo "stripped ${pair##*:}: $(du -h "$WORKBIN" | cut -f1), xz-compressed $(du -h ".gpu/${pair##*:}.xz" | cut -f1)"
+  done
   rm -f "$WORKBIN"
   tok=models/smollm2-135m-instruct
   cp "$tok/tokenizer.json" "$tok/tokenizer_config.json" .gpu/tokenizer/
@@ -83,10 +105,19 @@ fi
 mkdir -p "$DEST"
 WORK="$(rmtk_tmpdir gpu-check)"
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
-if [[ -z "$BIN" && -f .gpu/rmtk.xz ]]; then
-  BIN="$WORK/rmtk"
+unpack() {  # unpack NAME: .gpu/NAME.xz into $WORK/NAME
   python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-    .gpu/rmtk.xz "$BIN" && chmod +x "$BIN" || { echo "gpu-check: cannot unpack .gpu/rmtk.xz" >&2; exit 1; }
+    ".gpu/$1.xz" "$WORK/$1" && chmod +x "$WORK/$1" || { echo "gpu-check: cannot unpack .gpu/$1.xz" >&2; exit 1; }
+}
+if [[ -z "$BIN" && -f .gpu/rmtk.xz ]]; then
+  unpack rmtk
+  BIN="$WORK/rmtk"
+fi
+# The backbone bench: carried in .gpu/, or (for --device cpu) $BACKBONE_BIN.
+BACKBONE="${BACKBONE_BIN:-}"
+if [[ -z "$BACKBONE" && -f .gpu/backbone.xz ]]; then
+  unpack backbone
+  BACKBONE="$WORK/backbone"
 fi
 if [[ -z "$BIN" ]]; then
   if [[ -x .gpu/rmtk ]]; then BIN=.gpu/rmtk
@@ -317,6 +348,98 @@ EOF
   return $ok
 }
 
+# score_rows OUT [ENV...] -- FLAGS...: rmtk score of the parity rows with the golden adapter.
+score_rows() {
+  local out="$1"; shift
+  local envs=()
+  while [[ "$1" != -- ]]; do envs+=("$1"); shift; done
+  shift
+  local base="$WORK/tiny-llama"
+  [[ -d "$base" ]] || tiny llama "$base"
+  env "${envs[@]}" timeout 150 "$BIN" score --model tests/golden/lora-tiny-llama-init \
+    --base-model "$base" --input "$PARITY" --output "$out" --max-length 64 "$@" >"$out.log" 2>&1 \
+    || { tail -n 5 "$out.log"; return 1; }
+}
+
+stage_parity() {
+  local ok=0 variant
+  PARITY=.gpu/parity.jsonl
+  [[ -f "$PARITY" ]] || { echo "no $PARITY (scripts/gpu-check.sh --prepare)"; return 1; }
+  score_rows "$WORK/parity-cpu.jsonl" -- --device cpu || return 1
+  for variant in default burn-attention batch1 minimal validate; do
+    local start=$SECONDS envs=() flags=(--device "$DEVICE")
+    rm -f cubecl.toml
+    case "$variant" in
+      burn-attention) envs+=(RMTK_CUDA_ATTENTION=burn) ;;
+      batch1) flags+=(--batch-size 1) ;;
+      minimal) envs+=(CUBECL_AUTOTUNE_LEVEL=minimal) ;;
+      validate) printf '[compilation]\ncheck_mode = "validate"\n' >cubecl.toml ;;
+    esac
+    score_rows "$WORK/parity-$variant.jsonl" "${envs[@]}" -- "${flags[@]}" \
+      || { echo "$variant: FAILED"; ok=1; continue; }
+    rm -f cubecl.toml
+    $PY - "$WORK/parity-cpu.jsonl" "$WORK/parity-$variant.jsonl" "$variant" "$((SECONDS - start))" <<'EOF' || ok=1
+import json, sys
+a = [json.loads(l)["reward"] for l in open(sys.argv[1])]
+b = [json.loads(l)["reward"] for l in open(sys.argv[2])]
+d = [abs(x - y) for x, y in zip(a, b)]
+worst = sorted(range(len(d)), key=lambda i: -d[i])[:4]
+print(f"{sys.argv[3]:<9} {sys.argv[4]:>4} s: {len(d)} rewards, largest difference {max(d):.2e}, "
+      f"mean {sum(d) / len(d):.2e}, over 1e-2: {sum(x > 1e-2 for x in d)}; worst rows "
+      + ", ".join(f"{i} ({a[i]:.4f} vs {b[i]:.4f})" for i in worst))
+sys.exit(0 if max(d) <= 1e-2 else 1)
+EOF
+  done
+  rm -f cubecl.toml
+  return $ok
+}
+
+# The backbone benchmark, rmtk and PyTorch interleaved, each engine's run bounded (a stuck
+# one costs minutes of the lease, not all of it); every line is printed as it comes, then
+# the medians. On --device cpu (checking this script) the tiny Llama, small shapes, f32.
+stage_backbone() {
+  [[ -n "$BACKBONE" ]] || { echo "no backbone bench (.gpu/backbone.xz or BACKBONE_BIN)"; return 1; }
+  local dir round dtype lines="$WORK/backbone.jsonl" backend=cuda dtypes="f32 bf16" ok=0
+  # BACKBONE_ROUNDS and BACKBONE_REPS shorten it where the lease is short.
+  local shape=(--batch 8 --seq 512 --prompt 32 --new 64 --reps "${BACKBONE_REPS:-2}")
+  if [[ "$DEVICE" == cuda* ]]; then
+    dir="$(shaped qwen2.5-0.5b)"
+  else
+    backend=flex dtypes=f32 shape=(--batch 2 --seq 32 --prompt 8 --new 8 --reps 1 --no-chat)
+    dir="$WORK/tiny-llama"
+    [[ -d "$dir" ]] || tiny llama "$dir"
+  fi
+  : >"$lines"
+  for round in $(seq "${BACKBONE_ROUNDS:-3}"); do
+    for dtype in $dtypes; do
+      timeout 240 "$BACKBONE" --backend "$backend" --dtype "$dtype" --model "$dir" \
+        --random-weights 7 "${shape[@]}" | tee -a "$lines" || { echo "rmtk $dtype round $round: FAILED"; ok=1; }
+      timeout 240 $PY scripts/bench-torch.py --device "${DEVICE%%:*}" --dtype "$dtype" \
+        --model "$dir" --random-weights "${shape[@]}" | tee -a "$lines" \
+        || { echo "PyTorch $dtype round $round: FAILED"; ok=1; }
+    done
+  done
+  $PY - "$lines" <<'EOF' || ok=1
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+def key(r):
+    return (r.get("dtype", "f32"), r["what"], r["batch"])
+runs = {}
+for r in rows:
+    side = "rmtk" if r["engine"].startswith("rmtk") else "torch"
+    runs.setdefault(key(r), {}).setdefault(side, []).append(r["tokens_per_s"])
+print(f"{'dtype':<5} {'what':<8} {'batch':>5} {'rmtk tok/s':>11} {'PyTorch tok/s':>14} {'ratio':>6}  rounds")
+for k in sorted(runs):
+    v = runs[k]
+    ours = statistics.median(v["rmtk"]) if v.get("rmtk") else float("nan")
+    theirs = statistics.median(v["torch"]) if v.get("torch") else float("nan")
+    print(f"{k[0]:<5} {k[1]:<8} {k[2]:>5} {ours:>11.0f} {theirs:>14.0f} {ours / theirs:>6.2f}  "
+          f"{len(v.get('rmtk', []))}/{len(v.get('torch', []))}")
+sys.exit(0 if rows else 1)
+EOF
+  return $ok
+}
+
 stage_bench() {
   long_pairs
   local dir run
@@ -344,7 +467,7 @@ cfg = AutoConfig.from_pretrained(cfg_path.rsplit("/", 1)[0])
 cfg.num_labels, cfg.pad_token_id = 1, 0
 torch.manual_seed(0)
 dt = torch.bfloat16 if dtype == "bf16" else torch.float32
-model = AutoModelForSequenceClassification.from_config(cfg, torch_dtype=dt).to(device)
+model = AutoModelForSequenceClassification.from_config(cfg, dtype=dt).to(device)
 if r:
     from peft import LoraConfig, get_peft_model
     model = get_peft_model(model, LoraConfig(r=r, lora_alpha=8, target_modules="all-linear",

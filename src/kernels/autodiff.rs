@@ -114,6 +114,10 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         B::device_memory(device)
     }
 
+    fn burn_attention() -> bool {
+        B::burn_attention()
+    }
+
     fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         if !B::fused_enabled() {
             return prim(plain::rms_norm::<Self>(float(x), float(weight), eps));
@@ -190,11 +194,12 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         layout: &AttnLayout,
     ) -> FloatTensor<Self> {
         if !B::fused_enabled() {
-            return prim(plain::attention::<Self>(
+            return prim(plain::attend::<Self>(
                 float(q),
                 float(k),
                 float(v),
                 layout,
+                B::burn_attention(),
             ));
         }
         let node = AttentionNode

@@ -328,11 +328,12 @@ impl FusedOps for Flex {
         layout: &AttnLayout,
     ) -> FloatTensor<Self> {
         if !Self::fused_enabled() || !all_f32(&[&q, &k, &v]) {
-            return prim(plain::attention::<Self>(
+            return prim(plain::attend::<Self>(
                 float(q),
                 float(k),
                 float(v),
                 layout,
+                Self::burn_attention(),
             ));
         }
         Self::attention_lse(q, k, v, layout).0
@@ -345,7 +346,13 @@ impl FusedOps for Flex {
         layout: &AttnLayout,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         if !all_f32(&[&q, &k, &v]) {
-            let (out, lse) = plain::attention_lse::<Self>(float(q), float(k), float(v), layout);
+            let (out, lse) = plain::attention_lse::<Self>(
+                float(q),
+                float(k),
+                float(v),
+                layout,
+                Self::burn_attention(),
+            );
             return (prim(out), prim(lse));
         }
         let (out, lse, dims) = attention_f32(q, k, v, None, layout);
@@ -474,6 +481,7 @@ impl FusedOps for Flex {
                 float(v),
                 slots,
                 layout,
+                Self::burn_attention(),
             ));
         }
         attention_f32(q, k, v, Some(slots), layout).0

@@ -95,6 +95,15 @@ pub trait FusedOps: Backend {
         None
     }
 
+    /// Whether the plain path's attention may call burn's attention op
+    /// (`module::attention`); where not, it is written out as matmuls and a masked softmax
+    /// ([`plain::written_attention`]), which materialises the scores. CUDA says no: on an
+    /// H200, burn-cubecl 0.21's attention op (autotuned among flash kernels and a
+    /// fallback) gave padded batches rewards far from the CPU's (README, "On a GPU").
+    fn burn_attention() -> bool {
+        true
+    }
+
     /// `x / sqrt(mean(x^2) + eps) * weight`.
     fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
         plain::rms_norm::<Self>(float(x), float(weight), eps)
@@ -170,11 +179,12 @@ pub trait FusedOps: Backend {
         v: FloatTensor<Self>,
         layout: &AttnLayout,
     ) -> FloatTensor<Self> {
-        prim(plain::attention::<Self>(
+        prim(plain::attend::<Self>(
             float(q),
             float(k),
             float(v),
             layout,
+            Self::burn_attention(),
         ))
     }
 
@@ -186,7 +196,13 @@ pub trait FusedOps: Backend {
         v: FloatTensor<Self>,
         layout: &AttnLayout,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (out, lse) = plain::attention_lse::<Self>(float(q), float(k), float(v), layout);
+        let (out, lse) = plain::attention_lse::<Self>(
+            float(q),
+            float(k),
+            float(v),
+            layout,
+            Self::burn_attention(),
+        );
         (prim(out), prim(lse))
     }
 
@@ -264,6 +280,7 @@ pub trait FusedOps: Backend {
             float(v),
             slots,
             layout,
+            Self::burn_attention(),
         ))
     }
 
@@ -466,6 +483,13 @@ impl FusedOps for burn::backend::Cuda {
         // The calling thread's stream: the trainers sample from the thread that runs them.
         let client = burn::cubecl::cuda::CudaRuntime::client(device);
         client.memory_usage().ok().map(|u| u.bytes_reserved)
+    }
+
+    /// No, unless `RMTK_CUDA_ATTENTION=burn` (to compare the two on a GPU:
+    /// scripts/gpu-check.sh's parity stage).
+    fn burn_attention() -> bool {
+        static BURN: OnceLock<bool> = OnceLock::new();
+        *BURN.get_or_init(|| std::env::var("RMTK_CUDA_ATTENTION").as_deref() == Ok("burn"))
     }
 }
 

@@ -5,7 +5,7 @@
 //! closed-form gradients, written once for every backend.
 
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::{sigmoid, silu, softmax};
 use burn::tensor::module;
 use burn::tensor::ops::AttentionModuleOptions;
 
@@ -164,6 +164,43 @@ fn repeat_kv<B: Backend>(t: Tensor<B, 4>, rep: usize) -> Tensor<B, 4> {
 }
 
 /// Scaled dot-product attention of token-major `q: [batch, seq, heads, d]` over
+/// `k, v: [batch, keys, kv_heads, d]`: by burn's attention op when `burn_op`, else
+/// written out ([`written_attention`]; see [`super::FusedOps::burn_attention`]).
+pub fn attend<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    layout: &AttnLayout,
+    burn_op: bool,
+) -> Tensor<B, 4> {
+    if burn_op {
+        attention(q, k, v, layout)
+    } else {
+        written_attention(q, k, v, layout)
+    }
+}
+
+/// [`attention`] as matmuls and a masked softmax: `softmax(q k^T / sqrt(d) + mask) v`,
+/// with the `[batch, heads, seq, keys]` scores materialised.
+pub fn written_attention<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    layout: &AttnLayout,
+) -> Tensor<B, 4> {
+    let probs = softmax(masked_scores(q.clone(), k, layout), 3);
+    weigh_values(probs, v, q.dims()[2])
+}
+
+/// `probs [batch, heads, seq, keys]` times the values `v: [batch, keys, kv_heads, d]`,
+/// token major: `[batch, seq, heads, d]`.
+fn weigh_values<B: Backend>(probs: Tensor<B, 4>, v: Tensor<B, 4>, heads: usize) -> Tensor<B, 4> {
+    let kv_heads = v.dims()[2];
+    let v = repeat_kv(v.swap_dims(1, 2), heads / kv_heads);
+    probs.matmul(v).swap_dims(1, 2)
+}
+
+/// Scaled dot-product attention of token-major `q: [batch, seq, heads, d]` over
 /// `k, v: [batch, keys, kv_heads, d]`, by burn's attention op on heads-major copies.
 pub fn attention<B: Backend>(
     q: Tensor<B, 4>,
@@ -195,6 +232,7 @@ pub fn cached_attention<B: Backend>(
     v: Tensor<B, 4>,
     slots: &[usize],
     layout: &AttnLayout,
+    burn_op: bool,
 ) -> Tensor<B, 4> {
     let [rows, seq, _, _] = q.dims();
     let capacity = k.dims()[1];
@@ -213,7 +251,7 @@ pub fn cached_attention<B: Backend>(
     );
     let k = k.select(0, idx.clone()).narrow(1, 0, keys);
     let v = v.select(0, idx).narrow(1, 0, keys);
-    attention(q, k, v, layout)
+    attend(q, k, v, layout, burn_op)
 }
 
 /// Write the first `lens[i]` positions of `new[i]` into slot `slots[i]` of `cache` from
@@ -279,11 +317,20 @@ pub fn attention_lse<B: Backend>(
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
     layout: &AttnLayout,
+    burn_op: bool,
 ) -> (Tensor<B, 4>, Tensor<B, 3>) {
+    let heads = q.dims()[2];
     let scores = masked_scores(q.clone(), k.clone(), layout);
     let max = scores.clone().max_dim(3);
-    let lse = (scores - max.clone()).exp().sum_dim(3).log() + max;
-    (attention(q, k, v, layout), lse.squeeze_dim(3))
+    let shifted = (scores - max.clone()).exp();
+    let sum = shifted.clone().sum_dim(3);
+    let lse = sum.clone().log() + max;
+    let out = if burn_op {
+        attention(q, k, v, layout)
+    } else {
+        weigh_values(shifted / sum, v, heads)
+    };
+    (out, lse.squeeze_dim(3))
 }
 
 /// `(dq, dk, dv)` of [`attention`] from its output and log-sum-exp: with `P` the

@@ -159,11 +159,11 @@ fn each_fused_op_matches_its_plain_composition() {
 
 type Grads = <A as burn::tensor::backend::AutodiffBackend>::Gradients;
 
-#[test]
-fn fused_attention_matches_burns_attention() {
-    // [batch, seq, heads, d] queries over [batch, keys, kv_heads, d]: grouped heads (3 query
-    // heads per key/value head) and not; rows left-padded, right-padded and full; causal,
-    // sliding and bidirectional; sizes that are no multiple of the kernel's blocks.
+/// Attention cases: `[batch, seq, heads, d]` queries over `[batch, keys, kv_heads, d]`:
+/// grouped heads (3 query heads per key/value head) and not; rows left-padded,
+/// right-padded and full; causal, sliding and bidirectional; sizes that are no multiple of
+/// the kernel's blocks. Each: a name, the layout and the inputs.
+fn attention_cases() -> Vec<(&'static str, AttnLayout, [Tensor<B, 4>; 3])> {
     let cases = [
         (
             "causal, left-padded, GQA 3",
@@ -184,26 +184,70 @@ fn fused_attention_matches_burns_attention() {
             vec![(0, 150), (0, 97), (0, 3)],
         ),
     ];
-    for (name, heads, kv_heads, causal, window, rows) in cases {
-        let seq = rows[0].1;
-        let batch = rows.len();
-        let d = 16;
-        let layout = AttnLayout {
-            key_start: rows.iter().map(|r| r.0).collect(),
-            key_end: rows.iter().map(|r| r.1.min(seq)).collect(),
-            query_start: vec![0; batch],
-            causal,
-            window,
-        };
-        let inputs = [
-            tensor::<B, 4>([batch, seq, heads, d], 21, 1.5),
-            tensor::<B, 4>([batch, seq, kv_heads, d], 22, 1.5),
-            tensor::<B, 4>([batch, seq, kv_heads, d], 23, 1.0),
-        ];
+    cases
+        .into_iter()
+        .map(|(name, heads, kv_heads, causal, window, rows)| {
+            let seq = rows[0].1;
+            let batch = rows.len();
+            let d = 16;
+            let layout = AttnLayout {
+                key_start: rows.iter().map(|r| r.0).collect(),
+                key_end: rows.iter().map(|r| r.1.min(seq)).collect(),
+                query_start: vec![0; batch],
+                causal,
+                window,
+            };
+            let inputs = [
+                tensor::<B, 4>([batch, seq, heads, d], 21, 1.5),
+                tensor::<B, 4>([batch, seq, kv_heads, d], 22, 1.5),
+                tensor::<B, 4>([batch, seq, kv_heads, d], 23, 1.0),
+            ];
+            (name, layout, inputs)
+        })
+        .collect()
+}
+
+#[test]
+fn fused_attention_matches_burns_attention() {
+    for (name, layout, inputs) in attention_cases() {
         let layout = &layout;
         check_op(name, inputs, |t| {
             kernels::attention(t[0].clone(), t[1].clone(), t[2].clone(), layout)
         });
+    }
+}
+
+#[test]
+fn written_out_attention_matches_burns_attention_op() {
+    // What CUDA runs (matmuls and a masked softmax, `FusedOps::burn_attention` false)
+    // against burn's attention op, forward and backward, and the log-sum-exp the fused
+    // backward keeps computed both ways.
+    use rmtk::kernels::plain;
+    for (name, layout, inputs) in attention_cases() {
+        let layout = &layout;
+        let by = |burn_op: bool| {
+            run_op(Mode::Plain, &inputs, |t| {
+                plain::attend(t[0].clone(), t[1].clone(), t[2].clone(), layout, burn_op)
+            })
+        };
+        let (yw, gw) = by(false);
+        let (yb, gb) = by(true);
+        assert_close(&format!("{name}: written-out forward"), &yw, &yb);
+        for (i, (w, b)) in gw.iter().zip(&gb).enumerate() {
+            assert_close(&format!("{name}: written-out gradient of input {i}"), w, b);
+        }
+        let [q, k, v] = inputs;
+        let lse = |burn_op: bool| {
+            let (out, lse) = plain::attention_lse(q.clone(), k.clone(), v.clone(), layout, burn_op);
+            (host(out), host(lse))
+        };
+        let (ow, lw) = lse(false);
+        let (ob, lb) = lse(true);
+        assert_close(&format!("{name}: attention_lse output"), &ow, &ob);
+        assert_eq!(
+            lw, lb,
+            "{name}: the log-sum-exp does not depend on the output's path"
+        );
     }
 }
 
