@@ -85,6 +85,19 @@ impl<B: FusedOps> Backward<B, 2> for SwiGluNode {
 }
 
 #[derive(Debug)]
+struct GeluNode;
+
+impl<B: FusedOps> Backward<B, 1> for GeluNode {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [px] = ops.parents;
+        give!(B, grads, px, B::fused_gelu_backward(ops.state, grad));
+    }
+}
+
+#[derive(Debug)]
 struct AttentionNode;
 
 /// What the attention backward needs: the inputs, the output and each query's
@@ -226,6 +239,21 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
                 v.primitive,
                 layout,
             )),
+        }
+    }
+
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(plain::gelu::<Self>(float(x)));
+        }
+        let out = B::fused_gelu(x.primitive.clone());
+        match GeluNode
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(x.primitive, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 

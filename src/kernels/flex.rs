@@ -13,7 +13,8 @@ use rayon::prelude::*;
 use std::cell::Cell;
 
 use super::attention::{self, AttnLayout, Dims, View};
-use super::{AdamWStep, FusedOps, Mode, float, plain, prim};
+use super::{AdamWStep, FusedOps, Mode, float, math, plain, prim};
+use std::f32::consts::FRAC_1_SQRT_2;
 
 /// Rows per block of a cross-row reduction, and per rayon task.
 const ROW_BLOCK: usize = 16;
@@ -528,6 +529,44 @@ impl FusedOps for Flex {
                 }
             });
         (p, m, v)
+    }
+
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !Self::fused_enabled() || !all_f32(&[&x]) {
+            return prim(plain::gelu::<Self>(float(x)));
+        }
+        let x = contiguous(x);
+        let xs = values(&x);
+        let mut out = vec![0.0f32; xs.len()];
+        out.par_chunks_mut(ELEM_BLOCK)
+            .zip(xs.par_chunks(ELEM_BLOCK))
+            .for_each(|(o, xb)| {
+                for (o, &x) in o.iter_mut().zip(xb) {
+                    *o = 0.5 * x * (1.0 + math::erf(x * FRAC_1_SQRT_2));
+                }
+            });
+        tensor(out, x.shape())
+    }
+
+    fn fused_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !all_f32(&[&x, &grad]) {
+            return prim(plain::gelu_backward::<Self>(float(x), float(grad)));
+        }
+        let (x, dy) = (contiguous(x), contiguous(grad));
+        let (xs, dys) = (values(&x), values(&dy));
+        // 1 / sqrt(2 pi)
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        let mut dx = vec![0.0f32; xs.len()];
+        dx.par_chunks_mut(ELEM_BLOCK)
+            .zip(xs.par_chunks(ELEM_BLOCK).zip(dys.par_chunks(ELEM_BLOCK)))
+            .for_each(|(d, (xb, yb))| {
+                for ((d, &x), &y) in d.iter_mut().zip(xb).zip(yb) {
+                    let cdf = 0.5 * (1.0 + math::erf(x * FRAC_1_SQRT_2));
+                    let pdf = INV_SQRT_2PI * (-0.5 * x * x).exp();
+                    *d = y * (cdf + x * pdf);
+                }
+            });
+        tensor(dx, x.shape())
     }
 
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -21,6 +21,7 @@
 pub mod attention;
 pub mod autodiff;
 pub mod flex;
+pub mod math;
 pub mod plain;
 
 pub use attention::AttnLayout;
@@ -298,6 +299,16 @@ pub trait FusedOps: Backend {
         (prim(p), prim(m), prim(v))
     }
 
+    /// Exact GELU, `0.5 x (1 + erf(x / sqrt(2)))`, elementwise.
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        prim(plain::gelu::<Self>(float(x)))
+    }
+
+    /// The gradient of [`FusedOps::fused_gelu`] with respect to `x`.
+    fn fused_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        prim(plain::gelu_backward::<Self>(float(x), float(grad)))
+    }
+
     /// `silu(gate) * up`.
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
         prim(plain::swiglu::<Self>(float(gate), float(up)))
@@ -467,6 +478,12 @@ pub fn adamw<B: FusedOps>(
 ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
     let (p, m, v) = B::adamw(prim(p), prim(g), prim(m), prim(v), step);
     (float(p), float(m), float(v))
+}
+
+/// Exact GELU (HF `gelu`), elementwise (any rank).
+pub fn gelu<B: FusedOps, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let (x, dims) = rows(x);
+    float::<B, 2>(B::fused_gelu(prim(x))).reshape(dims)
 }
 
 /// `silu(gate) * up`, elementwise (any rank, equal shapes).

@@ -125,6 +125,28 @@ pub fn swiglu_backward<B: Backend>(
     (dgate, dup)
 }
 
+/// Exact GELU, `0.5 x (1 + erf(x / sqrt(2)))` (burn's op).
+pub fn gelu<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    burn::tensor::activation::gelu(x)
+}
+
+/// `dx` of [`gelu`]: `grad * (0.5 (1 + erf(x / sqrt(2))) + x e^(-x^2 / 2) / sqrt(2 pi))`.
+pub fn gelu_backward<B: Backend>(x: Tensor<B, 2>, grad: Tensor<B, 2>) -> Tensor<B, 2> {
+    let cdf = x
+        .clone()
+        .div_scalar(std::f64::consts::SQRT_2)
+        .erf()
+        .add_scalar(1.0)
+        .mul_scalar(0.5);
+    let pdf = x
+        .clone()
+        .square()
+        .mul_scalar(-0.5)
+        .exp()
+        .mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    grad * (cdf + x * pdf)
+}
+
 /// The layout's mask, `[batch, 1, seq, keys]`, true where a query may not look; unless
 /// `explicit`, `None` when every key is real and no window slides (plain causal, or
 /// nothing, masks it).

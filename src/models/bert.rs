@@ -8,7 +8,7 @@
 
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate};
+use burn::tensor::activation::gelu_approximate;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde_json::Value;
@@ -381,7 +381,7 @@ impl<B: FusedOps> BertLayer<B> {
         let inter = if self.tanh_gelu {
             gelu_approximate(inter)
         } else {
-            gelu(inter)
+            kernels::gelu(inter)
         };
         self.output.forward(inter, x)
     }

@@ -120,6 +120,9 @@ fn each_fused_op_matches_its_plain_composition() {
         [tensor([rows, dim], 1, 3.0), tensor([1, dim], 2, 1.0)],
         |t| kernels::rms_norm(t[0].clone(), t[1].clone().reshape([dim]), 1e-6),
     );
+    check_op("gelu", [tensor([rows, dim], 7, 4.0)], |t| {
+        kernels::gelu(t[0].clone())
+    });
     check_op(
         "layer_norm",
         [
