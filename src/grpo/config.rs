@@ -121,7 +121,8 @@ pub struct GrpoConfig {
     /// RLMR's minimum gap between a violator and its group's mean reward.
     #[arg(long, default_value_t = 1.0)]
     pub gamma: f64,
-    /// --mixing fixed: reward = writing + w * pass.
+    /// --mixing fixed: reward = writing + w * pass; --mixing gdpo: the verdict's weight
+    /// (the writing reward's is 1).
     #[arg(long, default_value_t = 1.0)]
     pub constraint_weight: f64,
     #[arg(long, value_enum, default_value = "keep")]
@@ -333,6 +334,7 @@ pub fn mixing_name(m: Mixing) -> &'static str {
         Mixing::Fixed => "fixed",
         Mixing::WritingOnly => "writing-only",
         Mixing::ConstraintOnly => "constraint-only",
+        Mixing::Gdpo => "gdpo",
     }
 }
 

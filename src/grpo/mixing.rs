@@ -22,6 +22,10 @@ pub enum Mixing {
     WritingOnly,
     /// 1 if every constraint passes, else 0 (single-reward baseline).
     ConstraintOnly,
+    /// GDPO (TRL's `multi_objective_aggregation="normalize_then_sum"`): the writing reward
+    /// and the verdict each normalised within the group, summed with weights 1 and `w`;
+    /// advantages then normalised over the batch, not the group.
+    Gdpo,
 }
 
 impl Mixing {
@@ -38,8 +42,29 @@ pub struct MixConfig {
     pub mixing: Mixing,
     /// RLMR's minimum gap between a violator and the group mean (paper: 1).
     pub gamma: f64,
-    /// Weight of the verdict under `Mixing::Fixed`.
+    /// Weight of the verdict under `Mixing::Fixed` and `Mixing::Gdpo`.
     pub constraint_weight: f64,
+}
+
+/// The epsilon under each reward's group standard deviation in GDPO (TRL's constant).
+pub const GDPO_EPS: f64 = 1e-4;
+
+/// GDPO's group stage: each reward `k` (one slice of the group's `n` values per reward)
+/// becomes `(r - mean_k) / (std_k + 1e-4)` (sample standard deviation; 0 for a group of
+/// one), and the response's reward is the weighted sum over `k`. Invariant to each
+/// reward's shift, and to its scale up to the epsilon.
+pub fn gdpo_group(rewards: &[&[f64]], weights: &[f64]) -> Vec<f64> {
+    assert_eq!(rewards.len(), weights.len(), "one weight per reward");
+    let n = rewards.first().map_or(0, |r| r.len());
+    let mut out = vec![0.0; n];
+    for (r, w) in rewards.iter().zip(weights) {
+        assert_eq!(r.len(), n, "every reward scores the whole group");
+        let (m, s) = (mean(r), std_dev(r));
+        for (o, x) in out.iter_mut().zip(r.iter()) {
+            *o += w * ((x - m) / (s + GDPO_EPS));
+        }
+    }
+    out
 }
 
 /// A group's mixed rewards and what it took to get them.
@@ -91,6 +116,13 @@ pub fn mix(writing: &[f64], pass: &[bool], cfg: &MixConfig) -> MixedGroup {
                 .collect(),
             0.0,
         ),
+        Mixing::Gdpo => {
+            let verdicts: Vec<f64> = pass.iter().map(|&p| f64::from(u8::from(p))).collect();
+            (
+                gdpo_group(&[writing, &verdicts], &[1.0, cfg.constraint_weight]),
+                0.0,
+            )
+        }
         Mixing::Rlmr => {
             // A group of violators only is dropped by the filter; its rewards stay as
             // they are so the metrics still show them.
@@ -382,6 +414,97 @@ mod tests {
             Some(DropReason::NoVariance)
         );
         assert_eq!(filter(&g(vec![0.0, 0.5, 1.0]), 3, Mixing::Rlmr, &f), None);
+    }
+
+    #[test]
+    fn gdpo_is_invariant_to_each_rewards_shift_and_scale() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..200 {
+            let n = rng.random_range(2..9);
+            let a: Vec<f64> = (0..n).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let b: Vec<f64> = (0..n)
+                .map(|_| f64::from(u8::from(rng.random_bool(0.5))))
+                .collect();
+            let w = [1.0, rng.random_range(0.1..2.0)];
+            let base = gdpo_group(&[&a, &b], &w);
+            // Shifting either reward changes nothing; scaling it changes only what the
+            // epsilon under its std weighs.
+            let (shift, scale) = (rng.random_range(-50.0..50.0), rng.random_range(0.5..20.0));
+            let a2: Vec<f64> = a.iter().map(|x| x * scale + shift).collect();
+            let b2: Vec<f64> = b.iter().map(|x| x + shift).collect();
+            let moved = gdpo_group(&[&a2, &b2], &w);
+            let tol = 1e-3 * (1.0 + base.iter().fold(0.0f64, |m, x| m.max(x.abs())));
+            for (x, y) in base.iter().zip(&moved) {
+                assert!((x - y).abs() <= tol, "{base:?} vs {moved:?}");
+            }
+            // Each reward's part sums to zero over the group.
+            assert!(base.iter().sum::<f64>().abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn gdpo_matches_trls_normalize_then_sum() {
+        // tests/golden/gdpo.json: TRL's own branch run on random batches
+        // (scripts/gen-gdpo-golden.py).
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/gdpo.json");
+        let golden: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let f64s = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let cases = golden["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10);
+        for (c, case) in cases.iter().enumerate() {
+            let w = case["constraint_weight"].as_f64().unwrap();
+            let mut rewards = Vec::new();
+            for (ws, vs) in case["writing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(case["verdict"].as_array().unwrap())
+            {
+                rewards.extend(gdpo_group(&[&f64s(ws), &f64s(vs)], &[1.0, w]));
+            }
+            let adv = advantages(&rewards, AdvantageScale::Std, 1e-4);
+            for (what, got, want) in [
+                ("rewards", &rewards, f64s(&case["rewards"])),
+                ("advantages", &adv, f64s(&case["advantages"])),
+            ] {
+                assert_eq!(got.len(), want.len());
+                for (x, y) in got.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-6, "case {c} {what}: {got:?} vs {want:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gdpo_weighs_each_normalised_reward() {
+        // A constant reward contributes nothing; one reward alone is its z-score.
+        let a = [1.0, 2.0, 3.0];
+        let c = [5.0, 5.0, 5.0];
+        let only_a = gdpo_group(&[&a, &c], &[1.0, 7.0]);
+        let s = std_dev(&a);
+        for (x, v) in only_a.iter().zip(a) {
+            assert!((x - (v - 2.0) / (s + GDPO_EPS)).abs() < 1e-12);
+        }
+        let twice = gdpo_group(&[&a, &a], &[1.0, 1.0]);
+        for (x, y) in twice.iter().zip(&only_a) {
+            assert!((x - 2.0 * y).abs() < 1e-12);
+        }
+        let cfg = MixConfig {
+            mixing: Mixing::Gdpo,
+            gamma: 1.0,
+            constraint_weight: 0.5,
+        };
+        let g = mix(&[0.3, 0.1, 0.9, 0.2], &[true, false, true, true], &cfg);
+        let want = gdpo_group(&[&[0.3, 0.1, 0.9, 0.2], &[1.0, 0.0, 1.0, 1.0]], &[1.0, 0.5]);
+        assert_eq!(g.rewards, want);
+        assert_eq!((g.delta, g.violators), (0.0, 1));
     }
 
     #[test]

@@ -850,6 +850,16 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 });
             }
         }
+        if cfg.mixing == Mixing::Gdpo {
+            // GDPO normalises the summed rewards over the batch (every kept response),
+            // not within each group.
+            let kept: Vec<usize> = (0..scored.len()).filter(|&i| scored[i].kept).collect();
+            let rewards: Vec<f64> = kept.iter().map(|&i| scored[i].reward).collect();
+            let adv = mixing::advantages(&rewards, cfg.advantage_scale, cfg.advantage_eps);
+            for (&i, a) in kept.iter().zip(adv) {
+                scored[i].advantage = a;
+            }
+        }
 
         // Metrics of everything generated this step.
         let all_writing: Vec<f64> = scored

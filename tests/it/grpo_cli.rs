@@ -473,6 +473,56 @@ fn a_verifier_endpoint_that_is_down_stops_the_run_with_its_checkpoint_intact() {
 }
 
 #[test]
+fn gdpo_normalises_each_reward_in_its_group_and_advantages_over_the_batch() {
+    let s = setup("gdpo");
+    let out = s.dir.join("run");
+    ok(rmtk().args(grpo_args(
+        &s,
+        &out,
+        &[
+            "--max-steps",
+            "2",
+            "--mixing",
+            "gdpo",
+            "--constraint-weight",
+            "0.5",
+            "--samples-per-step",
+            "1000",
+        ],
+    )));
+    let samples: Vec<Value> = std::fs::read_to_string(out.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    let mut checked = 0;
+    for step in [1, 2] {
+        let rows: Vec<&Value> = samples.iter().filter(|v| v["step"] == step).collect();
+        assert_eq!(rows.len() % 4, 0, "whole groups of 4");
+        // Each reward is centred within its group, so their weighted sum is too.
+        for g in rows.chunks(4) {
+            let sum: f64 = g.iter().map(|v| f(v, "reward")).sum();
+            assert!(sum.abs() < 1e-6, "step {step}: group rewards sum to {sum}");
+        }
+        // Advantages: the kept responses' rewards normalised over the batch.
+        let kept: Vec<&&Value> = rows.iter().filter(|v| v["kept"] == true).collect();
+        if kept.len() < 2 {
+            continue;
+        }
+        let r: Vec<f64> = kept.iter().map(|v| f(v, "reward")).collect();
+        let m = r.iter().sum::<f64>() / r.len() as f64;
+        let sd = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
+        for (v, x) in kept.iter().zip(&r) {
+            let want = (x - m) / (sd + 1e-4);
+            assert!((f(v, "advantage") - want).abs() < 1e-4, "step {step}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no step kept two responses");
+}
+
+#[test]
 fn constraint_only_logs_the_writing_reward_when_given_a_reward_model() {
     let s = setup("conly");
     let out = s.dir.join("run");
