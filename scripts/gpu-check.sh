@@ -41,6 +41,12 @@
 #   git would send) stays under the 64 MiB a call may carry. Then call the device tool with
 #   carry [".gpu"] and the command `scripts/gpu-check.sh --stages smoke` (a minute: is the
 #   binary fit?), then `scripts/gpu-check.sh --stages "goldens backbone bench bf16 memory"`.
+# Within a 15-minute lease (the machine's start takes one or two of them), the stages do
+# not all fit: cubecl's first use of each shape compiles and tunes kernels. The H200 run of
+# 2026-12-04 (README, "On a GPU") got through smoke and part of goldens in 420 s. Run
+# what is unmeasured first, each call with a timeout that leaves a rerun:
+#   BACKBONE_ROUNDS=1 BACKBONE_REPS=1 scripts/gpu-check.sh --stages "parity backbone"
+#   scripts/gpu-check.sh --stages "bench memory"
 # There:   scripts/gpu-check.sh [--stages "smoke goldens bf16 memory bench"] [--out DIR]
 #                               [--bin PATH] [--device cuda|cpu] [--quick]
 #   --device cpu  the same stages on the CPU with any rmtk binary (default: the dev build),
@@ -104,7 +110,17 @@ fi
 
 mkdir -p "$DEST"
 WORK="$(rmtk_tmpdir gpu-check)"
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"; rm -f cubecl.toml' EXIT
+# cubecl compiles every kernel at run time (a 3-pair evaluation took 53 s on an H200, the
+# same 48 rewards in batches of 8 over 150 s): keep the compiled kernels across this
+# script's processes (cubecl reads cubecl.toml from the working folder; "target" is the
+# checkout's target/). Autotune results are kept there by default.
+cubecl_config() {  # cubecl_config [EXTRA LINE...]: (re)write cubecl.toml's [compilation]
+  printf '[compilation]\ncache = "target"\n' >cubecl.toml
+  local line
+  for line in "$@"; do printf '%s\n' "$line" >>cubecl.toml; done
+}
+[[ "$DEVICE" == cuda* ]] && cubecl_config
 unpack() {  # unpack NAME: .gpu/NAME.xz into $WORK/NAME
   python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
     ".gpu/$1.xz" "$WORK/$1" && chmod +x "$WORK/$1" || { echo "gpu-check: cannot unpack .gpu/$1.xz" >&2; exit 1; }
@@ -368,16 +384,15 @@ stage_parity() {
   score_rows "$WORK/parity-cpu.jsonl" -- --device cpu || return 1
   for variant in default burn-attention batch1 minimal validate; do
     local start=$SECONDS envs=() flags=(--device "$DEVICE")
-    rm -f cubecl.toml
+    [[ "$DEVICE" == cuda* ]] && cubecl_config
     case "$variant" in
       burn-attention) envs+=(RMTK_CUDA_ATTENTION=burn) ;;
       batch1) flags+=(--batch-size 1) ;;
       minimal) envs+=(CUBECL_AUTOTUNE_LEVEL=minimal) ;;
-      validate) printf '[compilation]\ncheck_mode = "validate"\n' >cubecl.toml ;;
+      validate) cubecl_config 'check_mode = "validate"' ;;
     esac
     score_rows "$WORK/parity-$variant.jsonl" "${envs[@]}" -- "${flags[@]}" \
       || { echo "$variant: FAILED"; ok=1; continue; }
-    rm -f cubecl.toml
     $PY - "$WORK/parity-cpu.jsonl" "$WORK/parity-$variant.jsonl" "$variant" "$((SECONDS - start))" <<'EOF' || ok=1
 import json, sys
 a = [json.loads(l)["reward"] for l in open(sys.argv[1])]
@@ -390,7 +405,7 @@ print(f"{sys.argv[3]:<9} {sys.argv[4]:>4} s: {len(d)} rewards, largest differenc
 sys.exit(0 if max(d) <= 1e-2 else 1)
 EOF
   done
-  rm -f cubecl.toml
+  [[ "$DEVICE" == cuda* ]] && cubecl_config
   return $ok
 }
 
