@@ -833,8 +833,12 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     }
                 }
                 let drop = mixing::filter(&mixed, n, cfg.mixing, &filter_cfg);
-                let adv =
-                    mixing::advantages(&mixed.rewards, cfg.advantage_scale, cfg.advantage_eps);
+                // GDPO's advantages are the batch's (set below, once the batch is whole).
+                let adv = if cfg.mixing == Mixing::Gdpo {
+                    vec![0.0; n]
+                } else {
+                    mixing::advantages(&mixed.rewards, cfg.advantage_scale, cfg.advantage_eps)
+                };
                 for (k, &i) in members.iter().enumerate() {
                     scored[i].reward = mixed.rewards[k];
                     scored[i].advantage = adv[k];

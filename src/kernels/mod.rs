@@ -99,8 +99,9 @@ pub trait FusedOps: Backend {
     /// Whether the plain path's attention may call burn's attention op
     /// (`module::attention`); where not, it is written out as matmuls and a masked softmax
     /// ([`plain::written_attention`]), which materialises the scores. CUDA says no: on an
-    /// H200, burn-cubecl 0.21's attention op (autotuned among flash kernels and a
-    /// fallback) gave padded batches rewards far from the CPU's (README, "On a GPU").
+    /// H200, padded batches got rewards far from the CPU's, and burn-cubecl 0.21's
+    /// attention op (autotuned among flash kernels and a fallback; the one op that takes
+    /// the mask) is the prime suspect (README, "On a GPU").
     fn burn_attention() -> bool {
         true
     }

@@ -210,8 +210,9 @@ pub fn written_attention<B: Backend>(
     v: Tensor<B, 4>,
     layout: &AttnLayout,
 ) -> Tensor<B, 4> {
-    let probs = softmax(masked_scores(q.clone(), k, layout), 3);
-    weigh_values(probs, v, q.dims()[2])
+    let heads = q.dims()[2];
+    let probs = softmax(masked_scores(q, k, layout), 3);
+    weigh_values(probs, v, heads)
 }
 
 /// `probs [batch, heads, seq, keys]` times the values `v: [batch, keys, kv_heads, d]`,
