@@ -1,5 +1,5 @@
-//! `rmtk verify` throughput: the rules engine on IFEval's 541 prompts, and the yes/no
-//! judge on SmolLM2-135M-Instruct.
+//! `rmtk verify` throughput: the rules engine on IFEval's 541 prompts and on IFBench's
+//! 294, and the yes/no judge on SmolLM2-135M-Instruct.
 //!
 //! `cargo bench --bench verify -- [--reps 20] [--judge-rows 32] [--judge-batch 8]
 //! [--model DIR] [--device cpu|cuda] [--no-judge]`
@@ -9,6 +9,10 @@
 //! (real responses to similar prompts: every instruction id is exercised), and for
 //! each row the instructions are built from their kwargs and checked strict and loose,
 //! as the official `evaluation_main.py` does. Measured on one thread and on all.
+//! IFBench: each of the 294 prompts of `data/ifbench/IFBench_test.jsonl` with its
+//! response in `sample_output.jsonl` (same line), built and checked strict and loose
+//! on one thread (`scripts/bench-ifbench-python.py` times the official checker on the
+//! same rows).
 //! Judge: the instructions of the first rows whose text-bison response matches its
 //! prompt, phrased as text, one forward pass per batch. Prints one JSON line per
 //! measurement (scripts/bench-verify.sh tabulates them).
@@ -17,6 +21,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use rmtk::verify::judge::{BurnJudge, BurnJudgeOptions, Judge, JudgeQuery};
+use rmtk::verify::rules::ifbench::{self, IfbenchInstruction};
 use rmtk::verify::rules::{self, Instruction};
 use serde_json::{Map, Value, json};
 
@@ -159,6 +164,60 @@ fn rules_bench(rows: &[Row], reps: usize) {
     }
 }
 
+/// (ids, kwargs, response) of IFBench's 294 rows.
+type IfbenchRow = (Vec<String>, Vec<Map<String, Value>>, String);
+
+fn ifbench_rows() -> Vec<IfbenchRow> {
+    let prompts = json_lines("data/ifbench/IFBench_test.jsonl");
+    let samples = json_lines("data/ifbench/sample_output.jsonl");
+    prompts
+        .iter()
+        .zip(&samples)
+        .map(|(p, s)| {
+            let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+            let ids = list(&p["instruction_id_list"])
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                .collect();
+            let kwargs = list(&p["kwargs"])
+                .iter()
+                .map(|v| v.as_object().cloned().unwrap_or_default())
+                .collect();
+            let text = |v: &Value, name: &str| v[name].as_str().unwrap_or_default().to_owned();
+            (ids, kwargs, text(s, "response"))
+        })
+        .collect()
+}
+
+/// Builds an IFBench row's instructions and checks them strict and loose; returns the
+/// verdicts that pass (undecidable ones count as not passing).
+fn evaluate_ifbench((ids, kwargs, response): &IfbenchRow) -> usize {
+    let instructions: Vec<IfbenchInstruction> = ids
+        .iter()
+        .zip(kwargs)
+        .map(|(id, kw)| IfbenchInstruction::new(id, kw).expect("IFBench's own kwargs build"))
+        .collect();
+    let v = ifbench::evaluate(&instructions, response);
+    let passed =
+        |checks: &[Option<rules::Check>]| checks.iter().flatten().filter(|c| c.pass).count();
+    passed(&v.strict) + passed(&v.loose)
+}
+
+fn ifbench_bench(rows: &[IfbenchRow], reps: usize) {
+    let expected: usize = rows.iter().map(evaluate_ifbench).sum();
+    let started = Instant::now();
+    for _ in 0..reps {
+        let followed: usize = rows.iter().map(evaluate_ifbench).sum();
+        assert_eq!(followed, expected);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"bench": "rules IFBench, 1 thread", "threads": 1, "rows": rows.len(), "reps": reps,
+               "seconds": secs, "rows_per_s": (rows.len() * reps) as f64 / secs})
+    );
+}
+
 fn judge_bench<B: rmtk::kernels::FusedOps>(
     args: &Args,
     matched: &[(String, Row)],
@@ -216,6 +275,9 @@ fn main() {
     let (paired, matched) = rows();
     assert_eq!(paired.len(), 541);
     rules_bench(&paired, args.reps);
+    let ifbench = ifbench_rows();
+    assert_eq!(ifbench.len(), 294);
+    ifbench_bench(&ifbench, args.reps);
     if !args.judge {
         return;
     }

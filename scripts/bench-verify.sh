@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark of `rmtk verify` (the README's figures):
 #   1. the official Python IFEval checker on the 541 IFEval rows (each prompt's
-#      instructions on the text-bison response of the same line, strict and loose);
-#   2. rmtk's rules engine on the same rows, one thread and all threads, and the
-#      SmolLM2-135M yes/no judge (`cargo bench --bench verify`, release build);
-#   3. `rmtk verify --ifeval` end to end (process start, reading, writing);
+#      instructions on the text-bison response of the same line, strict and loose), and
+#      the official IFBench checker on IFBench's 294 rows (sample_output.jsonl);
+#   2. rmtk's rules engine on the same rows, one thread and all threads (IFBench: one
+#      thread), and the SmolLM2-135M yes/no judge (`cargo bench --bench verify`, release
+#      build);
+#   3. `rmtk verify --ifeval` and `--ifbench` end to end (process start, reading, writing);
 # then the table and the ratio, with the machine and its load.
 #
 #   scripts/bench-verify.sh                 # CPU
@@ -18,6 +20,9 @@
 #   --with-peer  with --quick: run the official checker too (1 repetition)
 #   --no-peer    skip the official checker (also in the full mode)
 # Environment:
+#   IFBENCH_PYTHON  a Python with the IFBench checker (scripts/requirements/ifbench-checker.txt
+#               and ifbench-checker-nodeps.txt); default: the venv .venv-ifbench-ref/, made
+#               from them on first use
 #   REF_PYTHON  a Python with the checker's packages (scripts/requirements/ifeval-checker.txt);
 #               default: the venv .venv-ifeval-ref/, made from that file on first use
 #               (scripts/lib/venv.sh) with PYTHON, else python3.11 if present, else python3.
@@ -72,6 +77,14 @@ if [[ "$PEER" == 1 ]]; then
     RMTK_VENV_QUIET=1 ensure_venv .venv-ifeval-ref scripts/requirements/ifeval-checker.txt
     PY=.venv-ifeval-ref/bin/python
   fi
+  IFB_PY=${IFBENCH_PYTHON:-}
+  if [[ -z "$IFB_PY" ]]; then
+    step "the official IFBench checker's environment (.venv-ifbench-ref/, scripts/requirements/ifbench-checker*.txt)"
+    RMTK_VENV_QUIET=1 ensure_venv .venv-ifbench-ref scripts/requirements/ifbench-checker.txt
+    .venv-ifbench-ref/bin/pip install --quiet --no-deps --require-hashes \
+      -r scripts/requirements/ifbench-checker-nodeps.txt
+    IFB_PY=.venv-ifbench-ref/bin/python
+  fi
 fi
 
 step "machine"
@@ -83,6 +96,8 @@ step "machine"
 if [[ "$PEER" == 1 ]]; then
   step "official Python checker"
   "$PY" scripts/bench-ifeval-python.py --reps "$PY_REPS" | tee "$OUT/python.jsonl"
+  step "official Python checker (IFBench)"
+  "$IFB_PY" scripts/bench-ifbench-python.py --reps "$PY_REPS" | tee -a "$OUT/python.jsonl"
 else
   echo "bench-verify: the official Python checker skipped (--with-peer runs it)" >&2
   : > "$OUT/python.jsonl"
@@ -101,6 +116,14 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 echo "{\"bench\": \"rmtk verify --ifeval (156 rows, process wall time)\", \"seconds\": $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", b - a }')}" \
   | tee "$OUT/cli.jsonl"
+step "rmtk verify --ifbench, end to end"
+start=$(date +%s.%N)
+"$RMTK" verify --ifbench data/ifbench/IFBench_test.jsonl \
+  --responses data/ifbench/sample_output.jsonl \
+  --output "$OUT/ifbench.jsonl" --summary "$OUT/ifbench-summary.json" > "$OUT/ifbench-report.txt"
+end=$(date +%s.%N)
+echo "{\"bench\": \"rmtk verify --ifbench (294 rows, process wall time)\", \"seconds\": $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", b - a }')}" \
+  | tee -a "$OUT/cli.jsonl"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
 step "summary$([[ "$QUICK" == 1 ]] || echo " (files in $OUT)")"
@@ -109,11 +132,13 @@ import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
 rows = [json.loads(l) for f in ("python.jsonl", "rust.jsonl", "cli.jsonl") for l in open(out / f) if l.strip()]
-python = next((r for r in rows if r["bench"].startswith("official")), None)
+official = {("IFBench" in r["bench"]): r for r in rows if r["bench"].startswith("official")}
+python = official.get(False)
 print(f"{'measurement':<52} {'rows/s':>12} {'vs Python':>10}")
 for r in rows:
     if "rows_per_s" in r:
-        ratio = r["rows_per_s"] / python["rows_per_s"] if python and r is not python and r["bench"].startswith("rules") else None
+        peer = official.get("IFBench" in r["bench"])
+        ratio = r["rows_per_s"] / peer["rows_per_s"] if peer and r["bench"].startswith("rules") else None
         print(f"{r['bench']:<52} {r['rows_per_s']:>12.1f} {('%.0fx' % ratio) if ratio else '':>10}")
     else:
         print(f"{r['bench']:<52} {r['seconds']:>11.3f}s")

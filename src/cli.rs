@@ -54,7 +54,7 @@ pub enum Command {
     #[command(args_override_self = true)]
     Grpo(grpo::GrpoConfig),
     /// Verify responses against constraints (IFEval rules, an LLM judge, or both), or
-    /// run IFEval's evaluation (--ifeval).
+    /// run IFEval's (--ifeval) or IFBench's (--ifbench) evaluation.
     Verify(verify::VerifyConfig),
     /// Inspect, convert, split and deduplicate preference files.
     Data(data::commands::DataConfig),

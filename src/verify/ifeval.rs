@@ -235,6 +235,89 @@ impl fmt::Display for Agreement {
     }
 }
 
+/// A response row's (prompt, response), or why it cannot be read.
+pub(super) type ResponseRow = Result<(String, String), DataError>;
+
+/// The responses file: its table and each row's (prompt, response), or why not.
+pub(super) fn read_responses(cfg: &VerifyConfig, path: &Path) -> Result<(Table, Vec<ResponseRow>)> {
+    let table = data::read_table(path)?;
+    let response_column = cfg.response_column.as_deref().unwrap_or("response");
+    for column in [cfg.prompt_column.as_str(), response_column] {
+        table.require_column(column)?;
+    }
+    let responses = (0..table.rows.len())
+        .map(|i| read_response(&table, i, &cfg.prompt_column, response_column))
+        .collect();
+    Ok((table, responses))
+}
+
+/// Responses matched to prompts by exact prompt text, as the official evaluators do.
+pub(super) struct Matching {
+    /// Prompt index -> response index; the last response for a prompt wins.
+    pub chosen: BTreeMap<usize, usize>,
+    /// Responses whose prompt is not among the (good) prompts.
+    pub unmatched: Vec<usize>,
+    /// Responses replaced by a later one for the same prompt.
+    pub repeated: usize,
+}
+
+impl Matching {
+    /// `prompts`: each prompt's text, `None` for a bad row.
+    pub fn new<'a>(
+        prompts: impl Iterator<Item = Option<&'a str>>,
+        responses: &[ResponseRow],
+    ) -> Matching {
+        let index: HashMap<&str, usize> = prompts
+            .enumerate()
+            .filter_map(|(i, p)| p.map(|p| (p, i)))
+            .collect();
+        let mut matching = Matching {
+            chosen: BTreeMap::new(),
+            unmatched: Vec::new(),
+            repeated: 0,
+        };
+        for (r, response) in responses.iter().enumerate() {
+            let Ok((prompt, _)) = response else { continue };
+            match index.get(prompt.as_str()) {
+                Some(&p) => {
+                    if matching.chosen.insert(p, r).is_some() {
+                        matching.repeated += 1;
+                    }
+                }
+                None => matching.unmatched.push(r),
+            }
+        }
+        matching
+    }
+}
+
+/// Writes `OUTPUT.unmatched.jsonl` (the unmatched responses, with their row), or
+/// removes a stale one when every response matched.
+pub(super) fn write_unmatched(output: &Path, unmatched: &[usize], table: &Table) -> Result<()> {
+    let path = unmatched_path(output);
+    if unmatched.is_empty() {
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| path.display().to_string())?;
+        }
+        return Ok(());
+    }
+    let listed: Vec<Row> = unmatched
+        .iter()
+        .map(|&r| {
+            let mut row = table.rows[r].clone();
+            row.insert("row".into(), json!(r));
+            row
+        })
+        .collect();
+    data::write_rows(&path, &listed)?;
+    eprintln!(
+        "wrote the {} unmatched responses to {}",
+        unmatched.len(),
+        path.display()
+    );
+    Ok(())
+}
+
 /// A response row: (prompt, response).
 fn read_response(
     table: &Table,
@@ -278,14 +361,7 @@ pub fn run(cfg: &VerifyConfig) -> Result<()> {
     let responses_path = cfg.responses.as_deref().expect("clap requires --responses");
     let prompt_table = data::read_table(input_path)?;
     let prompts = read_prompts(&prompt_table, &cfg.prompt_column)?;
-    let response_table = data::read_table(responses_path)?;
-    let response_column = cfg.response_column.as_deref().unwrap_or("response");
-    for column in [cfg.prompt_column.as_str(), response_column] {
-        response_table.require_column(column)?;
-    }
-    let responses: Vec<Result<(String, String), DataError>> = (0..response_table.rows.len())
-        .map(|i| read_response(&response_table, i, &cfg.prompt_column, response_column))
-        .collect();
+    let (response_table, responses) = read_responses(cfg, responses_path)?;
 
     let mut bad: Vec<(usize, String)> = Vec::new();
     let mut bad_lines = Vec::new();
@@ -306,26 +382,16 @@ pub fn run(cfg: &VerifyConfig) -> Result<()> {
         bail!(bad_rows_message(&bad));
     }
 
-    // Match by exact prompt text; the last response for a prompt wins.
-    let index: HashMap<&str, usize> = prompts
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.as_ref().ok().map(|p| (p.prompt.as_str(), i)))
-        .collect();
-    let mut chosen: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut unmatched: Vec<usize> = Vec::new();
-    let mut repeated = 0usize;
-    for (r, response) in responses.iter().enumerate() {
-        let Ok((prompt, _)) = response else { continue };
-        match index.get(prompt.as_str()) {
-            Some(&p) => {
-                if chosen.insert(p, r).is_some() {
-                    repeated += 1;
-                }
-            }
-            None => unmatched.push(r),
-        }
-    }
+    let Matching {
+        chosen,
+        unmatched,
+        repeated,
+    } = Matching::new(
+        prompts
+            .iter()
+            .map(|p| p.as_ref().ok().map(|p| p.prompt.as_str())),
+        &responses,
+    );
     let without_response = prompts.iter().filter(|p| p.is_ok()).count() - chosen.len();
 
     let matched: Vec<(usize, &IfevalPrompt, &str)> = chosen
@@ -441,27 +507,7 @@ pub fn run(cfg: &VerifyConfig) -> Result<()> {
     if let Some(output) = &cfg.output {
         data::write_rows(output, &rows)?;
         eprintln!("wrote {} rows to {}", rows.len(), output.display());
-        let path = unmatched_path(output);
-        if unmatched.is_empty() {
-            if path.is_file() {
-                std::fs::remove_file(&path).with_context(|| path.display().to_string())?;
-            }
-        } else {
-            let listed: Vec<Row> = unmatched
-                .iter()
-                .map(|&r| {
-                    let mut row = response_table.rows[r].clone();
-                    row.insert("row".into(), json!(r));
-                    row
-                })
-                .collect();
-            data::write_rows(&path, &listed)?;
-            eprintln!(
-                "wrote the {} unmatched responses to {}",
-                unmatched.len(),
-                path.display()
-            );
-        }
+        write_unmatched(output, &unmatched, &response_table)?;
     }
     if let Some(path) = &cfg.summary {
         let mut summary = json!({

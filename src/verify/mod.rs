@@ -41,6 +41,7 @@
 //! forms constraints take); `rmtk verify --ifeval INPUT_DATA.jsonl --responses
 //! RESPONSES.jsonl` is IFEval's own evaluation ([`ifeval`]).
 
+pub mod ifbench;
 pub mod ifeval;
 pub mod input;
 pub mod judge;
@@ -775,7 +776,7 @@ pub fn with_verifier<T>(
 /// Verify responses against constraints: IFEval rules, an LLM judge (local on Burn,
 /// or an OpenAI-compatible endpoint), or both; or run IFEval's evaluation.
 #[derive(Debug, Clone, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "ifeval"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "ifeval", "ifbench"])))]
 pub struct VerifyConfig {
     /// Rows to verify (parquet or JSONL): a prompt, a response, and constraints as
     /// IFEval `instruction_id_list` + `kwargs`, a `constraints` list of texts, or
@@ -785,11 +786,16 @@ pub struct VerifyConfig {
     /// IFEval mode: the prompts and instructions (IFEval's input_data.jsonl).
     #[arg(long, requires = "responses", conflicts_with = "input")]
     pub ifeval: Option<PathBuf>,
-    /// IFEval mode: the responses, `{prompt, response}` rows matched by prompt text.
-    #[arg(long, requires = "ifeval")]
+    /// IFBench mode: the prompts and instructions (IFBench_test.jsonl); the 58 IFBench
+    /// constraints, checked as the official IFBench checker does.
+    #[arg(long, requires = "responses", conflicts_with_all = ["input", "ifeval"])]
+    pub ifbench: Option<PathBuf>,
+    /// IFEval / IFBench mode: the responses, `{prompt, response}` rows matched by
+    /// prompt text.
+    #[arg(long)]
     pub responses: Option<PathBuf>,
     /// Where to write the verdicts (.jsonl or .parquet); required with --input.
-    #[arg(long, required_unless_present = "ifeval")]
+    #[arg(long, required_unless_present_any = ["ifeval", "ifbench"])]
     pub output: Option<PathBuf>,
     /// Also write the run's numbers as JSON here.
     #[arg(long)]
@@ -827,6 +833,14 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
     cfg.verifier.validate()?;
     if cfg.ifeval.is_some() {
         return ifeval::run(&cfg);
+    }
+    if cfg.ifbench.is_some() {
+        return ifbench::run(&cfg);
+    }
+    if cfg.responses.is_some() {
+        anyhow::bail!(
+            "--responses goes with --ifeval or --ifbench (with --input, the responses are a column of the input)"
+        );
     }
     let input = cfg
         .input

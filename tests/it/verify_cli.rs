@@ -120,6 +120,143 @@ fn ifeval_mode_matches_the_official_checker() {
     assert!((summary["prompt_level_strict"].as_f64().unwrap() - 99.0 / 156.0).abs() < 1e-12);
 }
 
+fn ifbench(name: &str) -> PathBuf {
+    root().join("data/ifbench").join(name)
+}
+
+#[test]
+fn ifbench_mode_matches_the_official_checker() {
+    let dir = temp_dir("ifbench");
+    let out = dir.join("eval.jsonl");
+    let summary = dir.join("summary.json");
+    let run = rmtk(&[
+        "verify",
+        "--ifbench",
+        ifbench("IFBench_test.jsonl").to_str().unwrap(),
+        "--responses",
+        ifbench("sample_output.jsonl").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    // Each prompt's verdicts on its own response are the reference's (golden_verdicts.jsonl,
+    // from scripts/gen-ifbench-golden.py: the i-th text of prompt i's "sample" verdicts).
+    let ours = json_lines(&out);
+    let golden = json_lines(&ifbench("golden_verdicts.jsonl"));
+    assert_eq!(ours.len(), 294);
+    for (i, (row, line)) in ours.iter().zip(&golden[1..]).enumerate() {
+        assert_eq!(row["key"], line["key"]);
+        let n = row["instruction_id_list"].as_array().unwrap().len();
+        let sample = line["sample"].as_str().unwrap();
+        let cell: Vec<char> = if n > 1 {
+            sample.split('|').nth(i).unwrap().chars().collect()
+        } else {
+            vec![sample.chars().nth(i).unwrap()]
+        };
+        for (k, want) in cell.iter().enumerate() {
+            let (strict, loose) = (
+                &row["follow_instruction_list_strict"][k],
+                &row["follow_instruction_list_loose"][k],
+            );
+            match want {
+                'u' | 'r' => assert!(strict.is_null() && loose.is_null(), "key {}", row["key"]),
+                'e' => {}
+                c => {
+                    let bits = c.to_digit(10).unwrap();
+                    assert_eq!(strict.as_bool(), Some(bits & 1 == 1), "key {}", row["key"]);
+                    assert_eq!(loose.as_bool(), Some(bits & 2 == 2), "key {}", row["key"]);
+                }
+            }
+        }
+    }
+
+    // The reference's accuracies over what it decides (the golden file's header).
+    let want = &golden[0]["sample_output_accuracy"];
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    for (ours, mode, level) in [
+        ("prompt_level_strict", "strict", "prompt_level"),
+        ("instruction_level_strict", "strict", "instruction_level"),
+        ("prompt_level_loose", "loose", "prompt_level"),
+        ("instruction_level_loose", "loose", "instruction_level"),
+    ] {
+        assert_eq!(summary[ours], want[mode][level], "{ours}");
+    }
+    assert_eq!(summary["benchmark"], "IFBench");
+    assert_eq!(summary["matched"], 294);
+    assert_eq!(summary["unmatched"], 0);
+    assert!(summary["undecided"]["ratio:stop_words"].as_u64().unwrap() > 0);
+    assert!(stdout.contains("not decided here:"), "{stdout}");
+    assert!(stdout.contains("format:emoji"), "{stdout}");
+}
+
+#[test]
+fn ifbench_bad_rows_name_the_file_row_and_column() {
+    let dir = temp_dir("ifbench-bad");
+    let prompts = dir.join("prompts.jsonl");
+    let responses = dir.join("responses.jsonl");
+    let rows = rows(vec![
+        json!({"key": 1, "prompt": "p1", "instruction_id_list": ["count:numbers"], "kwargs": [{"N": 2}]}),
+        json!({"key": 2, "prompt": "p2", "instruction_id_list": ["count:nothing"], "kwargs": [{}]}),
+        json!({"key": 3, "prompt": "p3", "instruction_id_list": ["count:numbers"], "kwargs": [{"N": -1}]}),
+    ]);
+    write_rows(&prompts, &rows).unwrap();
+    let answers = rows_of_responses(&[("p1", "1 and 2"), ("p2", "x"), ("p3", "y")]);
+    write_rows(&responses, &answers).unwrap();
+    let out = dir.join("out.jsonl");
+    let args = [
+        "verify",
+        "--ifbench",
+        prompts.to_str().unwrap(),
+        "--responses",
+        responses.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    let run = rmtk(&args);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("prompts.jsonl: row 1, column `instruction_id_list`: instruction 0 of the list: unknown instruction id \"count:nothing\"; the IFBench ids are: count:word_count_range"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("and 1 more bad rows: 2"), "{stderr}");
+    assert!(!out.exists(), "nothing is written when rows are bad");
+
+    // --skip-bad-rows: the good row is evaluated, the others are counted.
+    let mut skip = args.to_vec();
+    skip.push("--skip-bad-rows");
+    let run = rmtk(&skip);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let stdout = text(&run.stdout);
+    assert!(stdout.contains("skipped 2 bad rows"), "{stdout}");
+    let written = json_lines(&out);
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0]["follow_instruction_list_strict"], json!([true]));
+
+    // A negative count (the reference would draw a random one) is refused, saying why.
+    write_rows(&prompts, &rows[2..]).unwrap();
+    let run = rmtk(&args);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("row 0, column `kwargs`: instruction 0 of the list: count:numbers: \"N\" must be an integer >= 0, got -1"),
+        "{stderr}"
+    );
+}
+
+fn rows_of_responses(pairs: &[(&str, &str)]) -> Vec<Row> {
+    rows(
+        pairs
+            .iter()
+            .map(|(p, r)| json!({"prompt": p, "response": r}))
+            .collect(),
+    )
+}
+
 /// IFEval rows with responses, in the general mode's input form.
 fn ifeval_rows(n: usize) -> Vec<Row> {
     let prompts = json_lines(&ifeval("input_data.jsonl"));

@@ -38,6 +38,7 @@ mod change_case;
 mod combination;
 mod detectable_content;
 mod detectable_format;
+pub mod ifbench;
 mod keywords;
 pub mod langdetect;
 mod language;
@@ -97,6 +98,8 @@ pub enum RuleError {
     /// The id is not one of IFEval's 25.
     UnknownInstruction {
         id: String,
+        /// The benchmark whose ids were expected: "IFEval" or "IFBench".
+        benchmark: &'static str,
         accepted: Vec<&'static str>,
     },
     /// The arguments do not describe a checkable instruction.
@@ -106,9 +109,13 @@ pub enum RuleError {
 impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RuleError::UnknownInstruction { id, accepted } => write!(
+            RuleError::UnknownInstruction {
+                id,
+                benchmark,
+                accepted,
+            } => write!(
                 f,
-                "unknown instruction id {id:?}; the IFEval ids are: {}",
+                "unknown instruction id {id:?}; the {benchmark} ids are: {}",
                 accepted.join(", ")
             ),
             RuleError::BadKwargs { id, message } => write!(f, "{id}: {message}"),
@@ -243,6 +250,7 @@ impl Instruction {
         let Some(&id) = INSTRUCTION_IDS.iter().find(|&&known| known == id) else {
             return Err(RuleError::UnknownInstruction {
                 id: id.to_owned(),
+                benchmark: "IFEval",
                 accepted: INSTRUCTION_IDS.to_vec(),
             });
         };

