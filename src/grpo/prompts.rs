@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::data::Prompt;
 use crate::data::{DataError, Table, prompt_cell, read_table};
-use crate::verify::ConstraintSet;
 use crate::verify::input::{kwargs_list, string_list};
+use crate::verify::{Constraint, ConstraintSet};
 
 /// One training or evaluation prompt.
 #[derive(Debug, Clone)]
@@ -89,22 +89,30 @@ fn read_row(
             .map_err(|e| table.cell_error(row, &columns.constraints, e.to_string()))?;
     }
     if !judge && !constraints.rules_only() {
+        let undecided = constraints.iter().find_map(|c| match c {
+            Constraint::Ifbench(inst) => inst.undecidable().map(|why| (inst.id(), why)),
+            _ => None,
+        });
         let (column, why) = if constraints.is_empty() {
             (
                 &columns.ids,
-                "lists no constraints: only a judge can read them from the prompt",
+                "lists no constraints: only a judge can read them from the prompt".to_owned(),
             )
+        } else if let Some((id, why)) = undecided {
+            let why =
+                format!("{id} cannot be decided by the rules here ({why}), so it needs a judge");
+            (&columns.ids, why)
         } else {
             (
                 &columns.constraints,
-                "has free-text constraints, which need a judge",
+                "has free-text constraints, which need a judge".to_owned(),
             )
         };
         return Err(table.cell_error(
             row,
             column,
             format!(
-                "{why}; configure one (--judge-model, with --judge-url for a remote one) or give IFEval instructions"
+                "{why}; configure one (--judge-model, with --judge-url for a remote one) or give IFEval / IFBench instructions"
             ),
         ));
     }
@@ -114,4 +122,65 @@ fn read_row(
         text,
         constraints,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn columns() -> PromptColumns {
+        PromptColumns {
+            prompt: "prompt".into(),
+            ids: "instruction_id_list".into(),
+            kwargs: "kwargs".into(),
+            constraints: "constraints".into(),
+        }
+    }
+
+    fn file(name: &str, rows: &[Value]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rmtk-grpo-prompts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let path = dir.join(name);
+        let rows: Vec<crate::data::Row> = rows
+            .iter()
+            .map(|r| r.as_object().cloned().unwrap_or_default())
+            .collect();
+        crate::data::write_rows(&path, &rows).expect("written");
+        path
+    }
+
+    #[test]
+    fn ifbench_instructions_are_rewards_too() {
+        let path = file(
+            "ifbench.jsonl",
+            &[
+                json!({"prompt": "Write 2 numbers.", "instruction_id_list": ["count:numbers", "punctuation:no_comma"],
+                     "kwargs": [{"N": 2.0}, {}]}),
+            ],
+        );
+        let rows = read_prompts(&[path], &columns(), false).expect("the rules decide both");
+        assert!(rows[0].constraints.rules_only());
+        assert_eq!(rows[0].constraints.len(), 2);
+    }
+
+    #[test]
+    fn undecidable_ifbench_instructions_need_a_judge() {
+        let path = file(
+            "undecidable.jsonl",
+            &[
+                json!({"prompt": "Few stop words.", "instruction_id_list": ["ratio:stop_words"],
+                     "kwargs": [{"percentage": 30}]}),
+            ],
+        );
+        let err = read_prompts(std::slice::from_ref(&path), &columns(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("row 0, column `instruction_id_list`: ratio:stop_words cannot be decided by the rules here"),
+            "{err}"
+        );
+        assert!(err.contains("so it needs a judge"), "{err}");
+        read_prompts(&[path], &columns(), true).expect("a judge decides it");
+    }
 }

@@ -483,7 +483,9 @@ mod tests {
             "{}",
             e(4)
         );
-        assert!(e(5).contains("row 5, column `instruction_id_list`: instruction 0 of the list: unknown instruction id \"keywords:nope\"; the IFEval ids are: keywords:existence"), "{}", e(5));
+        // Rows may mix IFEval and IFBench ids: the error lists both.
+        assert!(e(5).contains("row 5, column `instruction_id_list`: instruction 0 of the list: unknown instruction id \"keywords:nope\"; the IFEval and IFBench ids are: keywords:existence"), "{}", e(5));
+        assert!(e(5).contains("count:word_count_range"), "{}", e(5));
         assert!(
             e(6).contains("row 6, column `kwargs`: looks like JSON but is not valid JSON"),
             "{}",

@@ -2,8 +2,9 @@
 //! response.
 //!
 //! Three ways to check a constraint, one verdict:
-//! * [`rules`]: IFEval's 25 programmatic instructions, exactly as the reference checker
-//!   (strict, or IFEval's loose variant);
+//! * [`rules`]: IFEval's 25 programmatic instructions and IFBench's 58, exactly as their
+//!   reference checkers (strict, or the loose variant); an IFBench instruction that cannot
+//!   be decided here ([`rules::ifbench::UNDECIDABLE`]) goes to the judge;
 //! * a judge ([`judge::Judge`]): an LLM asked whether the response meets a constraint
 //!   phrased as text, read as `P(yes) / (P(yes) + P(no))` and thresholded; hosted on
 //!   Burn ([`judge::BurnJudge`], any backend) or behind an OpenAI-compatible endpoint
@@ -39,7 +40,8 @@
 //! # The command
 //! `rmtk verify --input ROWS --output OUT` verifies rows (see [`input`] for the three
 //! forms constraints take); `rmtk verify --ifeval INPUT_DATA.jsonl --responses
-//! RESPONSES.jsonl` is IFEval's own evaluation ([`ifeval`]).
+//! RESPONSES.jsonl` is IFEval's own evaluation ([`ifeval`]); `--ifbench` IFBench's
+//! ([`ifbench`]).
 
 pub mod ifbench;
 pub mod ifeval;
@@ -64,7 +66,8 @@ use crate::device::{DeviceSpec, Job, run_on};
 use crate::models::ModelDir;
 use judge::{BurnJudge, BurnJudgeOptions, Judge, JudgeError, JudgeQuery, PROMPT_CONSTRAINTS};
 use remote::{RemoteJudge, RemoteOptions, Secret};
-use rules::{Instruction, RuleError};
+use rules::ifbench::{IFBENCH_IDS, IfbenchInstruction};
+use rules::{INSTRUCTION_IDS, Instruction, RuleError};
 
 // ---------------------------------------------------------------------------------
 // The library API
@@ -98,16 +101,29 @@ impl Mode {
 pub enum Constraint {
     /// An IFEval instruction, checkable by the rules.
     Rule(Instruction),
+    /// An IFBench instruction: checkable by the rules unless it is undecidable here
+    /// ([`IfbenchInstruction::undecidable`]), then by the judge.
+    Ifbench(IfbenchInstruction),
     /// A constraint in words, for the judge.
     Text(String),
 }
 
 impl Constraint {
-    /// How the constraint is named in verdicts: the IFEval id, or the text.
+    /// How the constraint is named in verdicts: the IFEval / IFBench id, or the text.
     pub fn label(&self) -> Cow<'_, str> {
         match self {
             Constraint::Rule(inst) => Cow::Borrowed(inst.id()),
+            Constraint::Ifbench(inst) => Cow::Borrowed(inst.id()),
             Constraint::Text(text) => Cow::Borrowed(text),
+        }
+    }
+
+    /// The instruction id of a rule (IFEval or IFBench), `None` for free text.
+    pub fn id(&self) -> Option<&'static str> {
+        match self {
+            Constraint::Rule(inst) => Some(inst.id()),
+            Constraint::Ifbench(inst) => Some(inst.id()),
+            Constraint::Text(_) => None,
         }
     }
 
@@ -115,7 +131,28 @@ impl Constraint {
     pub fn as_text(&self) -> Cow<'_, str> {
         match self {
             Constraint::Rule(inst) => Cow::Owned(inst.describe()),
+            Constraint::Ifbench(inst) => Cow::Owned(inst.describe()),
             Constraint::Text(text) => Cow::Borrowed(text),
+        }
+    }
+
+    /// Whether the rules decide this constraint (else the judge must).
+    pub fn by_rules(&self) -> bool {
+        match self {
+            Constraint::Rule(_) => true,
+            Constraint::Ifbench(inst) => inst.undecidable().is_none(),
+            Constraint::Text(_) => false,
+        }
+    }
+
+    /// The rules' strict or loose verdict (`None` when the rules do not decide it).
+    fn check(&self, response: &str, loose: bool) -> Option<rules::Check> {
+        match self {
+            Constraint::Rule(inst) if loose => Some(rules::check_loose(inst, response)),
+            Constraint::Rule(inst) => Some(inst.check(response)),
+            Constraint::Ifbench(inst) if loose => inst.check_loose(response),
+            Constraint::Ifbench(inst) => inst.check(response),
+            Constraint::Text(_) => None,
         }
     }
 }
@@ -135,7 +172,24 @@ pub enum ConstraintError {
     EmptyText { index: usize },
 }
 
-/// The constraints of one prompt: IFEval instructions and free-text constraints.
+/// An unknown id names both benchmarks' ids (rows may mix them).
+fn either_benchmark(error: RuleError) -> RuleError {
+    match error {
+        RuleError::UnknownInstruction { id, .. } => RuleError::UnknownInstruction {
+            id,
+            benchmark: "IFEval and IFBench",
+            accepted: INSTRUCTION_IDS
+                .iter()
+                .chain(&IFBENCH_IDS)
+                .copied()
+                .collect(),
+        },
+        other => other,
+    }
+}
+
+/// The constraints of one prompt: IFEval / IFBench instructions and free-text
+/// constraints.
 /// Empty means the judge reads the constraints from the prompt itself.
 ///
 /// Build it once per prompt and share it among the prompt's responses: building
@@ -151,9 +205,10 @@ impl ConstraintSet {
         ConstraintSet::default()
     }
 
-    /// IFEval instructions: ids and their kwargs, as in IFEval's `input_data.jsonl`
-    /// (`null` kwargs values count as absent). With `prompt`, it stands in for a
-    /// missing `prompt_to_repeat` of `combination:repeat_prompt`.
+    /// Rule instructions: ids and their kwargs, as in IFEval's `input_data.jsonl` or
+    /// IFBench's `IFBench_test.jsonl` (`null` kwargs values count as absent); IFEval's
+    /// 25 ids and IFBench's 58 may be mixed. With `prompt`, it stands in for a missing
+    /// `prompt_to_repeat` of `combination:repeat_prompt`.
     pub fn ifeval<S: AsRef<str>>(
         prompt: Option<&str>,
         ids: &[S],
@@ -170,13 +225,20 @@ impl ConstraintSet {
             .zip(kwargs)
             .enumerate()
             .map(|(index, (id, kwargs))| {
-                let built = match prompt {
-                    Some(p) => Instruction::with_prompt(id.as_ref(), kwargs, p),
-                    None => Instruction::new(id.as_ref(), kwargs),
-                };
-                built
+                let id = id.as_ref();
+                let built = if IFBENCH_IDS.contains(&id) {
+                    IfbenchInstruction::new(id, kwargs).map(Constraint::Ifbench)
+                } else {
+                    match prompt {
+                        Some(p) => Instruction::with_prompt(id, kwargs, p),
+                        None => Instruction::new(id, kwargs),
+                    }
                     .map(Constraint::Rule)
-                    .map_err(|source| ConstraintError::Rule { index, source })
+                };
+                built.map_err(|source| ConstraintError::Rule {
+                    index,
+                    source: either_benchmark(source),
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(ConstraintSet { constraints })
@@ -222,14 +284,10 @@ impl ConstraintSet {
         &self.constraints
     }
 
-    /// Whether every constraint is an IFEval instruction (and there is at least one):
-    /// the rules alone can verify it.
+    /// Whether the rules decide every constraint (and there is at least one): the rules
+    /// alone can verify it.
     pub fn rules_only(&self) -> bool {
-        !self.is_empty()
-            && self
-                .constraints
-                .iter()
-                .all(|c| matches!(c, Constraint::Rule(_)))
+        !self.is_empty() && self.constraints.iter().all(Constraint::by_rules)
     }
 }
 
@@ -411,9 +469,15 @@ impl Verifier {
             }
             for (k, constraint) in item.constraints.iter().enumerate() {
                 match constraint {
-                    Constraint::Rule(_) if use_rules => plan.push(Slot::Rule(k)),
+                    c if use_rules && c.by_rules() => plan.push(Slot::Rule(k)),
                     _ => {
-                        needs_judge("a free-text constraint")?;
+                        needs_judge(match constraint {
+                            Constraint::Text(_) => "a free-text constraint",
+                            Constraint::Ifbench(_) if use_rules => {
+                                "an IFBench instruction the rules cannot decide here (NLTK data missing, or the reference draws an argument at random)"
+                            }
+                            _ => "judge mode",
+                        })?;
                         plan.push(Slot::Judge(
                             queries.len(),
                             Cow::Owned(constraint.label().into_owned()),
@@ -436,13 +500,7 @@ impl Verifier {
                 let constraints = item.constraints.as_slice();
                 plan.iter()
                     .map(|slot| match slot {
-                        Slot::Rule(k) => match &constraints[*k] {
-                            Constraint::Rule(inst) if loose => {
-                                Some(rules::check_loose(inst, item.response))
-                            }
-                            Constraint::Rule(inst) => Some(inst.check(item.response)),
-                            Constraint::Text(_) => None,
-                        },
+                        Slot::Rule(k) => constraints[*k].check(item.response, loose),
                         Slot::Judge(..) => None,
                     })
                     .collect()
@@ -1274,5 +1332,109 @@ impl Stats {
             "by_instruction": self.by_constraint.iter().map(|(k, (p, t))| (k.clone(), json!({"passed": p, "total": t}))).collect::<Map<String, Value>>(),
             "seconds": elapsed,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kwargs(values: &[Value]) -> Vec<Map<String, Value>> {
+        values
+            .iter()
+            .map(|v| v.as_object().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// A judge that says yes to everything and records what it was asked.
+    struct YesJudge(std::sync::Mutex<Vec<String>>);
+
+    impl Judge for YesJudge {
+        fn judge(&self, queries: &[JudgeQuery<'_>]) -> Result<Vec<judge::JudgeAnswer>, JudgeError> {
+            let mut asked = self.0.lock().expect("not poisoned");
+            asked.extend(queries.iter().map(|q| q.constraint.to_string()));
+            Ok(queries
+                .iter()
+                .map(|_| judge::JudgeAnswer {
+                    probability: Some(0.9),
+                    rationale: None,
+                    note: None,
+                    answer_mass: None,
+                })
+                .collect())
+        }
+
+        fn describe(&self) -> String {
+            "yes".into()
+        }
+    }
+
+    #[test]
+    fn ifeval_and_ifbench_ids_mix_in_one_set() {
+        let ids = ["punctuation:no_comma", "count:numbers"];
+        let set = ConstraintSet::ifeval(None, &ids, &kwargs(&[json!({}), json!({"N": 2.0})]))
+            .expect("both build");
+        assert!(set.rules_only());
+        let items = ["I have 2 cats and 3 dogs", "I have 2 cats, 3 dogs", "one"].map(|response| {
+            VerifyItem {
+                prompt: "p",
+                response,
+                constraints: &set,
+            }
+        });
+        let verdicts = Verifier::rules(false).verify(&items).expect("rules decide");
+        let passes: Vec<Vec<bool>> = verdicts
+            .iter()
+            .map(|v| v.checks.iter().map(|c| c.pass).collect())
+            .collect();
+        assert_eq!(passes, [[true, true], [false, true], [true, false]]);
+        assert_eq!(verdicts[2].checks[1].constraint, "count:numbers");
+        let reason = verdicts[2].checks[1].reason.clone().unwrap_or_default();
+        assert!(reason.starts_with("count:numbers: "), "{reason}");
+    }
+
+    #[test]
+    fn unknown_ids_list_both_benchmarks() {
+        let err = ConstraintSet::ifeval(None, &["count:nothing"], &kwargs(&[json!({})]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the IFEval and IFBench ids are"), "{err}");
+        assert!(
+            err.contains("punctuation:no_comma") && err.contains("format:emoji"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn undecidable_ifbench_instructions_go_to_the_judge() {
+        let ids = ["ratio:stop_words", "count:numbers"];
+        let args = kwargs(&[json!({"percentage": 40}), json!({"N": 1})]);
+        let set = ConstraintSet::ifeval(None, &ids, &args).expect("builds");
+        assert!(!set.rules_only());
+        let items = [VerifyItem {
+            prompt: "p",
+            response: "The 1 cat.",
+            constraints: &set,
+        }];
+        let err = Verifier::rules(false)
+            .verify(&items)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("IFBench instruction the rules cannot decide"),
+            "{err}"
+        );
+
+        let judge = YesJudge(Default::default());
+        let options = VerifierOptions {
+            mode: Mode::Hybrid,
+            ..VerifierOptions::default()
+        };
+        let verifier = Verifier::new(options, Some(Box::new(judge))).expect("a verifier");
+        let verdicts = verifier.verify(&items).expect("hybrid decides");
+        let checkers: Vec<Checker> = verdicts[0].checks.iter().map(|c| c.checker).collect();
+        assert_eq!(checkers, [Checker::Judge, Checker::Rules]);
+        assert!(verdicts[0].pass);
     }
 }
