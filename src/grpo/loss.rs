@@ -51,6 +51,31 @@ pub struct LossOutput<B: Backend> {
     pub clipped_tokens: f64,
     pub kl_sum: f64,
     pub tokens: f64,
+    /// Per sequence: counted tokens, and those clipped below (ratio < 1 - clip_low with a
+    /// negative advantage) and above (ratio > 1 + clip_high with a positive one), for
+    /// TRL's `clip_ratio/*` ([`super::trl_metrics`]).
+    pub seq_tokens: Vec<f64>,
+    pub seq_low: Vec<f64>,
+    pub seq_high: Vec<f64>,
+}
+
+impl<B: Backend> LossOutput<B> {
+    /// This micro-batch as TRL's one `compute_loss` call sees it, with the sum of its
+    /// tokens' entropy; its KL only when a reference scored it.
+    pub fn trl_micro_batch(
+        &self,
+        entropy_sum: f64,
+        with_kl: bool,
+    ) -> super::trl_metrics::MicroBatch {
+        super::trl_metrics::MicroBatch {
+            tokens: self.tokens,
+            kl_sum: with_kl.then_some(self.kl_sum),
+            entropy_sum,
+            seq_tokens: self.seq_tokens.clone(),
+            seq_low: self.seq_low.clone(),
+            seq_high: self.seq_high.clone(),
+        }
+    }
 }
 
 /// Normalisers of a whole batch: its counted tokens and its sequences with any.
@@ -103,14 +128,28 @@ pub fn policy_loss<B: Backend>(
     let upper = ratio.greater_elem(1.0 + cfg.clip_high);
     let adv_pos = adv.clone().greater_elem(0.0);
     let adv_neg = adv.lower_elem(0.0);
-    let active = upper.bool_and(adv_pos).bool_or(lower.bool_and(adv_neg));
-    let clipped_tokens = scalar(&(active.float() * mask.clone()).sum());
+    let low = lower.bool_and(adv_neg).float() * mask.clone();
+    let high = upper.bool_and(adv_pos).float() * mask.clone();
+    // The two regions are disjoint, so a token is clipped in at most one.
+    let clipped_tokens = scalar(&(low.clone() + high.clone()).sum());
+    let per_seq = |x: Tensor<B, 2>| vector(&x.sum_dim(1).reshape([n]));
     LossOutput {
         loss,
         clipped_tokens,
         kl_sum,
-        tokens: scalar(&mask.sum()),
+        tokens: scalar(&mask.clone().sum()),
+        seq_tokens: per_seq(mask),
+        seq_low: per_seq(low),
+        seq_high: per_seq(high),
     }
+}
+
+fn vector<B: Backend>(t: &Tensor<B, 1>) -> Vec<f64> {
+    t.clone()
+        .into_data()
+        .convert::<f64>()
+        .into_vec::<f64>()
+        .unwrap_or_default()
 }
 
 fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {

@@ -4,6 +4,8 @@
 //! - [`mixing`]: a group's writing rewards and verdicts -> mixed rewards, the filter,
 //!   advantages (pure functions over numbers, property-tested);
 //! - [`loss`]: the clipped surrogate with the k3 KL, token-mean or seq-mean;
+//! - [`trl_metrics`]: TRL GRPOTrainer's metrics (`reward`, `completions/*`,
+//!   `clip_ratio/*`, ...) as TRL computes them, written beside rmtk's own;
 //! - [`rollout`]: `n` sampled completions per prompt, batched, each from its own
 //!   random stream (so a resumed run samples what an uninterrupted one would);
 //! - [`prompts`]: the prompt set and its constraints;
@@ -28,6 +30,7 @@ pub mod mixing;
 pub mod prompts;
 pub mod rollout;
 pub mod trainer;
+pub mod trl_metrics;
 
 use anyhow::{Context, Result, bail};
 

@@ -30,6 +30,7 @@ use super::loss::{LossConfig, LossInputs, Normaliser, policy_loss};
 use super::mixing::{self, DropReason, FilterConfig, MixConfig, Mixing};
 use super::prompts::PromptRow;
 use super::rollout::{RolloutSeed, generate_groups};
+use super::trl_metrics::{self, LossMetrics, ZeroStdScope};
 use crate::data::prefs::{Content, SeqSpec};
 use crate::device::Job;
 use crate::models::generate::SamplingParams;
@@ -45,7 +46,7 @@ use crate::train::{
     Updater,
 };
 use crate::train::{LossScale, checkpointing, loss_scale};
-use crate::verify::{Constraint, Verdict, Verifier, VerifyItem, build_verifier};
+use crate::verify::{Verdict, Verifier, VerifyItem, build_verifier};
 
 pub const ARGS_FILE: &str = "grpo_args.json";
 pub const SAMPLES_FILE: &str = "samples.jsonl";
@@ -87,14 +88,17 @@ struct Scored {
     writing: f64,
     verdict: Verdict,
     reward: f64,
+    /// The reward as TRL's GRPOTrainer logs it (`reward`): the mixed reward, or under
+    /// GDPO the weighted sum `writing + w * pass` rather than its group-normalised form.
+    trl_reward: f64,
     advantage: f64,
     kept: bool,
     round: usize,
 }
 
 /// Checks passed and made by constraint type over every completion scored for a step,
-/// as `{"type": [passed, total]}` sorted by type: an IFEval constraint counts under its
-/// instruction id (`length_constraints:number_words`), a free-text one under `free_text`,
+/// as `{"type": [passed, total]}` sorted by type: an IFEval or IFBench constraint counts
+/// under its instruction id (`length_constraints:number_words`, `count:numbers`), a free-text one under `free_text`,
 /// and a prompt without listed constraints (checked as a whole by the judge) under
 /// `prompt`. `rmtk plot` draws it as pass rate by constraint type, early vs late steps.
 fn constraint_type_counts(scored: &[Scored], rows: &[PromptRow]) -> Value {
@@ -104,8 +108,7 @@ fn constraint_type_counts(scored: &[Scored], rows: &[PromptRow]) -> Value {
         let constraints = rows[s.prompt].constraints.as_slice();
         for (k, check) in s.verdict.checks.iter().enumerate() {
             let kind = match constraints.get(k) {
-                Some(Constraint::Rule(inst)) => inst.id(),
-                Some(Constraint::Text(_)) => "free_text",
+                Some(constraint) => constraint.id().unwrap_or("free_text"),
                 None => "prompt",
             };
             let entry = counts.entry(kind).or_default();
@@ -392,6 +395,14 @@ fn evaluate<B: FusedOps>(
     );
     rec.insert("prompts".into(), json!(job.eval.len()));
     rec.insert("completions".into(), json!(flat.len()));
+    // TRL's names for the lengths (its evaluation logs them too).
+    let token_counts: Vec<usize> = flat.iter().map(|(_, c)| c.ids.len()).collect();
+    let trunc: Vec<bool> = flat.iter().map(|(_, c)| c.truncated()).collect();
+    if let Some(c) = trl_metrics::completion_stats(&token_counts, &trunc) {
+        for (name, v) in c.named() {
+            rec.insert(name.into(), num(v));
+        }
+    }
     let samples: Vec<Value> = flat
         .iter()
         .zip(&verdicts)
@@ -797,6 +808,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     writing: w,
                     verdict,
                     reward: 0.0,
+                    trl_reward: 0.0,
                     advantage: 0.0,
                     kept: false,
                     round: rounds,
@@ -841,6 +853,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 };
                 for (k, &i) in members.iter().enumerate() {
                     scored[i].reward = mixed.rewards[k];
+                    scored[i].trl_reward = if cfg.mixing == Mixing::Gdpo {
+                        writing[k] + cfg.constraint_weight * f64::from(u8::from(pass[k]))
+                    } else {
+                        mixed.rewards[k]
+                    };
                     scored[i].advantage = adv[k];
                     scored[i].kept = drop.is_none();
                 }
@@ -902,6 +919,28 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             num(gen_tokens as f64 / t_gen.max(1e-9)),
         );
         rec.insert("generated_tokens".into(), json!(gen_tokens));
+        // TRL's names, over every completion generated in the step (dropped groups
+        // included, as TRL has no filter): lengths, and the rewards unless some writing
+        // reward was not finite (the step is then skipped, its last round never mixed).
+        let trunc: Vec<bool> = scored.iter().map(|s| s.truncated).collect();
+        let token_counts: Vec<usize> = scored.iter().map(|s| s.ids.len()).collect();
+        if let Some(c) = trl_metrics::completion_stats(&token_counts, &trunc) {
+            for (name, v) in c.named() {
+                rec.insert(name.into(), num(v));
+            }
+        }
+        if nonfinite == 0 {
+            let logged: Vec<f64> = scored.iter().map(|s| s.trl_reward).collect();
+            let normalised: Vec<f64> = scored.iter().map(|s| s.reward).collect();
+            let scope = if cfg.mixing == Mixing::Gdpo {
+                ZeroStdScope::Batch
+            } else {
+                ZeroStdScope::Group(n)
+            };
+            for (name, v) in trl_metrics::reward_stats(&logged, &normalised, scope).named() {
+                rec.insert(name.into(), num(v));
+            }
+        }
 
         let samples: Vec<Value> = scored
             .iter()
@@ -1030,6 +1069,8 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             let per_part = seqs.len().div_ceil(parts);
             let (mut loss_sum, mut clipped, mut kl_sum, mut tokens, mut ent_sum) =
                 (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+            // TRL's per-micro-batch metrics (one `compute_loss` call each), every pass.
+            let mut trl_loss = LossMetrics::default();
             let mut updates = 0usize;
             let mut grad_norms = Vec::new();
             let mut skipped_updates = 0usize;
@@ -1101,7 +1142,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                                 &policy,
                                 &batch,
                                 cfg.logprob_chunk,
-                                epoch == 0,
+                                true,
                                 Some(seed),
                                 loss_of,
                             );
@@ -1109,14 +1150,17 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                             report
                         } else {
                             let (logp, entropy) = with_dropout(seed, || {
-                                policy.continuation_logprobs(&batch, cfg.logprob_chunk, epoch == 0)
+                                policy.continuation_logprobs(&batch, cfg.logprob_chunk, true)
                             });
                             let (scaled, report) = loss_of(logp, entropy);
                             accum.add::<Ad<B>>(&policy, scaled.backward());
                             report
                         };
-                        if let Some(e) = ent {
-                            ent_sum += f64::from(e);
+                        let ent = ent.map_or(0.0, f64::from);
+                        trl_loss.push(&out.trl_micro_batch(ent, loss_cfg.beta > 0.0));
+                        // rmtk's own entropy: the first pass's tokens.
+                        if epoch == 0 {
+                            ent_sum += ent;
                         }
                         loss_sum += f64::from(out.loss.into_scalar().to_f32());
                         clipped += out.clipped_tokens;
@@ -1148,6 +1192,16 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 rec.insert("kl".into(), num(kl_sum / tokens.max(1.0)));
             }
             rec.insert("entropy".into(), num(ent_sum / first_pass_tokens));
+            // TRL's: `kl` and `entropy` differ from rmtk's in how micro-batches weigh
+            // (and entropy in taking every pass), so they go under `trl/`.
+            for (name, v) in trl_loss.named() {
+                let name = match name {
+                    "kl" => "trl/kl",
+                    "entropy" => "trl/entropy",
+                    other => other,
+                };
+                rec.insert(name.into(), num(v));
+            }
             rec.insert("grad_norm".into(), num(mixing::mean(&grad_norms)));
             if let Some(ls) = updater.loss_scale {
                 rec.insert("loss_scale".into(), num(f64::from(ls.scale)));

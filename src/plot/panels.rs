@@ -67,7 +67,10 @@ use Range::{Fraction, Free, NonNegative};
 
 /// Every metric the plotter knows by name. Edit here when a trainer renames a field. TRL's
 /// names (from a `trainer_state.json`'s `log_history`, with an evaluation's `eval_` prefix
-/// taken off) are aliases too, so that an rmtk run and a TRL run share a figure.
+/// taken off) are aliases too, so that an rmtk run and a TRL run share a figure. rmtk writes
+/// TRL's names beside its own (README, "Metrics under TRL's names"): where a file has both
+/// spellings, the canonical one is drawn, once; a TRL metric that differs from rmtk's
+/// namesake is written and listed here as `trl/NAME`, a field of its own.
 #[rustfmt::skip]
 pub const FIELDS: &[Field] = &[
     // Shared by both trainers. (TRL's closing `train_loss`, an average over the whole run,
@@ -80,6 +83,12 @@ pub const FIELDS: &[Field] = &[
     // rmtk train-rm.
     field("accuracy", &["acc", "pair_accuracy", "pairwise_accuracy"], "Pairwise accuracy", Fraction),
     field("margin", &["margin_mean", "mean_margin", "reward_margin"], "Mean margin (chosen - rejected)", Free),
+    // TRL RewardTrainer's, written by train-rm too: averages of per-batch values (rmtk's
+    // accuracy and margin pool the pairs).
+    field("trl/accuracy", &[], "Pairwise accuracy (TRL: mean over batches)", Fraction),
+    field("trl/margin", &[], "Mean margin (TRL: mean over batches)", Free),
+    field("min_reward", &[], "Least reward (TRL: mean over batches)", Free),
+    field("max_reward", &[], "Greatest reward (TRL: mean over batches)", Free),
     // TRL: RewardTrainer's `mean_reward`, GRPOTrainer's `reward` (and `reward_std`).
     field("reward_mean", &["rewards_mean", "mean_reward", "reward"], "Reward (mean ± std)", Free),
     field("reward_std", &["rewards_std", "std_reward"], "Reward std", NonNegative),
@@ -98,6 +107,20 @@ pub const FIELDS: &[Field] = &[
     field("kl", &["kl_mean", "kl_div", "approx_kl"], "KL divergence", Free),
     field("clip_fraction", &["clip_frac", "clipfrac", "clip_ratio/region_mean", "clip_ratio"], "Clip fraction", Fraction),
     field("entropy", &["entropy_mean"], "Entropy", NonNegative),
+    // TRL GRPOTrainer's that rmtk has no namesake for, written by grpo too.
+    field("frac_reward_zero_std", &[], "Completions in groups without reward variance", Fraction),
+    field("completions/min_length", &[], "Shortest response (tokens)", NonNegative),
+    field("completions/mean_terminated_length", &[], "Length of responses that ended (tokens)", NonNegative),
+    field("completions/min_terminated_length", &[], "Shortest response that ended (tokens)", NonNegative),
+    field("completions/max_terminated_length", &[], "Longest response that ended (tokens)", NonNegative),
+    field("clip_ratio/low_mean", &[], "Clipped below (ratio < 1 - clip_low, advantage < 0)", Fraction),
+    field("clip_ratio/high_mean", &[], "Clipped above (ratio > 1 + clip_high, advantage > 0)", Fraction),
+    field("clip_ratio/low_min", &[], "Least share clipped below in a sequence", Fraction),
+    field("clip_ratio/high_max", &[], "Greatest share clipped above in a sequence", Fraction),
+    // TRL's kl and entropy as rmtk grpo writes them: means over micro-batches (rmtk's
+    // weigh tokens; its entropy takes the first pass only).
+    field("trl/kl", &[], "KL divergence (TRL: mean over micro-batches)", Free),
+    field("trl/entropy", &[], "Entropy (TRL: mean over micro-batches)", NonNegative),
     field("time_generation_s", &["generation_time_s"], "Time per step (s)", NonNegative),
     field("time_scoring_s", &["scoring_time_s"], "Scoring time (s)", NonNegative),
     field("time_update_s", &["update_time_s"], "Update time (s)", NonNegative),
@@ -125,13 +148,20 @@ pub fn lookup(name: &str) -> Option<&'static Field> {
         .find(|f| f.name == name || f.aliases.contains(&name))
 }
 
-/// Names to try for `name` in a file: a known metric's canonical name then its aliases, or
-/// `name` alone.
+/// Names to try for `name` in a file: `name` itself, then the rest of a known metric's
+/// spellings (its canonical name, then its aliases). So a canonical name finds rmtk's
+/// spelling first, and an alias asked for by name finds itself where a file has both.
 fn spellings(name: &str) -> Vec<&str> {
     match lookup(name) {
-        Some(f) => std::iter::once(f.name)
-            .chain(f.aliases.iter().copied())
-            .collect(),
+        Some(f) => {
+            let mut names = vec![name];
+            for n in std::iter::once(f.name).chain(f.aliases.iter().copied()) {
+                if n != name {
+                    names.push(n);
+                }
+            }
+            names
+        }
         None => vec![name],
     }
 }
@@ -153,6 +183,11 @@ pub fn eval_points<'m>(metrics: &'m Metrics, name: &str) -> Option<&'m [(f64, f6
             .flat_map(|n| [format!("eval_{n}"), format!("eval/{n}")])
             .find_map(|n| metrics.train.get(&n))
     })
+}
+
+/// Whether the file holds `name` under that very spelling.
+fn has_spelling(metrics: &Metrics, name: &str) -> bool {
+    metrics.train.get(name).is_some() || metrics.eval.get(name).is_some()
 }
 
 fn has_data(metrics: &Metrics, name: &str) -> bool {
@@ -255,8 +290,9 @@ pub const GRPO_PANELS: &[Recipe] = &[
         also: &[("response_len_max", "max")],
     },
     single("filtered_group_rate"),
-    // rmtk logs the mixed reward of the kept groups; TRL's GRPO its mean reward.
-    banded("reward_mean", "reward_std"),
+    // TRL's `reward` and `reward_std` (rmtk grpo writes them too: every completion of the
+    // step); an older rmtk file has only `reward_mean`, the kept groups' mixed reward.
+    banded("reward", "reward_std"),
     single("entropy"),
     single("clip_fraction"),
     single("grad_norm"),
@@ -316,13 +352,14 @@ impl Plan {
         }
     }
 
-    /// The recipe for `name` if one exists, else a plain one-metric panel.
+    /// The recipe for `name` if one exists (one drawn around that very spelling first),
+    /// else a plain one-metric panel.
     fn for_metric(name: &str) -> Plan {
         let canonical = lookup(name).map_or(name, |f| f.name);
-        let recipe = GRPO_PANELS
-            .iter()
-            .chain(REWARD_MODEL_PANELS)
-            .find(|r| r.main == canonical);
+        let recipes = || GRPO_PANELS.iter().chain(REWARD_MODEL_PANELS);
+        let recipe = recipes()
+            .find(|r| r.main == name)
+            .or_else(|| recipes().find(|r| r.main == canonical));
         match (recipe, lookup(name)) {
             (Some(r), _) => Plan::from_recipe(r),
             (None, Some(f)) => Plan::from_recipe(&single(f.name)),
@@ -391,11 +428,20 @@ pub fn requested_plans(runs: &[&Metrics], requested: &[String]) -> Result<Vec<Pl
         if let Some(missing) = names.iter().find(|n| !any_has_data(runs, n)) {
             return Err(missing.to_string());
         }
+        // An alias asked for by name that a file holds is drawn as it is, not its canonical
+        // namesake (an rmtk file has both `mean_reward` and `reward_mean`).
+        let plan_for = |name: &str| {
+            let mut plan = Plan::for_metric(name);
+            if plan.main != name && runs.iter().any(|m| has_spelling(m, name)) {
+                plan.main = name.to_string();
+            }
+            plan
+        };
         match names.as_slice() {
             [] => {}
-            [one] => plans.push(Plan::for_metric(one)),
+            [one] => plans.push(plan_for(one)),
             [first, rest @ ..] => {
-                let mut plan = Plan::for_metric(first);
+                let mut plan = plan_for(first);
                 plan.title = names.join(" + ");
                 plan.main_label = first.to_string();
                 plan.band = None;
@@ -466,7 +512,8 @@ pub fn run_color(i: usize) -> Rgb {
 pub fn build_panel(runs: &[&Metrics], plan: &Plan, smooth: Option<f64>) -> (Panel, usize) {
     let overlay = runs.len() > 1;
     // A schedule is not noise: smoothing would only draw it late.
-    let smooth = smooth.filter(|_| !SCHEDULES.contains(&plan.main.as_str()));
+    let canonical = lookup(&plan.main).map_or(plan.main.as_str(), |f| f.name);
+    let smooth = smooth.filter(|_| !SCHEDULES.contains(&canonical));
     let mut series = Vec::new();
     let mut points = 0;
     // Series that get the latest value in their legend entry: (index, name, value).
@@ -863,9 +910,13 @@ mod tests {
             }
         }
         for r in GRPO_PANELS.iter().chain(REWARD_MODEL_PANELS) {
-            let names = std::iter::once(r.main)
-                .chain(r.band)
-                .chain(r.also.iter().map(|(n, _)| *n));
+            // A main line may name an alias, the spelling it prefers (`reward`, TRL's).
+            assert!(
+                lookup(r.main).is_some(),
+                "recipe names unknown field `{}`",
+                r.main
+            );
+            let names = r.band.into_iter().chain(r.also.iter().map(|(n, _)| *n));
             for n in names {
                 assert!(
                     lookup(n).is_some_and(|f| f.name == n),
@@ -1002,7 +1053,7 @@ mod tests {
             [
                 "loss",
                 "response_len_mean",
-                "reward_mean",
+                "reward",
                 "entropy",
                 "clip_fraction"
             ]
@@ -1022,6 +1073,76 @@ mod tests {
         assert_eq!(colors, [run_color(0), run_color(1)]);
         assert!(series.iter().all(|s| s.label.is_empty()));
         assert_ne!(run_color(0), run_color(1));
+    }
+
+    /// rmtk writes TRL's names beside its own: one panel per metric, whichever spellings a
+    /// line holds, and TRL's reward with its std where both are there.
+    #[test]
+    fn a_file_with_rmtk_and_trl_names_plots_each_metric_once() {
+        let line = |step: u32, kept: f64, all: f64| {
+            format!(
+                "{{\"step\": {step}, \"pass_rate\": 0.3, \"writing_reward_mean\": 0.1, \"writing_reward_std\": 0.2, \"loss\": 0.1, \
+                 \"response_len_mean\": 9, \"completions/mean_length\": 9, \"response_len_max\": 14, \"completions/max_length\": 14, \
+                 \"completions/min_length\": 3, \"truncation_rate\": 0.5, \"completions/clipped_ratio\": 0.5, \
+                 \"reward_mean\": {kept}, \"reward\": {all}, \"reward_std\": 0.4, \"frac_reward_zero_std\": 0.25, \
+                 \"entropy\": 2.0, \"trl/entropy\": 2.1, \"clip_fraction\": 0.0, \"clip_ratio/region_mean\": 0.0, \
+                 \"clip_ratio/low_mean\": 0.0, \"clip_ratio/high_mean\": 0.0, \"grad_norm\": 1.0, \"filtered_group_rate\": 0.5}}\n"
+            )
+        };
+        let m = metrics(&(line(1, 1.0, 0.5) + &line(2, 1.5, 0.7)));
+        assert_eq!(detect_kind(&m), RunKind::Grpo);
+        let plans = default_plans(&[&m], RunKind::Grpo);
+        let names: Vec<&str> = plans.iter().map(|p| p.main.as_str()).collect();
+        // No kl (no reference): the reward panel comes in, and nothing twice.
+        assert_eq!(
+            names,
+            [
+                "pass_rate",
+                "writing_reward_mean",
+                "loss",
+                "response_len_mean",
+                "filtered_group_rate",
+                "reward"
+            ]
+        );
+        let canonical: std::collections::BTreeSet<&str> = plans
+            .iter()
+            .map(|p| lookup(&p.main).map_or(p.main.as_str(), |f| f.name))
+            .collect();
+        assert_eq!(canonical.len(), plans.len(), "{names:?}");
+        // The reward panel draws TRL's reward (every completion), not the kept groups'.
+        assert_eq!(
+            train_points(&m, "reward").unwrap(),
+            &[(1.0, 0.5), (2.0, 0.7)]
+        );
+        assert_eq!(
+            train_points(&m, "reward_mean").unwrap(),
+            &[(1.0, 1.0), (2.0, 1.5)]
+        );
+        // Asked by name, each spelling draws itself; an unknown-to-rmtk one its namesake.
+        for (asked, main) in [
+            ("reward", "reward"),
+            ("reward_mean", "reward_mean"),
+            ("completions/mean_length", "completions/mean_length"),
+            ("trl/entropy", "trl/entropy"),
+            ("entropy", "entropy"),
+            ("frac_reward_zero_std", "frac_reward_zero_std"),
+        ] {
+            let plans = requested_plans(&[&m], &[asked.to_string()]).unwrap();
+            assert_eq!(plans[0].main, main);
+        }
+        // Every metric once when nothing says what a run is.
+        let plans = default_plans(&[&m], RunKind::Other);
+        let canonical: std::collections::BTreeSet<&str> = plans
+            .iter()
+            .map(|p| lookup(&p.main).map_or(p.main.as_str(), |f| f.name))
+            .collect();
+        assert_eq!(canonical.len(), plans.len());
+        // An older rmtk file, without TRL's names, still gets its reward panel.
+        let old = metrics("{\"step\": 1, \"pass_rate\": 0.3, \"reward_mean\": 1.0}\n");
+        let plans = default_plans(&[&old], RunKind::Grpo);
+        assert_eq!(titles(&plans), ["pass_rate", "reward"]);
+        assert_eq!(train_points(&old, &plans[1].main).unwrap(), &[(1.0, 1.0)]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The loss is [`bt_loss`], `-mean(log sigmoid(r+ - r- - margin)) + c * mean((r+ + r-)^2)`,
 //! a small pure function over the two reward vectors; [`PairStats`] is its host-side
-//! twin for evaluation, with the metrics TRL logs (accuracy, margin, reward mean/std).
+//! twin for evaluation, with rmtk's metrics (accuracy, margin, reward mean/std, pooled
+//! over the pairs); [`trl_metrics`] has TRL RewardTrainer's, averaged over batches.
 //!
 //! A trained reward model is a Hugging Face sequence-classification folder (see
 //! `models::reward`) plus `rmtk_reward_model.json`, which records how rows became
@@ -14,6 +15,7 @@ pub mod bias;
 pub mod eval;
 pub mod score;
 pub mod train;
+pub mod trl_metrics;
 
 use crate::kernels::FusedOps;
 use std::path::Path;

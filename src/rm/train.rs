@@ -33,7 +33,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     PairStats, RmInfo, bt_loss, check_max_length, head_key, model_max_positions, model_vocab,
-    pair_batch, pair_rewards,
+    pair_batch, pair_rewards, trl_metrics,
 };
 use crate::data::prefs::{
     self, EncodedPair, Layout, Overlong, PrefColumns, PrefPair, SeqEncoder, SeqSpec,
@@ -770,6 +770,14 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
             rec.insert("eval_reward_mean".into(), num(s.reward_mean));
             rec.insert("eval_reward_std".into(), num(s.reward_std));
             rec.insert("eval_pairs".into(), json!(s.pairs));
+            // TRL's, over its evaluation batches: --eval-batch-size pairs in the file's
+            // order, as its sequential sampler deals them.
+            let bs = cfg.eval_batch_size.max(1);
+            if let Some(t) = trl_metrics::trl_pair_metrics(c.chunks(bs).zip(r.chunks(bs))) {
+                for (name, v) in t.named() {
+                    rec.insert(format!("eval_{}", trl_name(name)), num(v));
+                }
+            }
             let rewards = |r: &[f32]| Value::Array(r.iter().map(|&v| num(f64::from(v))).collect());
             let mut pairs = Map::new();
             pairs.insert("step".into(), json!(step));
@@ -936,6 +944,18 @@ fn train_loop<B: FusedOps>(job: TrainJob, device: B::Device) -> Result<()> {
         rec.insert("margin".into(), num(stats.margin));
         rec.insert("reward_mean".into(), num(stats.reward_mean));
         rec.insert("reward_std".into(), num(stats.reward_std));
+        // TRL's, per micro-batch (its compute_loss calls) and averaged over the update.
+        let mut at = 0;
+        let batches = micro.iter().map(|mb| {
+            let range = at..at + mb.len();
+            at = range.end;
+            (&chosen_all[range.clone()], &rejected_all[range])
+        });
+        if let Some(t) = trl_metrics::trl_pair_metrics(batches) {
+            for (name, v) in t.named() {
+                rec.insert(trl_name(name).into(), num(v));
+            }
+        }
         rec.insert("lr".into(), num(update.lr));
         rec.insert("grad_norm".into(), num(f64::from(update.grad_norm)));
         if let Some(scale) = update.loss_scale {
@@ -1134,4 +1154,15 @@ fn trainable<B: burn::tensor::backend::AutodiffBackend, M: burn::module::Module<
 
 fn initial_loss_scale() -> f32 {
     crate::train::loss_scale::INIT_SCALE
+}
+
+/// Where a TRL RewardTrainer metric goes in `metrics.jsonl`: under its own name, but
+/// `accuracy` and `margin`, which rmtk already logs pooled over the pairs (TRL's average
+/// its batches' values), go under `trl/`.
+fn trl_name(name: &str) -> &str {
+    match name {
+        "accuracy" => "trl/accuracy",
+        "margin" => "trl/margin",
+        other => other,
+    }
 }

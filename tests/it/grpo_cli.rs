@@ -120,7 +120,7 @@ fn grpo_trains_logs_and_saves_loadable_checkpoints() {
     let toml = s.dir.join("run.toml");
     std::fs::write(
         &toml,
-        "max_steps = 3\nsave_every = 2\neval-every = 2\nppo_epochs = 2\nmini_batches = 2\nbeta = 0.05\nmicro_batch_size = 3\noverlong = \"soft\"\noverlong_cache = 4\n",
+        "max_steps = 3\nsave_every = 2\neval-every = 2\nppo_epochs = 2\nmini_batches = 2\nbeta = 0.05\nmicro_batch_size = 3\noverlong = \"soft\"\noverlong_cache = 4\nsamples_per_step = 1000\n",
     )
     .unwrap();
     let log = ok(rmtk().args(grpo_args(
@@ -177,12 +177,27 @@ fn grpo_trains_logs_and_saves_loadable_checkpoints() {
         updated >= 2,
         "only {updated} of 4 steps made an update: {lines:?}"
     );
+    let samples: Vec<Value> = std::fs::read_to_string(out.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    check_trl_metrics(&lines, &samples, 4);
     let evals: Vec<_> = metrics(&out)
         .into_iter()
         .filter(|r| r.get("split") == Some(&json!("eval")))
         .collect();
     let eval_steps: Vec<u64> = evals.iter().map(|r| r["step"].as_u64().unwrap()).collect();
     assert_eq!(eval_steps, vec![0, 2, 4]);
+    for r in &evals {
+        for (trl, own) in [
+            ("completions/mean_length", "response_len_mean"),
+            ("completions/max_length", "response_len_max"),
+            ("completions/clipped_ratio", "truncation_rate"),
+        ] {
+            assert_eq!(r[trl], r[own], "{r:?}");
+        }
+    }
 
     let samples = std::fs::read_to_string(out.join("samples.jsonl")).unwrap();
     let first: Value = serde_json::from_str(samples.lines().next().unwrap()).unwrap();
@@ -234,6 +249,124 @@ fn grpo_trains_logs_and_saves_loadable_checkpoints() {
     // rmtk plot draws the run.
     ok(rmtk().args(["plot", out.to_str().unwrap()]));
     assert!(out.join("metrics.png").is_file());
+}
+
+/// TRL GRPOTrainer's names beside rmtk's, on every train line: the lengths equal rmtk's;
+/// `reward` and `reward_std` are those of every completion the step generated (all in
+/// `samples.jsonl` here, as `reward`, or `writing_reward + w * pass` under GDPO:
+/// `gdpo_weight`), dropped groups included; the loss-side ones are plausible and
+/// consistent with rmtk's.
+fn check_trl_metrics(lines: &[serde_json::Map<String, Value>], samples: &[Value], n: usize) {
+    check_trl_metrics_with(lines, samples, n, None)
+}
+
+fn check_trl_metrics_with(
+    lines: &[serde_json::Map<String, Value>],
+    samples: &[Value],
+    n: usize,
+    gdpo_weight: Option<f64>,
+) {
+    let f = |r: &serde_json::Map<String, Value>, k: &str| {
+        r[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r:?}"))
+    };
+    for r in lines {
+        let step = r["step"].clone();
+        for (trl, own) in [
+            ("completions/mean_length", "response_len_mean"),
+            ("completions/max_length", "response_len_max"),
+            ("completions/clipped_ratio", "truncation_rate"),
+        ] {
+            assert_eq!(r[trl], r[own], "step {step}: {trl}");
+        }
+        let (min, max) = (
+            f(r, "completions/min_length"),
+            f(r, "completions/max_length"),
+        );
+        assert!(min <= f(r, "completions/mean_length") && min >= 0.0);
+        let term = f(r, "completions/mean_terminated_length");
+        assert!(term == 0.0 || (term >= f(r, "completions/min_terminated_length") && term <= max));
+        // Every completion generated in the step, dropped groups included.
+        let rows: Vec<&Value> = samples.iter().filter(|s| s["step"] == step).collect();
+        let generated = f(r, "generated_tokens");
+        let tokens: f64 = rows.iter().map(|s| s["tokens"].as_f64().unwrap()).sum();
+        assert_eq!(
+            tokens, generated,
+            "step {step}: samples.jsonl holds every completion"
+        );
+        let reward = |s: &Value| match gdpo_weight {
+            Some(w) => {
+                s["writing_reward"].as_f64().unwrap()
+                    + w * f64::from(u8::from(s["pass"].as_bool().unwrap()))
+            }
+            None => s["reward"].as_f64().unwrap(),
+        };
+        let rewards: Vec<f64> = rows.iter().map(|s| reward(s)).collect();
+        let k = rewards.len() as f64;
+        let mean = rewards.iter().sum::<f64>() / k;
+        let std = (rewards.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (k - 1.0)).sqrt();
+        let tol = 1e-5 * (1.0 + mean.abs() + std);
+        assert!(
+            (f(r, "reward") - mean).abs() < tol,
+            "step {step}: {} vs {mean}",
+            f(r, "reward")
+        );
+        assert!(
+            (f(r, "reward_std") - std).abs() < tol,
+            "step {step}: {} vs {std}",
+            f(r, "reward_std")
+        );
+        // Whole groups: a multiple of n completions out of all of them.
+        let zero = f(r, "frac_reward_zero_std");
+        assert!((0.0..=1.0).contains(&zero));
+        if gdpo_weight.is_some() {
+            assert!(
+                zero == 0.0 || zero == 1.0,
+                "GDPO tests the batch's std: {zero}"
+            );
+        } else {
+            let groups = zero * k / n as f64;
+            assert!(
+                (groups - groups.round()).abs() < 1e-4,
+                "step {step}: {zero}"
+            );
+        }
+        if r.get("skipped").is_some() {
+            assert!(r.get("clip_ratio/region_mean").is_none());
+            continue;
+        }
+        let (low, high, region) = (
+            f(r, "clip_ratio/low_mean"),
+            f(r, "clip_ratio/high_mean"),
+            f(r, "clip_ratio/region_mean"),
+        );
+        for v in [
+            low,
+            high,
+            region,
+            f(r, "clip_ratio/low_min"),
+            f(r, "clip_ratio/high_max"),
+        ] {
+            assert!((0.0..=1.0).contains(&v), "step {step}: {r:?}");
+        }
+        assert!((low + high - region).abs() < 1e-5, "step {step}: {r:?}");
+        // No clipped token for rmtk, none for TRL, and the other way round.
+        assert_eq!(
+            region == 0.0,
+            f(r, "clip_fraction") == 0.0,
+            "step {step}: {r:?}"
+        );
+        // kl and entropy: rmtk's under their names, TRL's means over micro-batches under trl/.
+        let (ent, trl_ent) = (f(r, "entropy"), f(r, "trl/entropy"));
+        assert!(ent > 0.0 && trl_ent > 0.0 && trl_ent < 2.0 * ent && ent < 2.0 * trl_ent);
+        if let Some(kl) = r.get("kl").and_then(Value::as_f64) {
+            // k3 is never negative (up to f32 rounding at a ratio of 1).
+            let trl_kl = f(r, "trl/kl");
+            assert!(kl > -1e-6 && trl_kl > -1e-6, "step {step}: {r:?}");
+            assert!(kl.is_finite() && trl_kl.is_finite(), "step {step}: {r:?}");
+        } else {
+            assert!(r.get("trl/kl").is_none(), "no reference, no kl: {r:?}");
+        }
+    }
 }
 
 #[test]
@@ -495,6 +628,7 @@ fn gdpo_normalises_each_reward_in_its_group_and_advantages_over_the_batch() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    check_trl_metrics_with(&train_lines(&out), &samples, 4, Some(0.5));
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
     let mut checked = 0;
     for step in [1, 2] {

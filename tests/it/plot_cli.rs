@@ -235,6 +235,29 @@ fn a_grpo_run_plots_pass_rate_by_constraint_type() {
     let titles = panels(&log);
     assert_eq!(titles[0], "Constraint pass rate");
     assert_eq!(titles.last().unwrap(), "Pass rate by constraint type");
+    // The file has TRL's names beside rmtk's (`completions/mean_length` and
+    // `response_len_mean`, `reward` and `reward_mean`, ...): each metric is drawn once.
+    assert!(lines[0].contains_key("completions/mean_length") && lines[0].contains_key("reward"));
+    let unique: std::collections::BTreeSet<&String> = titles.iter().collect();
+    assert_eq!(unique.len(), titles.len(), "{titles:?}");
+    // TRL's names can be asked for by name, those rmtk writes under trl/ too.
+    let log = ok(rmtk().args([
+        "plot",
+        out.to_str().unwrap(),
+        "--output",
+        png.to_str().unwrap(),
+        "--metrics",
+        "reward,frac_reward_zero_std,clip_ratio/low_mean+clip_ratio/high_mean,trl/entropy",
+    ]));
+    assert_eq!(
+        panels(&log),
+        [
+            "Reward (mean ± std)",
+            "Completions in groups without reward variance",
+            "clip_ratio/low_mean + clip_ratio/high_mean",
+            "Entropy (TRL: mean over micro-batches)"
+        ]
+    );
 }
 
 #[test]

@@ -219,6 +219,106 @@ fn decoder_trains_saves_a_hf_folder_scores_and_evaluates() {
     );
 }
 
+/// TRL RewardTrainer's names beside rmtk's: per batch, then averaged, on the update's
+/// micro-batches and on `--eval-batch-size` batches of the held-out pairs in file order;
+/// recomputed here from `eval_rewards.jsonl`.
+#[test]
+fn train_rm_writes_trl_reward_trainer_metrics_beside_its_own() {
+    let model = tiny_model("bert", "trl-metrics");
+    let dir = tmp("trl-metrics");
+    let data = dir.join("train.jsonl");
+    write_rows(&data, &text_pairs(20, 4));
+    let test = dir.join("test.jsonl");
+    write_rows(&test, &text_pairs(7, 41));
+    let out = dir.join("rm");
+    ok(rmtk().args(train_args(
+        &model,
+        &data,
+        &out,
+        &[
+            ("--eval-data", test.to_str().unwrap()),
+            ("--eval-every", "3"),
+            ("--eval-on-start", ""),
+            ("--eval-batch-size", "3"),
+            ("--grad-accum", "2"),
+            ("--epochs", "1"),
+            ("--save-every", "0"),
+        ],
+    )));
+    let f = |r: &serde_json::Map<String, Value>, k: &str| {
+        r[k].as_f64().unwrap_or_else(|| panic!("no {k} in {r:?}"))
+    };
+    let m = metrics(&out);
+    let train: Vec<_> = m.iter().filter(|r| r.contains_key("loss")).collect();
+    assert!(!train.is_empty());
+    for r in &train {
+        let (min, mean, max) = (f(r, "min_reward"), f(r, "mean_reward"), f(r, "max_reward"));
+        assert!(min <= mean && mean <= max, "{r:?}");
+        assert!((0.0..=1.0).contains(&f(r, "trl/accuracy")), "{r:?}");
+        assert!(f(r, "trl/margin").is_finite());
+        // rmtk's pooled numbers stay under their own names.
+        assert!((0.0..=1.0).contains(&f(r, "accuracy")), "{r:?}");
+        // Two micro-batches of 4 pairs: TRL's means of batch means are rmtk's pooled ones.
+        if r["pairs"] == json!(8) {
+            assert!(
+                (f(r, "trl/accuracy") - f(r, "accuracy")).abs() < 1e-6,
+                "{r:?}"
+            );
+            assert!((f(r, "trl/margin") - f(r, "margin")).abs() < 1e-5, "{r:?}");
+            assert!((mean - f(r, "reward_mean")).abs() < 1e-5, "{r:?}");
+        }
+    }
+    // Evaluations: batches of 3, 3 and 1 pairs, each weighing the same.
+    let evals: Vec<_> = m.iter().filter(|r| r.contains_key("eval_loss")).collect();
+    let rewards: Vec<Value> = std::fs::read_to_string(out.join("eval_rewards.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evals.len(), rewards.len());
+    assert!(!evals.is_empty());
+    for (r, rw) in evals.iter().zip(&rewards) {
+        assert_eq!(r["step"], rw["step"]);
+        let side = |k: &str| -> Vec<f64> {
+            rw[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        let (c, j) = (side("chosen"), side("rejected"));
+        assert_eq!(c.len(), 7);
+        let mut want = [0.0f64; 5];
+        let batches: Vec<(&[f64], &[f64])> = c.chunks(3).zip(j.chunks(3)).collect();
+        for (bc, bj) in &batches {
+            let k = bc.len() as f64;
+            let all: Vec<f64> = bc.iter().chain(bj.iter()).copied().collect();
+            want[0] += bc.iter().zip(bj.iter()).filter(|(a, b)| a > b).count() as f64 / k;
+            want[1] += bc.iter().zip(bj.iter()).map(|(a, b)| a - b).sum::<f64>() / k;
+            want[2] += all.iter().copied().fold(f64::INFINITY, f64::min);
+            want[3] += all.iter().sum::<f64>() / all.len() as f64;
+            want[4] += all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        }
+        let names = [
+            "eval_trl/accuracy",
+            "eval_trl/margin",
+            "eval_min_reward",
+            "eval_mean_reward",
+            "eval_max_reward",
+        ];
+        for (name, w) in names.iter().zip(want) {
+            let w = w / batches.len() as f64;
+            assert!(
+                (f(r, name) - w).abs() < 1e-4,
+                "{name}: {} vs {w} in {r:?}",
+                f(r, name)
+            );
+        }
+        assert!((0.0..=1.0).contains(&f(r, "eval_accuracy")));
+    }
+}
+
 #[test]
 fn encoder_trains_on_text_pairs_with_margins_and_learns() {
     let model = tiny_model("bert", "enc");
