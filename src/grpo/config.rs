@@ -70,6 +70,37 @@ pub struct GrpoConfig {
     /// the prompt and response itself, with its own tokenizer.
     #[arg(long)]
     pub reward_model: Option<String>,
+    /// The writing reward from an HTTP endpoint instead of a reward model: a POST of
+    /// `{"query", "prompts", "labels", "responses"}` lists answered by `{"rewards": [...]}`
+    /// (OpenRLHF's `--remote_rm_url` shape; see the README).
+    #[arg(long, conflicts_with = "reward_model")]
+    pub reward_url: Option<String>,
+    /// --reward-url: seconds allowed for one request.
+    #[arg(long, default_value_t = 120.0)]
+    pub reward_timeout: f64,
+    /// --reward-url: retries after a failed request (connection errors, timeouts, HTTP
+    /// 429 and 5xx, unreadable answers), with exponential backoff and jitter.
+    #[arg(long, default_value_t = 5)]
+    pub reward_retries: u32,
+    /// --reward-url: first backoff in seconds (doubled per retry, at most 60 s).
+    #[arg(long, default_value_t = 1.0)]
+    pub reward_backoff: f64,
+    /// --reward-url: requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub reward_concurrency: usize,
+    /// --reward-url: completions per request.
+    #[arg(long, default_value_t = 16)]
+    pub reward_batch_size: usize,
+    /// --reward-url: the answer cache folder (default: ~/.cache/rmtk/reward).
+    #[arg(long)]
+    pub reward_cache: Option<PathBuf>,
+    /// --reward-url: don't read or write the answer cache.
+    #[arg(long, conflicts_with = "reward_cache")]
+    pub no_reward_cache: bool,
+    /// --reward-url: the environment variable holding the API key, sent as
+    /// `Authorization: Bearer KEY` when set (never printed).
+    #[arg(long, default_value = "REWARD_API_KEY")]
+    pub reward_api_key_env: String,
     /// Training prompts (parquet or JSONL): a prompt as text or messages, optional
     /// IFEval-style `instruction_id_list` + `kwargs`, optional free-text `constraints`.
     #[arg(long, num_args = 1.., required_unless_present = "resume")]
@@ -303,11 +334,26 @@ impl GrpoConfig {
         {
             bail!("--filter-low {lo} must be below --filter-high {hi}");
         }
-        if self.mixing != Mixing::ConstraintOnly && self.reward_model.is_none() {
+        if self.mixing != Mixing::ConstraintOnly
+            && self.reward_model.is_none()
+            && self.reward_url.is_none()
+        {
             bail!(
-                "--reward-model is required with --mixing {} (train one with `rmtk train-rm`)",
+                "--reward-model (or --reward-url) is required with --mixing {} (train one with `rmtk train-rm`)",
                 mixing_name(self.mixing)
             );
+        }
+        if self.reward_model.is_some() && self.reward_url.is_some() {
+            bail!("--reward-model and --reward-url are two writing rewards: give one");
+        }
+        if self.reward_concurrency == 0 || self.reward_batch_size == 0 {
+            bail!("--reward-concurrency and --reward-batch-size must be at least 1");
+        }
+        if !(self.reward_timeout.is_finite() && self.reward_timeout > 0.0) {
+            bail!("--reward-timeout must be a positive number of seconds");
+        }
+        if !(self.reward_backoff.is_finite() && self.reward_backoff >= 0.0) {
+            bail!("--reward-backoff must be a number of seconds >= 0");
         }
         if self.overlong == Overlong::Soft && self.overlong_cache > self.max_new_tokens {
             bail!("--overlong-cache must not exceed --max-new-tokens");
@@ -315,6 +361,30 @@ impl GrpoConfig {
         self.verifier.validate()?;
         self.lora.validate()?;
         Ok(())
+    }
+
+    /// The reward endpoint's options (the API key read from its variable), with
+    /// --reward-url.
+    pub fn reward_url_options(&self) -> Option<super::reward_url::RewardUrlOptions> {
+        let url = self.reward_url.as_deref()?;
+        Some(super::reward_url::RewardUrlOptions {
+            api_key: crate::verify::http::Secret::from_env(&self.reward_api_key_env),
+            concurrency: self.reward_concurrency,
+            batch_size: self.reward_batch_size,
+            timeout: std::time::Duration::from_secs_f64(self.reward_timeout),
+            retries: self.reward_retries,
+            backoff: std::time::Duration::from_secs_f64(self.reward_backoff),
+            max_backoff: std::time::Duration::from_secs(60),
+            cache_dir: if self.no_reward_cache {
+                None
+            } else {
+                Some(match &self.reward_cache {
+                    Some(dir) => dir.clone(),
+                    None => crate::verify::http::default_cache_dir("reward"),
+                })
+            },
+            ..super::reward_url::RewardUrlOptions::new(url)
+        })
     }
 
     pub fn output(&self) -> &std::path::Path {

@@ -28,6 +28,7 @@ pub mod config;
 pub mod loss;
 pub mod mixing;
 pub mod prompts;
+pub mod reward_url;
 pub mod rollout;
 pub mod trainer;
 pub mod trl_metrics;
@@ -146,16 +147,20 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
     let eval_ids = encode(&eval)?;
 
     // With --mixing constraint-only a reward model is optional: when given, it only
-    // scores for the metrics (so the baseline's writing reward can be compared).
-    let rm = match (&cfg.reward_model, cfg.mixing) {
-        (None, mixing::Mixing::ConstraintOnly) => None,
-        (Some(spec), _) => {
+    // scores for the metrics (so the baseline's writing reward can be compared); with
+    // --reward-url the endpoint gives the writing reward instead.
+    let rm = match &cfg.reward_model {
+        Some(spec) => {
             let rm = crate::rm::LoadedRm::open(spec).context("--reward-model")?;
             // Every completion gets a reward: cut as the model's rule says.
             let seq = rm.seq_spec(cfg.rm_max_length, None)?.for_scoring();
             Some((rm, seq))
         }
-        (None, _) => unreachable!("validated"),
+        None => None,
+    };
+    let reward_url = match cfg.reward_url_options() {
+        Some(options) => Some(reward_url::RemoteReward::new(options).context("--reward-url")?),
+        None => None,
     };
 
     std::fs::create_dir_all(&output).with_context(|| format!("creating {}", output.display()))?;
@@ -178,6 +183,7 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
             eval,
             eval_ids,
             rm,
+            reward_url,
             resume,
             log,
         },

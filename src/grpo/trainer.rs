@@ -29,6 +29,7 @@ use super::config::{GrpoConfig, Overlong, mixing_name};
 use super::loss::{LossConfig, LossInputs, Normaliser, policy_loss};
 use super::mixing::{self, DropReason, FilterConfig, MixConfig, Mixing};
 use super::prompts::PromptRow;
+use super::reward_url::{RemoteReward, RewardItem};
 use super::rollout::{RolloutSeed, generate_groups};
 use super::trl_metrics::{self, LossMetrics, ZeroStdScope};
 use crate::data::prefs::{Content, SeqSpec};
@@ -67,6 +68,8 @@ pub struct GrpoJob {
     pub eval: Vec<PromptRow>,
     pub eval_ids: Vec<Vec<u32>>,
     pub rm: Option<(LoadedRm, SeqSpec)>,
+    /// `--reward-url`: the writing reward from an HTTP endpoint (instead of `rm`).
+    pub reward_url: Option<RemoteReward>,
     pub resume: Option<PathBuf>,
     pub log: RunLog,
 }
@@ -131,44 +134,137 @@ struct GroupOutcome {
     drop: Option<DropReason>,
 }
 
-/// Writing rewards of completions, the reward model reading prompt and response with
-/// its own tokenizer.
-struct WritingScorer<'a, B: Backend> {
-    rm: &'a LoadedRm,
-    spec: &'a SeqSpec,
-    model: &'a RewardModel<B>,
-    vocab: usize,
-    batch_size: usize,
+/// Writing rewards of completions: the reward model reading prompt and response with
+/// its own tokenizer, or the `--reward-url` endpoint given the prompt as the policy saw
+/// it.
+enum WritingScorer<'a, B: Backend> {
+    Model {
+        rm: &'a LoadedRm,
+        spec: &'a SeqSpec,
+        model: &'a RewardModel<B>,
+        vocab: usize,
+        batch_size: usize,
+    },
+    Url {
+        reward: &'a RemoteReward,
+        tokenizer: &'a Tokenizer,
+    },
 }
 
+/// A completion to score: its prompt's row and token ids, and its text.
+type ScoreItem<'a> = (&'a PromptRow, &'a [u32], &'a str);
+
 impl<B: FusedOps> WritingScorer<'_, B> {
-    fn score(&self, items: &[(&PromptRow, &str)], device: &B::Device) -> Result<Vec<f64>> {
-        let encoder =
-            crate::data::prefs::SeqEncoder::new(&self.rm.tokenizer, self.spec.clone(), self.vocab);
-        let mut seqs = Vec::with_capacity(items.len());
-        // A group's completions (neighbours with the same prompt) are encoded together:
-        // if the prompt must be cut, it is cut once, so they are judged on the same prompt.
-        for group in items.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
-            let row = group[0].0;
-            let prompt = match &row.prompt {
-                crate::data::Prompt::Text(t) => Content::Text(t.clone()),
-                crate::data::Prompt::Chat(m) => Content::Chat(m.clone()),
-            };
-            let responses: Vec<Content> = group
-                .iter()
-                .map(|(_, r)| Content::Text((*r).to_string()))
-                .collect();
-            let refs: Vec<&Content> = responses.iter().collect();
-            let group_seqs = encoder.encode_group(Some(&prompt), &refs).map_err(|m| {
-                anyhow::anyhow!("reward model input for prompt {}: {m}", row.source)
-            })?;
-            seqs.extend(group_seqs);
+    fn score(
+        &self,
+        items: &[ScoreItem<'_>],
+        stop: &Stop<'_>,
+        device: &B::Device,
+    ) -> Result<Vec<f64>> {
+        match self {
+            WritingScorer::Model {
+                rm,
+                spec,
+                model,
+                vocab,
+                batch_size,
+            } => score_with_model(rm, spec, model, *vocab, *batch_size, items, device),
+            WritingScorer::Url { reward, tokenizer } => {
+                // The prompt as the policy saw it (chat template included), decoded once
+                // per group (neighbours with the same prompt).
+                let mut prompts: Vec<String> = Vec::with_capacity(items.len());
+                let mut names: Vec<String> = Vec::with_capacity(items.len());
+                for group in items.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
+                    let text = tokenizer.decode(group[0].1, false).map_err(|e| {
+                        anyhow::anyhow!("decoding prompt {}: {e}", group[0].0.source)
+                    })?;
+                    for j in 0..group.len() {
+                        prompts.push(text.clone());
+                        names.push(format!("completion {j} of prompt {}", group[0].0.source));
+                    }
+                }
+                let reward_items: Vec<RewardItem<'_>> = items
+                    .iter()
+                    .zip(prompts.iter().zip(names))
+                    .map(|((_, _, response), (prompt, name))| RewardItem {
+                        prompt,
+                        response,
+                        name,
+                    })
+                    .collect();
+                reward.score(&reward_items).map_err(|e| {
+                    let what = if e.is_endpoint_down() {
+                        "the reward endpoint is down (it did not answer through its retries)"
+                    } else {
+                        "the reward endpoint failed"
+                    };
+                    stop.error(what, &e)
+                })
+            }
         }
-        let refs: Vec<&crate::data::prefs::Seq> = seqs.iter().collect();
-        let rewards = self
-            .rm
-            .rewards(self.model, &refs, self.batch_size, device, |_| {})?;
-        Ok(rewards.into_iter().map(f64::from).collect())
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            WritingScorer::Model { rm, .. } => format!("reward model {}", rm.dir.name),
+            WritingScorer::Url { reward, .. } => format!("reward endpoint {}", reward.url()),
+        }
+    }
+}
+
+fn score_with_model<B: FusedOps>(
+    rm: &LoadedRm,
+    spec: &SeqSpec,
+    model: &RewardModel<B>,
+    vocab: usize,
+    batch_size: usize,
+    items: &[ScoreItem<'_>],
+    device: &B::Device,
+) -> Result<Vec<f64>> {
+    let encoder = crate::data::prefs::SeqEncoder::new(&rm.tokenizer, spec.clone(), vocab);
+    let mut seqs = Vec::with_capacity(items.len());
+    // A group's completions (neighbours with the same prompt) are encoded together:
+    // if the prompt must be cut, it is cut once, so they are judged on the same prompt.
+    for group in items.chunk_by(|a, b| std::ptr::eq(a.0, b.0)) {
+        let row = group[0].0;
+        let prompt = match &row.prompt {
+            crate::data::Prompt::Text(t) => Content::Text(t.clone()),
+            crate::data::Prompt::Chat(m) => Content::Chat(m.clone()),
+        };
+        let responses: Vec<Content> = group
+            .iter()
+            .map(|(_, _, r)| Content::Text((*r).to_string()))
+            .collect();
+        let refs: Vec<&Content> = responses.iter().collect();
+        let group_seqs = encoder
+            .encode_group(Some(&prompt), &refs)
+            .map_err(|m| anyhow::anyhow!("reward model input for prompt {}: {m}", row.source))?;
+        seqs.extend(group_seqs);
+    }
+    let refs: Vec<&crate::data::prefs::Seq> = seqs.iter().collect();
+    let rewards = rm.rewards(model, &refs, batch_size, device, |_| {})?;
+    Ok(rewards.into_iter().map(f64::from).collect())
+}
+
+/// Where a run stands when an endpoint fails: the error that stops it says which
+/// checkpoint is intact and how to resume.
+struct Stop<'a> {
+    step: u64,
+    checkpoints: &'a Checkpoints,
+    output: &'a Path,
+}
+
+impl Stop<'_> {
+    fn error(&self, what: &str, e: &dyn std::fmt::Display) -> anyhow::Error {
+        let kept = match self.checkpoints.latest() {
+            Ok(Some(dir)) => format!("the last checkpoint, {}, is intact", dir.display()),
+            _ => "no checkpoint had been written yet".to_string(),
+        };
+        anyhow::anyhow!(
+            "{what} at step {}: {e}; stopping. {kept}: continue with `rmtk grpo --resume {}` once it is back",
+            self.step + 1,
+            self.output.display()
+        )
     }
 }
 
@@ -281,25 +377,15 @@ impl PromptOrder {
 fn verify_or_stop(
     verifier: &Verifier,
     items: &[VerifyItem<'_>],
-    step: u64,
-    checkpoints: &Checkpoints,
-    output: &Path,
+    stop: &Stop<'_>,
 ) -> Result<Vec<Verdict>> {
     verifier.verify(items).map_err(|e| {
-        let kept = match checkpoints.latest() {
-            Ok(Some(dir)) => format!("the last checkpoint, {}, is intact", dir.display()),
-            _ => "no checkpoint had been written yet".to_string(),
-        };
         let what = if e.is_endpoint_down() {
             "the verifier's endpoint is down (it did not answer through its retries)"
         } else {
             "the verifier failed"
         };
-        anyhow::anyhow!(
-            "{what} at step {}: {e}; stopping. {kept}: continue with `rmtk grpo --resume {}` once it is back",
-            step + 1,
-            output.display()
-        )
+        stop.error(what, &e)
     })
 }
 
@@ -357,14 +443,19 @@ fn evaluate<B: FusedOps>(
             constraints: &job.eval[*p].constraints,
         })
         .collect();
-    let verdicts = verify_or_stop(verifier, &items, step, checkpoints, cfg.output())?;
+    let stop = Stop {
+        step,
+        checkpoints,
+        output: cfg.output(),
+    };
+    let verdicts = verify_or_stop(verifier, &items, &stop)?;
     let writing = match scorer {
         Some(s) => {
-            let pairs: Vec<(&PromptRow, &str)> = flat
+            let pairs: Vec<ScoreItem<'_>> = flat
                 .iter()
-                .map(|(p, c)| (&job.eval[*p], c.text.as_str()))
+                .map(|(p, c)| (&job.eval[*p], job.eval_ids[*p].as_slice(), c.text.as_str()))
                 .collect();
-            Some(s.score(&pairs, device)?)
+            Some(s.score(&pairs, &stop, device)?)
         }
         None => None,
     };
@@ -510,13 +601,17 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         Some((rm, _)) => crate::rm::model_vocab(&rm.dir)?,
         None => 0,
     };
-    let scorer = match (&job.rm, &rm_model) {
-        (Some((rm, spec)), Some(model)) => Some(WritingScorer {
+    let scorer = match (&job.rm, &rm_model, &job.reward_url) {
+        (Some((rm, spec)), Some(model), _) => Some(WritingScorer::Model {
             rm,
             spec,
             model,
             vocab: rm_vocab,
             batch_size: cfg.rm_batch_size,
+        }),
+        (_, _, Some(reward)) => Some(WritingScorer::Url {
+            reward,
+            tokenizer: &job.tokenizer,
         }),
         _ => None,
     };
@@ -532,9 +627,9 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 job.reference_dir.as_ref().map_or("", |d| d.name.as_str())
             ))
             .unwrap_or_default(),
-        job.rm
+        scorer
             .as_ref()
-            .map(|(rm, _)| format!(", reward model {}", rm.dir.name))
+            .map(|s| format!(", {}", s.describe()))
             .unwrap_or_default(),
         cfg.verifier.mode().as_str()
     ));
@@ -785,14 +880,25 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     }
                 })
                 .collect();
-            let verdicts = verify_or_stop(&verifier, &items, step, &checkpoints, &output)?;
+            let stop = Stop {
+                step,
+                checkpoints: &checkpoints,
+                output: &output,
+            };
+            let verdicts = verify_or_stop(&verifier, &items, &stop)?;
             let writing: Vec<f64> = match &scorer {
                 Some(s) => {
-                    let pairs: Vec<(&PromptRow, &str)> = flat
+                    let pairs: Vec<ScoreItem<'_>> = flat
                         .iter()
-                        .map(|(p, c)| (&job.train[*p], c.text.as_str()))
+                        .map(|(p, c)| {
+                            (
+                                &job.train[*p],
+                                job.train_ids[*p].as_slice(),
+                                c.text.as_str(),
+                            )
+                        })
                         .collect();
-                    s.score(&pairs, &device)?
+                    s.score(&pairs, &stop, &device)?
                 }
                 None => vec![0.0; flat.len()],
             };
@@ -1327,6 +1433,13 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     };
     for line in crate::train::memory::peak_report(&estimate, process_before, &device_peak) {
         log.info(&line);
+    }
+    if let Some(reward) = &job.reward_url {
+        log.info(&format!(
+            "reward endpoint {}: {}",
+            reward.url(),
+            reward.describe_stats()
+        ));
     }
     log.info(&format!(
         "done: {} steps in {:.1} s{eval_part}; policy saved to {}",

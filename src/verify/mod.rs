@@ -41,8 +41,10 @@
 //! `rmtk verify --input ROWS --output OUT` verifies rows (see [`input`] for the three
 //! forms constraints take); `rmtk verify --ifeval INPUT_DATA.jsonl --responses
 //! RESPONSES.jsonl` is IFEval's own evaluation ([`ifeval`]); `--ifbench` IFBench's
-//! ([`ifbench`]).
+//! ([`ifbench`]). [`http`] holds what the remote judge and GRPO's reward endpoint share
+//! (retries, cache, concurrency, the API key).
 
+pub mod http;
 pub mod ifbench;
 pub mod ifeval;
 pub mod input;
@@ -770,16 +772,7 @@ impl VerifierArgs {
 
 /// `$XDG_CACHE_HOME/rmtk/judge`, else `~/.cache/rmtk/judge`, else `.rmtk-judge-cache`.
 fn default_cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .map(|base| base.join("rmtk").join("judge"))
-        .unwrap_or_else(|| PathBuf::from(".rmtk-judge-cache"))
+    http::default_cache_dir("judge")
 }
 
 /// Builds the verifier the arguments describe, a local judge on backend `B` and

@@ -18,61 +18,17 @@
 //! * The API key comes from an environment variable, goes only into the
 //!   `Authorization` header, and is scrubbed from every error message.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rand::Rng;
 use serde_json::{Value, json};
 
+pub use super::http::Secret;
+use super::http::{DiskCache, HttpFailure, RetryPolicy, RetryingClient, run_concurrently};
 use super::judge::{
     Judge, JudgeAnswer, JudgeError, JudgeQuery, NO_SPELLINGS, Template, YES_SPELLINGS,
     parse_verdict_text,
 };
-
-/// A secret that never prints: `Debug` and `Display` show `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// Reads the secret from environment variable `name`; `None` when unset or empty.
-    pub fn from_env(name: &str) -> Option<Secret> {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| Secret(v.trim().to_owned()))
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of the secret replaced by `<redacted>`.
-    pub fn scrub(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&self.0, "<redacted>")
-        }
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// How a [`RemoteJudge`] talks to its endpoint.
 #[derive(Debug, Clone)]
@@ -141,22 +97,8 @@ pub struct RemoteStats {
 /// A judge behind an OpenAI-compatible chat-completions endpoint.
 pub struct RemoteJudge {
     options: RemoteOptions,
-    endpoint: String,
-    agent: ureq::Agent,
-    requests: AtomicU64,
-    retries: AtomicU64,
-    cache_hits: AtomicU64,
-    cache_write_failures: AtomicU64,
-}
-
-/// One failed attempt.
-enum Failure {
-    /// Worth retrying: connection, timeout, 429, 5xx.
-    Transient(String, Option<Duration>),
-    /// The body was not a chat completion (also retried).
-    Malformed(String),
-    /// A 4xx other than 429.
-    Refused(u16, String),
+    client: RetryingClient,
+    cache: Option<DiskCache>,
 }
 
 impl RemoteJudge {
@@ -182,44 +124,42 @@ impl RemoteJudge {
         } else {
             format!("{}/chat/completions", url.trim_end_matches('/'))
         };
-        if let Some(dir) = &options.cache_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| JudgeError::Config(format!("judge cache {}: {e}", dir.display())))?;
-        }
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(options.timeout.min(Duration::from_secs(30)))
-            .timeout(options.timeout)
-            .max_idle_connections_per_host(options.concurrency)
-            .build();
+        let cache =
+            match &options.cache_dir {
+                Some(dir) => Some(DiskCache::open(dir).map_err(|e| {
+                    JudgeError::Config(format!("judge cache {}: {e}", dir.display()))
+                })?),
+                None => None,
+            };
+        let client = RetryingClient::new(
+            endpoint,
+            options.api_key.clone(),
+            RetryPolicy {
+                timeout: options.timeout,
+                retries: options.retries,
+                backoff: options.backoff,
+                max_backoff: options.max_backoff,
+            },
+            options.concurrency,
+        );
         Ok(RemoteJudge {
             options,
-            endpoint,
-            agent,
-            requests: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            cache_hits: AtomicU64::new(0),
-            cache_write_failures: AtomicU64::new(0),
+            client,
+            cache,
         })
     }
 
     /// The chat-completions URL requests go to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.client.url()
     }
 
     pub fn stats(&self) -> RemoteStats {
         RemoteStats {
-            requests: self.requests.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            cache_hits: self.cache_hits.load(Ordering::Relaxed),
-            cache_write_failures: self.cache_write_failures.load(Ordering::Relaxed),
-        }
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        match &self.options.api_key {
-            Some(key) => key.scrub(text),
-            None => text.to_owned(),
+            requests: self.client.requests(),
+            retries: self.client.retries(),
+            cache_hits: self.cache.as_ref().map_or(0, DiskCache::hits),
+            cache_write_failures: self.cache.as_ref().map_or(0, DiskCache::write_failures),
         }
     }
 
@@ -241,119 +181,38 @@ impl RemoteJudge {
     /// One query: from the cache, else from the endpoint (then cached).
     fn ask(&self, prompt: &str) -> Result<JudgeAnswer, JudgeError> {
         let body = self.request_body(prompt);
-        let cache = self
-            .options
-            .cache_dir
-            .as_deref()
-            .map(|dir| (dir, cache_name(&body)));
-        if let Some((dir, name)) = &cache
-            && let Some(answer) = read_cached(&dir.join(name), &body)
+        if let Some(cache) = &self.cache
+            && let Some(answer) = cache.get(&body, read_answer)
         {
-            self.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(answer);
         }
-        let answer = self.post_with_retries(&body)?;
-        if let Some((dir, name)) = &cache {
-            let record = json!({"request": body, "answer": answer_json(&answer)});
-            let bytes = serde_json::to_vec_pretty(&record).expect("JSON values serialize");
-            if crate::util::write_atomic(&dir.join(name), &bytes).is_err() {
-                self.cache_write_failures.fetch_add(1, Ordering::Relaxed);
-            }
+        let reason = self.options.reason;
+        let url = self.endpoint().to_owned();
+        let answer = self
+            .client
+            .post_json(&body, |reply| parse_completion(reply, reason))
+            .map_err(|failure| match failure {
+                HttpFailure::Down {
+                    attempts,
+                    last_error,
+                } => JudgeError::EndpointDown {
+                    url,
+                    attempts,
+                    last_error,
+                },
+                HttpFailure::Rejected { status, body } => {
+                    JudgeError::Rejected { url, status, body }
+                }
+                HttpFailure::BadResponse { attempts, detail } => JudgeError::BadResponse {
+                    url,
+                    attempts,
+                    detail,
+                },
+            })?;
+        if let Some(cache) = &self.cache {
+            cache.put(&body, answer_json(&answer));
         }
         Ok(answer)
-    }
-
-    fn post_with_retries(&self, body: &Value) -> Result<JudgeAnswer, JudgeError> {
-        let text = serde_json::to_string(body).expect("JSON values serialize");
-        let attempts = self.options.retries + 1;
-        let mut last = Failure::Transient(String::new(), None);
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                self.retries.fetch_add(1, Ordering::Relaxed);
-                let hint = match &last {
-                    Failure::Transient(_, hint) => *hint,
-                    _ => None,
-                };
-                std::thread::sleep(self.backoff(attempt, hint));
-            }
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            last = match self.post(&text) {
-                Ok(reply) => match parse_completion(&reply, self.options.reason) {
-                    Ok(answer) => return Ok(answer),
-                    Err(detail) => Failure::Malformed(detail),
-                },
-                Err(Failure::Refused(status, body)) => {
-                    return Err(JudgeError::Rejected {
-                        url: self.endpoint.clone(),
-                        status,
-                        body: self.scrub(&body),
-                    });
-                }
-                Err(other) => other,
-            };
-        }
-        Err(match last {
-            Failure::Malformed(detail) => JudgeError::BadResponse {
-                url: self.endpoint.clone(),
-                attempts,
-                detail: self.scrub(&detail),
-            },
-            Failure::Transient(error, _) | Failure::Refused(_, error) => JudgeError::EndpointDown {
-                url: self.endpoint.clone(),
-                attempts,
-                last_error: self.scrub(&error),
-            },
-        })
-    }
-
-    /// How long to wait before retry `attempt` (1-based).
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .options
-            .backoff
-            .saturating_mul(1u32 << (attempt - 1).min(16))
-            .min(self.options.max_backoff);
-        let jittered = exp.mul_f64(rand::rng().random_range(0.5..1.0));
-        match retry_after {
-            Some(wait) => wait.min(self.options.max_backoff).max(jittered),
-            None => jittered,
-        }
-    }
-
-    /// One HTTP attempt: the body of a 2xx answer, or why not.
-    fn post(&self, body: &str) -> Result<String, Failure> {
-        let mut request = self
-            .agent
-            .post(&self.endpoint)
-            .set("Content-Type", "application/json");
-        if let Some(key) = &self.options.api_key {
-            request = request.set("Authorization", &format!("Bearer {}", key.expose()));
-        }
-        match request.send_string(body) {
-            Ok(response) => response
-                .into_string()
-                .map_err(|e| Failure::Transient(format!("reading the answer: {e}"), None)),
-            Err(ureq::Error::Status(status, response)) => {
-                let retry_after = response
-                    .header("retry-after")
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .filter(|s| s.is_finite() && *s >= 0.0)
-                    .map(Duration::from_secs_f64);
-                let body = response.into_string().unwrap_or_default();
-                let body = crate::data::truncate(body.trim(), 300);
-                if status == 429 || status >= 500 {
-                    Err(Failure::Transient(
-                        format!("HTTP {status}: {body}"),
-                        retry_after,
-                    ))
-                } else {
-                    Err(Failure::Refused(status, body))
-                }
-            }
-            Err(ureq::Error::Transport(transport)) => {
-                Err(Failure::Transient(transport.to_string(), None))
-            }
-        }
     }
 }
 
@@ -375,51 +234,14 @@ impl Judge for RemoteJudge {
                 })
             })
             .collect();
-        let results: Mutex<Vec<Option<Result<JudgeAnswer, JudgeError>>>> =
-            Mutex::new(vec![None; unique.len()]);
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let workers = self.options.concurrency.min(unique.len());
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    loop {
-                        // Once one query has failed for good, start no new ones.
-                        if failed.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(prompt) = unique.get(i) else { break };
-                        let result = self.ask(prompt);
-                        if result.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        results.lock().expect("no worker panics while holding it")[i] =
-                            Some(result);
-                    }
-                });
-            }
-        });
-        let results = results.into_inner().expect("the workers are done");
-        let mut answers = Vec::with_capacity(unique.len());
-        for result in results {
-            match result {
-                Some(Ok(answer)) => answers.push(answer),
-                Some(Err(e)) => return Err(e),
-                // Not asked because another query failed: that failure is returned.
-                None => {}
-            }
-        }
-        if answers.len() < unique.len() {
-            // Unreachable in practice (a missing answer means an error was stored),
-            // kept as an error rather than a panic.
-            return Err(JudgeError::Config("a judge query went unanswered".into()));
-        }
+        let answers = run_concurrently(unique.len(), self.options.concurrency, |i| {
+            self.ask(unique[i])
+        })?;
         Ok(slots.into_iter().map(|i| answers[i].clone()).collect())
     }
 
     fn describe(&self) -> String {
-        format!("{} at {}", self.options.model, self.endpoint)
+        format!("{} at {}", self.options.model, self.endpoint())
     }
 
     fn writes_rationales(&self) -> bool {
@@ -537,14 +359,8 @@ fn answer_json(answer: &JudgeAnswer) -> Value {
     })
 }
 
-/// A cached answer, if the file exists and holds exactly this request.
-fn read_cached(path: &Path, body: &Value) -> Option<JudgeAnswer> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let record: Value = serde_json::from_str(&text).ok()?;
-    if record.get("request")? != body {
-        return None;
-    }
-    let answer = record.get("answer")?;
+/// A cached answer, as [`answer_json`] wrote it.
+fn read_answer(answer: &Value) -> Option<JudgeAnswer> {
     let text_of = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
     let number_of = |k: &str| answer.get(k).and_then(Value::as_f64).map(|v| v as f32);
     Some(JudgeAnswer {
@@ -553,13 +369,6 @@ fn read_cached(path: &Path, body: &Value) -> Option<JudgeAnswer> {
         note: text_of("note"),
         answer_mass: number_of("answer_mass"),
     })
-}
-
-/// The cache file name of a request: a 128-bit hash of its JSON text. The file also
-/// holds the request, so a collision is only a miss.
-fn cache_name(body: &Value) -> String {
-    let text = serde_json::to_string(body).expect("JSON values serialize");
-    format!("{}.json", crate::util::fnv128_hex(text.as_bytes()))
 }
 
 #[cfg(test)]
@@ -634,6 +443,7 @@ mod tests {
             "https://api.example.com/v1/chat/completions"
         );
         assert!(RemoteJudge::new(RemoteOptions::new("localhost:8000", "m")).is_err());
+        use crate::verify::http::cache_name;
         let a = cache_name(&json!({"model": "m", "x": 1}));
         assert_eq!(a, cache_name(&json!({"model": "m", "x": 1})));
         assert_ne!(a, cache_name(&json!({"model": "m", "x": 2})));

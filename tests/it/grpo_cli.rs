@@ -3,7 +3,7 @@
 //! model tokenizes its own text), and IFEval rules as constraints. Checks the metrics,
 //! samples and checkpoints, the TOML config, a bitwise kill-and-resume, and bad input:
 //! empty or unverifiable prompt files, non-finite rewards, a verifier endpoint that
-//! is down.
+//! is down; and the writing reward from an HTTP endpoint (`--reward-url`).
 
 use crate::rm_support;
 
@@ -929,4 +929,182 @@ fn gradient_checkpointing_trains_the_same_policy() {
     for (a, b) in plain.iter().zip(&ckpt) {
         assert!((a - b).abs() < 1e-5, "{plain:?} vs {ckpt:?}");
     }
+}
+
+/// `--reward-url`: the writing reward from an HTTP endpoint (OpenRLHF's shape) on
+/// loopback. The rewards reach the right completions, a second run is answered from
+/// the cache, an endpoint that stays down stops the run with its checkpoint intact,
+/// and `--resume` goes on once it is back.
+#[test]
+fn a_reward_endpoint_gives_the_writing_reward_stops_when_down_and_resumes() {
+    use crate::verify_remote::{Reply, Seen, Server};
+
+    /// A tenth of a point per word of the completion.
+    fn reward_of(response: &str) -> f64 {
+        0.1 * response.split_whitespace().count() as f64
+    }
+    fn answer(_: usize, seen: &Seen) -> Reply {
+        let responses = seen.body["responses"].as_array().unwrap();
+        let rewards: Vec<f64> = responses
+            .iter()
+            .map(|r| reward_of(r.as_str().unwrap()))
+            .collect();
+        Reply::Status(200, json!({ "rewards": rewards }).to_string())
+    }
+
+    let dir = tmp("grpo-reward-url");
+    let policy = tiny_model("llama", "grpo-policy-reward-url");
+    let train = dir.join("train.jsonl");
+    write_rows(&train, &prompt_rows(10, 5, 14));
+    let eval = dir.join("eval.jsonl");
+    write_rows(&eval, &prompt_rows(4, 77, 14));
+    let cache = dir.join("reward-cache");
+    let args = |out: &Path, url: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "grpo",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--reward-url",
+            url,
+            "--reward-retries",
+            "1",
+            "--reward-backoff",
+            "0",
+            "--reward-timeout",
+            "5",
+            "--reward-batch-size",
+            "3",
+            "--reward-concurrency",
+            "2",
+            "--reward-cache",
+            cache.to_str().unwrap(),
+            "--prompts",
+            train.to_str().unwrap(),
+            "--eval-prompts",
+            eval.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--num-generations",
+            "4",
+            "--batch-prompts",
+            "2",
+            "--max-new-tokens",
+            "14",
+            "--lr",
+            "1e-3",
+            "--seed",
+            "7",
+            "--save-every",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+
+    let server = Server::start_for(100_000, Duration::from_secs(900), answer);
+    let url = format!("http://{}/get_reward", server.addr);
+    let out = dir.join("run");
+    let log = ok(rmtk().args(args(&out, &url, &["--max-steps", "2"])));
+    assert!(log.contains(&format!("reward endpoint {url}")), "{log}");
+    let sent = server.requests();
+    assert!(!sent.is_empty());
+    for s in &sent {
+        let n = s.body["query"].as_array().unwrap().len();
+        assert!((1..=3).contains(&n), "batches of at most 3");
+        for k in 0..n {
+            let prompt = s.body["prompts"][k].as_str().unwrap();
+            let response = s.body["responses"][k].as_str().unwrap();
+            assert!(!prompt.is_empty());
+            assert_eq!(s.body["query"][k], json!(format!("{prompt}{response}")));
+            assert_eq!(s.body["labels"][k], json!(""));
+        }
+    }
+    // Each completion got its own reward, in training and in evaluation.
+    for file in [SAMPLES, "eval_samples.jsonl"] {
+        let samples = read_samples(&out.join(file));
+        assert!(!samples.is_empty(), "{file}");
+        for sample in samples {
+            let expected = reward_of(sample["completion"].as_str().unwrap());
+            let got = sample["writing_reward"].as_f64().unwrap();
+            assert!((got - expected).abs() < 1e-6, "{file}: {got} vs {expected}");
+        }
+    }
+    let lines = train_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["writing_reward_mean"].is_number()));
+
+    // The same run in another folder: every batch from the cache, nothing sent.
+    let log = ok(rmtk().args(args(&dir.join("again"), &url, &["--max-steps", "2"])));
+    assert_eq!(server.requests().len(), sent.len());
+    assert!(log.contains(": 0 requests (0 retries)"), "{log}");
+
+    // The endpoint goes down: a clear stop, the last checkpoint intact.
+    drop(server);
+    std::thread::sleep(Duration::from_millis(100));
+    let weights = std::fs::read(out.join("checkpoint-2/model.safetensors")).unwrap();
+    let err = fails(rmtk().args([
+        "grpo",
+        "--resume",
+        out.to_str().unwrap(),
+        "--max-steps",
+        "4",
+    ]));
+    assert!(
+        err.contains("reward endpoint is down")
+            && err.contains("checkpoint-2")
+            && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("checkpoint-2/model.safetensors")).unwrap(),
+        weights
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("latest")).unwrap().trim(),
+        "checkpoint-2"
+    );
+
+    // Back (on another port): the run goes on from its checkpoint.
+    let server = Server::start_for(100_000, Duration::from_secs(900), answer);
+    let url = format!("http://{}/get_reward", server.addr);
+    ok(rmtk().args([
+        "grpo",
+        "--resume",
+        out.to_str().unwrap(),
+        "--max-steps",
+        "4",
+        "--reward-url",
+        &url,
+    ]));
+    assert!(!server.requests().is_empty());
+    let steps: Vec<u64> = train_lines(&out)
+        .iter()
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [1, 2, 3, 4]);
+
+    // A reward model and a reward endpoint are two writing rewards.
+    let both = rmtk()
+        .args(args(&dir.join("both"), &url, &["--reward-model", "x"]))
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("--reward-model"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+}
+
+const SAMPLES: &str = "samples.jsonl";
+
+fn read_samples(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -13,6 +13,7 @@ mod kernels_parity;
 mod models_golden;
 mod plot_cli;
 mod real_models;
+mod reward_url;
 mod rm_cli;
 mod rm_lora;
 mod rm_lora_reference;

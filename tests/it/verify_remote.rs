@@ -2,11 +2,13 @@
 //! normal answers (log-probabilities and text), a timeout, a 500 then success,
 //! malformed JSON, an endpoint that is down, a refused key (never printed), the
 //! concurrency limit and the answer cache.
+//!
+//! The loopback [`Server`] is shared with the other endpoint tests (`reward_url`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,13 +19,13 @@ use serde_json::{Value, json};
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
-struct Seen {
-    authorization: Option<String>,
-    body: Value,
+pub(crate) struct Seen {
+    pub(crate) authorization: Option<String>,
+    pub(crate) body: Value,
 }
 
 /// What the server sends back.
-enum Reply {
+pub(crate) enum Reply {
     Status(u16, String),
     /// Wait, then reply.
     Late(Duration, Box<Reply>),
@@ -31,18 +33,34 @@ enum Reply {
 
 type Handler = dyn Fn(usize, &Seen) -> Reply + Send + Sync;
 
-/// A chat-completions server on 127.0.0.1 that answers at most `max_requests`
-/// requests (one thread per connection) and stops by itself: when they are used up,
-/// or after 30 seconds. It listens on loopback only.
-struct Server {
-    addr: SocketAddr,
+/// A JSON server on 127.0.0.1 that answers at most `max_requests` requests (one
+/// thread per connection) and stops by itself: when they are used up, after 30 seconds
+/// (or the lifetime given), or when dropped; later connections are refused. It
+/// listens on loopback only.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
-    in_flight_max: Arc<AtomicUsize>,
+    pub(crate) in_flight_max: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Server {
-    fn start(
+    pub(crate) fn start(
         max_requests: usize,
+        handler: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        Server::start_for(max_requests, Duration::from_secs(30), handler)
+    }
+
+    pub(crate) fn start_for(
+        max_requests: usize,
+        lifetime: Duration,
         handler: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
     ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -52,12 +70,16 @@ impl Server {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let in_flight_max = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
-        let (seen2, max2) = (seen.clone(), in_flight_max.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, max2, stop2) = (seen.clone(), in_flight_max.clone(), stop.clone());
         std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + lifetime;
             let mut workers = Vec::new();
             let mut served = 0;
-            while served < max_requests && Instant::now() < deadline {
+            while served < max_requests
+                && Instant::now() < deadline
+                && !stop2.load(Ordering::SeqCst)
+            {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let n = served;
@@ -91,6 +113,7 @@ impl Server {
             addr,
             seen,
             in_flight_max,
+            stop,
         }
     }
 
@@ -98,7 +121,7 @@ impl Server {
         format!("http://{}/v1", self.addr)
     }
 
-    fn requests(&self) -> Vec<Seen> {
+    pub(crate) fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }
