@@ -1,12 +1,14 @@
 //! IFBench's `count:` instructions: words, unique words, conjunctions, person names,
 //! numbers, punctuation marks, Japanese words, pronouns and keyword repetitions.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
+use rustc_hash::FxHashSet;
+
 use super::super::because;
-use super::super::words::{count_words, lower, split_whitespace, strip};
-use super::util::{PUNCTUATION, strip_punctuation_space};
+use super::super::words::{count_words, is_space, lower, split_whitespace, strip};
+use super::ratio::Table;
+use super::util::strip_punctuation_space;
 use super::{Args, NON_NEGATIVE, Rule, RuleError, Spec, Takes, Verdict};
 
 pub(super) const RULES: &[Spec] = &[
@@ -68,13 +70,37 @@ fn as_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// `value.translate(str.maketrans('', '', string.punctuation))`: every ASCII
-/// punctuation character removed.
-fn remove_punctuation(value: &str) -> String {
-    value
-        .chars()
-        .filter(|&c| !PUNCTUATION.contains(c))
-        .collect()
+/// `c.isspace()` for an ASCII byte: `\t` to `\r`, the four information separators
+/// and the space (what `str.split()` splits an ASCII text on).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=b' ')
+}
+
+/// `text.split()` of an ASCII text, scanning bytes.
+fn ascii_words(text: &str) -> impl Iterator<Item = &str> {
+    debug_assert!(text.is_ascii());
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at + bytes[at..].iter().position(|&b| !is_ascii_space(b))?;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| is_ascii_space(b))
+            .map_or(bytes.len(), |n| start + n);
+        at = end;
+        Some(&text[start..end])
+    })
+}
+
+/// [`strip_punctuation_space`] of an ASCII word, on bytes.
+fn ascii_strip(word: &str) -> &str {
+    let keep = |b: &u8| !(b.is_ascii_punctuation() || *b == b' ');
+    let bytes = word.as_bytes();
+    let Some(start) = bytes.iter().position(keep) else {
+        return "";
+    };
+    let end = bytes.iter().rposition(keep).map_or(start, |n| n + 1);
+    &word[start..end]
 }
 
 /// `count_words(response)` (NLTK's `\w+` tokens) between `min_words` and `max_words`,
@@ -135,18 +161,33 @@ impl UniqueWordCount {
 
 impl Rule for UniqueWordCount {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let lowered = lower(response);
-        let unique: HashSet<&str> = split_whitespace(&lowered)
-            .map(strip_punctuation_space)
-            .collect();
-        let found = as_i64(unique.len());
-        if found >= self.n {
-            Ok(())
+        // Passes once `N` are seen: the set only grows.
+        let Ok(enough @ 1..) = usize::try_from(self.n) else {
+            return Ok(());
+        };
+        let ascii = response.is_ascii();
+        let lowered = if ascii {
+            response.to_ascii_lowercase()
         } else {
-            because(explain, || {
-                format!("{found} unique words, needs at least {}", self.n)
-            })
+            lower(response)
+        };
+        // Words of up to 7 bytes as one number (with their length), longer ones as
+        // they are.
+        // (It stops at `enough` words.)
+        let mut seen = Words::with_room(enough.min(lowered.len() / 2 + 1));
+        let passes = if ascii {
+            ascii_words(&lowered).any(|word| seen.add(ascii_strip(word)) && seen.len() >= enough)
+        } else {
+            split_whitespace(&lowered)
+                .any(|word| seen.add(strip_punctuation_space(word)) && seen.len() >= enough)
+        };
+        if passes {
+            return Ok(());
         }
+        let found = seen.len();
+        because(explain, || {
+            format!("{found} unique words, needs at least {}", self.n)
+        })
     }
 
     fn describe(&self) -> String {
@@ -154,8 +195,61 @@ impl Rule for UniqueWordCount {
     }
 }
 
+/// A set of words: those of up to 7 bytes as one number (with their length), longer
+/// ones as they are.
+struct Words<'a> {
+    short: Table<u64>,
+    long: FxHashSet<&'a str>,
+}
+
+impl<'a> Words<'a> {
+    /// An empty set with room for `n` short words.
+    fn with_room(n: usize) -> Words<'a> {
+        Words {
+            short: Table::with_room(n),
+            long: FxHashSet::default(),
+        }
+    }
+
+    /// Adds `word`: whether it is new.
+    fn add(&mut self, word: &'a str) -> bool {
+        if let Ok(len @ 0..8) = u8::try_from(word.len()) {
+            let mut key = [0u8; 8];
+            key[..word.len()].copy_from_slice(word.as_bytes());
+            key[7] = len;
+            self.short.insert(u64::from_le_bytes(key))
+        } else {
+            self.long.insert(word)
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.short.len + self.long.len()
+    }
+}
+
 /// The coordinating conjunctions the reference looks for.
 const CONJUNCTIONS: [&str; 7] = ["and", "but", "for", "nor", "or", "so", "yet"];
+
+/// `word.lower() in CONJUNCTIONS`, without lowering an ASCII word.
+fn is_conjunction(word: &str) -> bool {
+    if word.is_ascii() {
+        // `| 0x20` lowercases a letter, and makes a letter of nothing else.
+        return match *word.as_bytes() {
+            [a, b] => matches!([a | 0x20, b | 0x20], [b'o', b'r'] | [b's', b'o']),
+            [a, b, c] => matches!(
+                [a | 0x20, b | 0x20, c | 0x20],
+                [b'a', b'n', b'd']
+                    | [b'b', b'u', b't']
+                    | [b'f', b'o', b'r']
+                    | [b'n', b'o', b'r']
+                    | [b'y', b'e', b't']
+            ),
+            _ => false,
+        };
+    }
+    CONJUNCTIONS.contains(&lower(word).as_str())
+}
 
 /// At least `small_n` different coordinating conjunctions among the whitespace-split
 /// words (a word counts when, stripped of ASCII punctuation and lowercased, it is one
@@ -176,14 +270,23 @@ impl ConjunctionCount {
 
 impl Rule for ConjunctionCount {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        // Passes once `small_n` are seen: the list only grows.
+        let Ok(enough @ 1..) = usize::try_from(self.small_n) else {
+            return Ok(());
+        };
         let mut found: Vec<&str> = Vec::new();
-        for word in split_whitespace(response) {
-            let bare = lower(strip_punctuation_space(word));
-            if CONJUNCTIONS.contains(&bare.as_str()) && !found.contains(&word) {
+        let mut add = |word, bare| {
+            if is_conjunction(bare) && !found.contains(&word) {
                 found.push(word);
             }
-        }
-        if as_i64(found.len()) >= self.small_n {
+            found.len() >= enough
+        };
+        let passes = if response.is_ascii() {
+            ascii_words(response).any(|word| add(word, ascii_strip(word)))
+        } else {
+            split_whitespace(response).any(|word| add(word, strip_punctuation_space(word)))
+        };
+        if passes {
             Ok(())
         } else {
             because(explain, || {
@@ -258,6 +361,28 @@ const PERSON_NAMES: [&str; 50] = [
     "Jonathan",
 ];
 
+/// How many of [`PERSON_NAMES`] occur in `text` (stopping at `enough`): each starts
+/// with an uppercase letter, so only there are the names with that initial tried.
+fn names_mentioned(text: &[u8], enough: usize) -> usize {
+    let mut found = [false; PERSON_NAMES.len()];
+    let mut count = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if !b.is_ascii_uppercase() {
+            continue;
+        }
+        for (k, name) in PERSON_NAMES.iter().enumerate() {
+            if name.as_bytes()[0] == b && !found[k] && text[i..].starts_with(name.as_bytes()) {
+                found[k] = true;
+                count += 1;
+                if count >= enough {
+                    return count;
+                }
+            }
+        }
+    }
+    count
+}
+
 /// At least `N` of the 50 listed names appear in the response. Deliberate (upstream):
 /// a name is a case-sensitive substring anywhere, so `Leonardo` mentions Leo and
 /// `Avalon` mentions Ava.
@@ -276,10 +401,7 @@ impl PersonNameCount {
 
 impl Rule for PersonNameCount {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let found = PERSON_NAMES
-            .iter()
-            .filter(|name| response.contains(*name))
-            .count();
+        let found = names_mentioned(response.as_bytes(), usize::try_from(self.n).unwrap_or(0));
         if as_i64(found) >= self.n {
             Ok(())
         } else {
@@ -411,6 +533,36 @@ fn str_isdigit(s: &str) -> bool {
             .all(|c| is_py_decimal(c) || in_ranges(PY_DIGIT_NOT_DECIMAL, c))
 }
 
+/// The numbers of an ASCII text as [`NumbersCount`] counts them: runs of digits,
+/// punctuation skipped. Stretches of 32 bytes without a digit are passed over whole.
+fn ascii_numbers(text: &[u8]) -> usize {
+    let mut found = 0;
+    let mut in_number = false;
+    let mut step = |b: u8| {
+        if !b.is_ascii_punctuation() {
+            let digit = b.is_ascii_digit();
+            found += usize::from(digit && !in_number);
+            in_number = digit;
+        }
+    };
+    let mut chunks = text.chunks_exact(32);
+    for chunk in &mut chunks {
+        let digits = chunk
+            .iter()
+            .fold(0u8, |n, b| n + u8::from(b.is_ascii_digit()));
+        if digits == 0 {
+            // A number before it ends at its first byte that is not punctuation.
+            if let Some(&b) = chunk.iter().find(|b| !b.is_ascii_punctuation()) {
+                step(b);
+            }
+        } else {
+            chunk.iter().for_each(|&b| step(b));
+        }
+    }
+    chunks.remainder().iter().for_each(|&b| step(b));
+    found
+}
+
 /// Exactly `N` numbers: runs of (Unicode decimal) digits once every ASCII
 /// punctuation character is removed, so `3.14`, `1,000` and `2-3` are one number each.
 #[derive(Debug)]
@@ -428,15 +580,19 @@ impl NumbersCount {
 
 impl Rule for NumbersCount {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let text = remove_punctuation(response);
+        // Removing the punctuation first is skipping it here.
         let mut found = 0usize;
         let mut in_number = false;
-        for c in text.chars() {
-            let digit = is_py_decimal(c);
-            if digit && !in_number {
-                found += 1;
+        if response.is_ascii() {
+            found = ascii_numbers(response.as_bytes());
+        } else {
+            for c in response.chars() {
+                if !c.is_ascii_punctuation() {
+                    let digit = is_py_decimal(c);
+                    found += usize::from(digit && !in_number);
+                    in_number = digit;
+                }
             }
-            in_number = digit;
         }
         if as_i64(found) == self.n {
             Ok(())
@@ -564,7 +720,8 @@ impl Rule for NthWordJapanese {
     }
 }
 
-/// The pronouns the reference counts.
+/// The pronouns the reference counts (as [`is_pronoun`] matches them).
+#[cfg(test)]
 const PRONOUNS: [&str; 31] = [
     "i",
     "me",
@@ -599,6 +756,101 @@ const PRONOUNS: [&str; 31] = [
     "themselves",
 ];
 
+/// The longest pronoun, in bytes.
+const LONGEST_PRONOUN: usize = 10;
+
+/// How many words of an ASCII text are pronouns, as [`PronounCount`] counts them (`/`
+/// a space, punctuation skipped, lowercased), in one scan; stops at `enough`.
+fn ascii_pronouns(text: &[u8], enough: usize) -> usize {
+    let mut found = 0;
+    let mut word = [0u8; LONGEST_PRONOUN];
+    // The word's length so far (past LONGEST_PRONOUN it is no pronoun).
+    let mut len = 0;
+    for &b in text.iter().chain([&b' ']) {
+        if is_ascii_space(b) || b == b'/' {
+            if len <= LONGEST_PRONOUN && is_pronoun(&word[..len]) {
+                found += 1;
+                if found >= enough {
+                    return found;
+                }
+            }
+            len = 0;
+        } else if !b.is_ascii_punctuation() {
+            if let Some(slot) = word.get_mut(len) {
+                *slot = b.to_ascii_lowercase();
+            }
+            len += 1;
+        }
+    }
+    found
+}
+
+/// [`ascii_pronouns`] of any text. A word with a character beyond ASCII is no
+/// pronoun even lowercased: only the Kelvin sign lowercases to ASCII (`k`, in no
+/// pronoun).
+fn pronouns(text: &str, enough: usize) -> usize {
+    let mut found = 0;
+    let mut word = [0u8; LONGEST_PRONOUN];
+    // The word's length so far (past LONGEST_PRONOUN, or with a non-ASCII
+    // character, it is no pronoun).
+    let mut len = 0;
+    for c in text.chars().chain([' ']) {
+        if is_space(c) || c == '/' {
+            if len <= LONGEST_PRONOUN && is_pronoun(&word[..len]) {
+                found += 1;
+                if found >= enough {
+                    return found;
+                }
+            }
+            len = 0;
+        } else if !c.is_ascii_punctuation() {
+            match (u8::try_from(c), word.get_mut(len)) {
+                (Ok(b), Some(slot)) if b.is_ascii() => *slot = b.to_ascii_lowercase(),
+                _ => len = LONGEST_PRONOUN,
+            }
+            len += 1;
+        }
+    }
+    found
+}
+
+/// Whether a lowercase word is one of [`PRONOUNS`].
+fn is_pronoun(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"i" | b"me"
+            | b"my"
+            | b"mine"
+            | b"myself"
+            | b"we"
+            | b"us"
+            | b"our"
+            | b"ours"
+            | b"ourselves"
+            | b"you"
+            | b"your"
+            | b"yours"
+            | b"yourself"
+            | b"yourselves"
+            | b"he"
+            | b"him"
+            | b"his"
+            | b"himself"
+            | b"she"
+            | b"her"
+            | b"hers"
+            | b"herself"
+            | b"it"
+            | b"its"
+            | b"itself"
+            | b"they"
+            | b"them"
+            | b"their"
+            | b"theirs"
+            | b"themselves"
+    )
+}
+
 /// At least `N` pronouns: `/` becomes a space (for `she/her`), then the lowercased
 /// response without ASCII punctuation is split on whitespace, and every word that is
 /// one of the 31 listed pronouns counts (repeats too). Deliberate (upstream):
@@ -618,10 +870,12 @@ impl PronounCount {
 
 impl Rule for PronounCount {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let text = remove_punctuation(&lower(&response.replace('/', " ")));
-        let found = split_whitespace(&text)
-            .filter(|word| PRONOUNS.contains(word))
-            .count();
+        let enough = usize::try_from(self.n).unwrap_or(0);
+        let found = if response.is_ascii() {
+            ascii_pronouns(response.as_bytes(), enough)
+        } else {
+            pronouns(response, enough)
+        };
         if as_i64(found) >= self.n {
             Ok(())
         } else {
@@ -655,20 +909,22 @@ fn py_count(haystack: &str, needle: &str) -> usize {
 #[derive(Debug)]
 struct KeywordsMultiple {
     keywords: [String; 5],
+    /// The keywords lowercased.
+    lowered: [String; 5],
 }
 
 impl KeywordsMultiple {
     fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
         let keyword = |name| args.string(name).map(|k| strip(k).to_owned());
-        Ok(Arc::new(KeywordsMultiple {
-            keywords: [
-                keyword("keyword1")?,
-                keyword("keyword2")?,
-                keyword("keyword3")?,
-                keyword("keyword4")?,
-                keyword("keyword5")?,
-            ],
-        }))
+        let keywords = [
+            keyword("keyword1")?,
+            keyword("keyword2")?,
+            keyword("keyword3")?,
+            keyword("keyword4")?,
+            keyword("keyword5")?,
+        ];
+        let lowered = keywords.clone().map(|k| lower(&k));
+        Ok(Arc::new(KeywordsMultiple { keywords, lowered }))
     }
 }
 
@@ -676,8 +932,10 @@ impl Rule for KeywordsMultiple {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         let text = lower(response);
         let mut wrong = Vec::new();
-        for (keyword, times) in self.keywords.iter().zip(KEYWORD_TIMES) {
-            let found = py_count(&text, &lower(keyword));
+        for ((keyword, lowered), times) in
+            self.keywords.iter().zip(&self.lowered).zip(KEYWORD_TIMES)
+        {
+            let found = py_count(&text, lowered);
             if found != times {
                 if !explain {
                     return Err(String::new());
@@ -734,6 +992,253 @@ mod tests {
                 got_strict.reason
             );
             assert_eq!(got_strict.reason.is_none(), got_strict.pass);
+        }
+    }
+
+    /// Every response of the sample output and of text-bison with its loose variants,
+    /// and pieces combined pseudo-randomly.
+    fn texts() -> Vec<String> {
+        let samples = include_str!("../../../../data/ifbench/sample_output.jsonl");
+        let bison = include_str!("../../../../data/ifeval/input_response_data_text_bison.jsonl");
+        let mut texts: Vec<String> = Vec::new();
+        let rows = samples.lines().chain(bison.lines());
+        for row in rows.filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+            if let Some(response) = row["response"].as_str() {
+                let variants = super::super::super::LooseVariants::new(response);
+                texts.extend(variants.iter().map(str::to_owned));
+            }
+        }
+        let pieces = [
+            "she",
+            "/",
+            "Her",
+            "HERS",
+            "it's",
+            "I'm",
+            "i",
+            "themselves",
+            "ourselves.",
+            "And",
+            "and,",
+            "OR",
+            "so",
+            "Yet",
+            "nor",
+            "for",
+            "but",
+            "3",
+            "14",
+            ".",
+            ",",
+            "-",
+            "\u{663}",
+            "\u{b2}",
+            "\u{2460}",
+            " ",
+            "\n",
+            "\t",
+            "\u{1c}",
+            "\u{a0}",
+            "\u{2003}",
+            "...",
+            "\u{212a}",
+            "\u{130}",
+            "\u{3a3}",
+            "é",
+            "x",
+            "(",
+            "\"",
+            "word",
+            "Leonardo",
+            "Ava",
+            "Isabella",
+            "Ella",
+            "Emma",
+            "Jo",
+            "Joseph",
+            "Zoe",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 14) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            texts.push(text);
+        }
+        texts
+    }
+
+    /// [`super::ascii_numbers`] where it applies (the check's count otherwise).
+    fn ascii_numbers_or_not(text: &str) -> usize {
+        if text.is_ascii() {
+            super::ascii_numbers(text.as_bytes())
+        } else {
+            let mut found = 0;
+            let mut in_number = false;
+            for c in text.chars().filter(|c| !c.is_ascii_punctuation()) {
+                found += usize::from(super::is_py_decimal(c) && !in_number);
+                in_number = super::is_py_decimal(c);
+            }
+            found
+        }
+    }
+
+    /// [`super::ascii_numbers`] across its 32-byte stretches: long runs of
+    /// punctuation, digits and letters.
+    #[test]
+    fn ascii_numbers_skip_stretches_exactly() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            while text.len() < 150 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let run = (state >> 8) as usize % 40;
+                text.extend(std::iter::repeat_n(
+                    ['1', '.', 'a', ' ', '-'][state as usize % 5],
+                    run,
+                ));
+            }
+            let mut found = 0;
+            let mut in_number = false;
+            for c in text.chars().filter(|c| !c.is_ascii_punctuation()) {
+                found += usize::from(c.is_ascii_digit() && !in_number);
+                in_number = c.is_ascii_digit();
+            }
+            assert_eq!(super::ascii_numbers(text.as_bytes()), found, "{text:?}");
+        }
+    }
+
+    /// [`super::is_conjunction`] of every short ASCII word is the lowered word's
+    /// membership.
+    #[test]
+    fn conjunctions_of_every_short_word() {
+        use super::{CONJUNCTIONS, is_conjunction};
+        let mut words: Vec<Vec<u8>> = (0..128u8).map(|a| vec![a]).collect();
+        for a in 0..128u8 {
+            words.extend((0..128u8).map(|b| vec![a, b]));
+        }
+        for a in 0x20..0x80u8 {
+            for b in 0x20..0x80u8 {
+                words.extend((0x20..0x80u8).map(|c| vec![a, b, c]));
+            }
+        }
+        for word in words {
+            let word = String::from_utf8(word).unwrap();
+            let lowered = word.to_ascii_lowercase();
+            assert_eq!(
+                is_conjunction(&word),
+                CONJUNCTIONS.contains(&lowered.as_str()),
+                "{word:?}"
+            );
+        }
+    }
+
+    /// What [`super::pronouns`] relies on: a character beyond ASCII lowercases to
+    /// something beyond ASCII but for the Kelvin sign (to `k`), never to ASCII
+    /// punctuation, and to whitespace only if it is whitespace.
+    #[test]
+    fn lowercase_beyond_ascii_stays_beyond() {
+        use super::super::super::words::is_space;
+        for c in (0x80..=0x10_FFFF).filter_map(char::from_u32) {
+            let lowered: String = c.to_lowercase().collect();
+            if lowered.is_ascii() {
+                assert_eq!((c, lowered.as_str()), ('\u{212a}', "k"));
+            }
+            for l in lowered.chars() {
+                assert!(!l.is_ascii_punctuation(), "{c:?}");
+                assert_eq!(is_space(l), is_space(c), "{c:?}");
+            }
+        }
+        assert!(super::PRONOUNS.iter().all(|p| !p.contains('k')));
+        assert!(
+            super::PRONOUNS
+                .iter()
+                .all(|p| super::is_pronoun(p.as_bytes()))
+        );
+    }
+
+    /// The one-scan counts equal the reference's steps (lowercase, remove punctuation,
+    /// split), run as written.
+    #[test]
+    fn scans_equal_the_reference_steps() {
+        use super::super::super::words::{lower, split_whitespace, strip};
+        use super::super::util::{remove_punctuation, strip_punctuation_space};
+        use super::{CONJUNCTIONS, PRONOUNS, ascii_pronouns, is_conjunction, is_py_decimal};
+        for text in texts() {
+            let mut numbers = 0;
+            let mut in_number = false;
+            for c in remove_punctuation(&text).chars() {
+                numbers += usize::from(is_py_decimal(c) && !in_number);
+                in_number = is_py_decimal(c);
+            }
+
+            let bare = remove_punctuation(&lower(&text.replace('/', " ")));
+            let pronouns = split_whitespace(&bare)
+                .filter(|w| PRONOUNS.contains(w))
+                .count();
+            if text.is_ascii() {
+                assert_eq!(
+                    ascii_pronouns(text.as_bytes(), usize::MAX),
+                    pronouns,
+                    "{text:?}"
+                );
+                assert_eq!(
+                    ascii_pronouns(text.as_bytes(), 1),
+                    pronouns.min(1),
+                    "{text:?}"
+                );
+            }
+            assert_eq!(super::pronouns(&text, usize::MAX), pronouns, "{text:?}");
+            assert_eq!(ascii_numbers_or_not(&text), numbers, "{text:?}");
+            let lowered = lower(&text);
+            let unique: std::collections::HashSet<&str> = split_whitespace(&lowered)
+                .map(strip_punctuation_space)
+                .collect();
+            let mut conjunctions: Vec<&str> = Vec::new();
+            for word in split_whitespace(&text) {
+                let bare = lower(strip_punctuation_space(word));
+                assert_eq!(
+                    is_conjunction(strip_punctuation_space(word)),
+                    CONJUNCTIONS.contains(&bare.as_str())
+                );
+                if CONJUNCTIONS.contains(&bare.as_str()) && !conjunctions.contains(&word) {
+                    conjunctions.push(word);
+                }
+            }
+            let names = super::PERSON_NAMES
+                .iter()
+                .filter(|name| text.contains(*name))
+                .count();
+            assert_eq!(super::names_mentioned(text.as_bytes(), usize::MAX), names);
+            if strip(&text).is_empty() {
+                continue;
+            }
+            // At the counts, one above.
+            for (id, key, found) in [
+                ("count:numbers", "N", numbers),
+                ("count:person_names", "N", names),
+                ("count:pronouns", "N", pronouns),
+                ("count:unique_word_count", "N", unique.len()),
+                ("count:conjunctions", "small_n", conjunctions.len()),
+            ] {
+                let check = |n: usize| build(id, json!({ key: n })).unwrap().check(&text).unwrap();
+                assert!(check(found).pass, "{id} {text:?}");
+                let above = check(found + 1);
+                assert!(!above.pass, "{id} {text:?}");
+                assert!(
+                    above.reason.unwrap().contains(&format!("{found} ")),
+                    "{id} {text:?}"
+                );
+            }
         }
     }
 

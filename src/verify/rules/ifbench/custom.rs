@@ -11,6 +11,7 @@
 //! (a `csv.Error`, an `IndexError`), the evaluation it runs in stops; here the response
 //! fails, and the reason says what the reference would raise.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -18,7 +19,9 @@ use icu_normalizer::DecomposingNormalizerBorrowed;
 use regex::Regex;
 
 use super::super::{because, words};
-use super::util::{PUNCTUATION, split_into_sentences, strip_punctuation_space};
+use super::util::{
+    is_punctuation, remove_punctuation, split_into_sentences, strip_punctuation_space,
+};
 use super::{Args, Rule, RuleError, Spec, Takes, Verdict};
 
 pub(super) const RULES: &[Spec] = &[
@@ -58,6 +61,27 @@ fn shown<T: fmt::Debug>(items: &[T]) -> String {
     } else {
         let head: Vec<String> = items[..SHOWN].iter().map(|i| format!("{i:?}")).collect();
         format!("[{}, ... ({} in all)]", head.join(", "), items.len())
+    }
+}
+
+/// `text` for a reason: at most 40 characters, quoted.
+fn snippet(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(40).collect();
+    if chars.next().is_some() {
+        format!("{:?}", format!("{head}..."))
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// A row of fields for a reason: the first [`SHOWN`], each a [`snippet`].
+fn fields(row: &[String]) -> String {
+    let head: Vec<String> = row.iter().take(SHOWN).map(|field| snippet(field)).collect();
+    if row.len() <= SHOWN {
+        format!("[{}]", head.join(", "))
+    } else {
+        format!("[{}, ... ({} in all)]", head.join(", "), row.len())
     }
 }
 
@@ -135,6 +159,10 @@ fn decimal_value(c: char) -> Option<u32> {
         return c.to_digit(10);
     }
     let cp = c as u32;
+    // (Below the first non-ASCII range, nothing is a digit.)
+    if cp < DECIMAL[1].0 {
+        return None;
+    }
     DECIMAL
         .iter()
         .find(|&&(lo, hi)| (lo..=hi).contains(&cp))
@@ -164,24 +192,23 @@ const NEWER_THAN_PYTHON: &[(u32, u32)] = &[(0x209D, 0x209F), (0xA7F1, 0xA7F1), (
 /// The reference's `normalize_text`: `unicodedata.normalize('NFKD', text)`, then
 /// `.encode('ASCII', 'ignore').decode('ASCII')` (every non-ASCII character dropped, so
 /// `é` is `e`, `ﬁ` is `fi`, `½` is `12`, `ß` is nothing).
-fn nfkd_ascii(text: &str) -> String {
-    const NFKD: DecomposingNormalizerBorrowed<'static> = DecomposingNormalizerBorrowed::new_nfkd();
+fn nfkd_ascii(text: &str) -> Cow<'_, str> {
     if text.is_ascii() {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
-    let known: String = text
-        .chars()
-        .filter(|&c| {
-            let cp = c as u32;
-            !NEWER_THAN_PYTHON
-                .iter()
-                .any(|&(lo, hi)| (lo..=hi).contains(&cp))
-        })
-        .collect();
-    NFKD.normalize(&known)
-        .chars()
-        .filter(char::is_ascii)
-        .collect()
+    Cow::Owned(nfkd_ascii_chars(text).collect())
+}
+
+/// The characters of [`nfkd_ascii`], one at a time (normalized as they are read).
+fn nfkd_ascii_chars(text: &str) -> impl Iterator<Item = char> + '_ {
+    const NFKD: DecomposingNormalizerBorrowed<'static> = DecomposingNormalizerBorrowed::new_nfkd();
+    let known = text.chars().filter(|&c| {
+        let cp = c as u32;
+        !NEWER_THAN_PYTHON
+            .iter()
+            .any(|&(lo, hi)| (lo..=hi).contains(&cp))
+    });
+    NFKD.normalize_iter(known).filter(char::is_ascii)
 }
 
 // --- Python's csv reader ------------------------------------------------------------
@@ -228,10 +255,35 @@ enum CsvState {
 struct CsvParser {
     delimiter: char,
     state: CsvState,
-    fields: Vec<String>,
-    field: String,
+    /// The current record's fields, one after the other (the last one being read).
+    text: String,
+    /// Where each saved field of the current record ends in `text`.
+    ends: Vec<usize>,
     /// The field's length in characters (`field_len`).
     field_len: usize,
+}
+
+/// A record of the csv reader: its fields.
+struct CsvRecord<'a> {
+    text: &'a str,
+    ends: &'a [usize],
+}
+
+impl<'a> CsvRecord<'a> {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn fields(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+    }
+
+    fn to_vec(&self) -> Vec<String> {
+        self.fields().map(str::to_owned).collect()
+    }
 }
 
 impl CsvParser {
@@ -239,14 +291,26 @@ impl CsvParser {
         if self.field_len >= FIELD_LIMIT {
             return Err(CsvError::FieldTooLarge);
         }
-        self.field.push(c);
+        self.text.push(c);
         self.field_len += 1;
         Ok(())
     }
 
     fn save_field(&mut self) {
-        self.fields.push(std::mem::take(&mut self.field));
+        self.ends.push(self.text.len());
         self.field_len = 0;
+    }
+
+    fn record(&self) -> CsvRecord<'_> {
+        CsvRecord {
+            text: &self.text,
+            ends: &self.ends,
+        }
+    }
+
+    fn clear_record(&mut self) {
+        self.text.clear();
+        self.ends.clear();
     }
 
     /// The end of a record: at the end of a line (`None`, `_csv.c`'s `EOL`) or at a
@@ -333,28 +397,45 @@ impl CsvParser {
 /// a quoted field still open at the end of the text ends there. NUL is an ordinary
 /// character (3.11 accepts it).
 fn py_csv_rows(text: &str, delimiter: char) -> Result<Vec<Vec<String>>, CsvError> {
+    let mut rows = Vec::new();
+    py_csv_records(text, delimiter, |record| {
+        rows.push(record.to_vec());
+        true
+    })?;
+    Ok(rows)
+}
+
+/// [`py_csv_rows`] record by record: `on_record` sees each row in turn, and stops
+/// the reading (before the rest of the text is read) by returning false.
+fn py_csv_records(
+    text: &str,
+    delimiter: char,
+    mut on_record: impl FnMut(&CsvRecord<'_>) -> bool,
+) -> Result<(), CsvError> {
     let mut parser = CsvParser {
         delimiter,
         state: CsvState::StartRecord,
-        fields: Vec::new(),
-        field: String::new(),
+        text: String::new(),
+        ends: Vec::new(),
         field_len: 0,
     };
-    let mut rows = Vec::new();
     for line in text.split_inclusive('\n') {
         for c in line.chars() {
             parser.process(Some(c))?;
         }
         parser.process(None)?;
         if parser.state == CsvState::StartRecord {
-            rows.push(std::mem::take(&mut parser.fields));
+            if !on_record(&parser.record()) {
+                return Ok(());
+            }
+            parser.clear_record();
         }
     }
     if parser.field_len != 0 || parser.state == CsvState::InQuotedField {
         parser.save_field();
-        rows.push(parser.fields);
+        on_record(&parser.record());
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// A failure because the reference's csv reader raises.
@@ -374,13 +455,45 @@ struct PrintMultiples;
 
 const MULTIPLES_OF_7: [&str; 6] = ["14", "21", "28", "35", "42", "49"];
 
+/// The number of ASCII digits of `bytes`, counted in blocks whose count fits a byte (a
+/// loop the compiler vectorizes).
+fn count_ascii_digits(bytes: &[u8]) -> usize {
+    let count = |block: &[u8]| {
+        block.iter().fold(0u8, |n, &b| {
+            n.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10))
+        })
+    };
+    bytes
+        .chunks(255)
+        .map(|block| usize::from(count(block)))
+        .sum()
+}
+
 impl Rule for PrintMultiples {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         // Upstream first replaces "," with ", ", which changes no run of digits.
-        let numbers: Vec<&str> = response
+        let mut runs = response
             .split(|c: char| !is_decimal(c))
-            .filter(|run| !run.is_empty())
-            .collect();
+            .filter(|run| !run.is_empty());
+        // The six numbers have 12 ASCII digits in all, and any other ASCII digit would
+        // be in some run (a quick count first).
+        let digits = count_ascii_digits(response.as_bytes());
+        if digits != 12 {
+            return because(explain, || {
+                format!(
+                    "{digits} ASCII digits, needs exactly the numbers {MULTIPLES_OF_7:?} (12 digits)"
+                )
+            });
+        }
+        if !explain {
+            // The same comparison, stopping at the first difference.
+            let mut expected = MULTIPLES_OF_7.iter();
+            if runs.all(|run| expected.next() == Some(&run)) && expected.next().is_none() {
+                return Ok(());
+            }
+            return because(explain, String::new);
+        }
+        let numbers: Vec<&str> = runs.collect();
         if numbers == MULTIPLES_OF_7 {
             Ok(())
         } else {
@@ -428,7 +541,9 @@ impl Rule for MultipleChoiceQuestions {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         // Deliberate (upstream): `value[value.find('Question'):] != value` fails; with no
         // "Question" at all a one-character response gets past it, to fail the count.
-        if !response.starts_with("Question") && response.chars().count() != 1 {
+        let mut chars = response.chars();
+        let one_character = chars.next().is_some() && chars.next().is_none();
+        if !response.starts_with("Question") && !one_character {
             return because(explain, || {
                 "does not start with \"Question\" (the reference takes what comes first for an explanation)"
                     .to_owned()
@@ -488,6 +603,11 @@ struct ReverseNewline;
 
 impl Rule for ReverseNewline {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        // A line has "Zimbabwe" once stripped if and only if it has it (stripping takes
+        // only punctuation and spaces).
+        if !response.contains("Zimbabwe") {
+            return because(explain, || "no line contains \"Zimbabwe\"".to_owned());
+        }
         let lines: Vec<&str> = response
             .split('\n')
             .map(strip_punctuation_space)
@@ -505,14 +625,14 @@ impl Rule for ReverseNewline {
                 )
             });
         }
-        let normalized: Vec<String> = target.iter().map(|line| nfkd_ascii(line)).collect();
+        let normalized: Vec<Cow<'_, str>> = target.iter().map(|line| nfkd_ascii(line)).collect();
         match normalized.windows(2).position(|pair| pair[0] < pair[1]) {
             None => Ok(()),
             Some(i) => because(explain, || {
                 format!(
-                    "{:?} comes before {:?}: not in reverse alphabetical order",
-                    target[i],
-                    target[i + 1]
+                    "{} comes before {}: not in reverse alphabetical order",
+                    snippet(target[i]),
+                    snippet(target[i + 1])
                 )
             }),
         }
@@ -532,13 +652,116 @@ impl Rule for ReverseNewline {
 #[derive(Debug, Default)]
 struct WordReverseOrder;
 
+/// Whether some word of `text` may start with "eagle" once its punctuation is gone: an
+/// `e` at the start, or after whitespace (or any byte that is not a letter or digit:
+/// punctuation, the last byte of a non-ASCII space), whose next two bytes that are
+/// not punctuation may be `a`, `g` (no other character lowers to these letters).
+/// Tested on windows of four bytes (the text padded with two spaces), in blocks whose
+/// count fits a byte (a loop the compiler vectorizes).
+fn eagle_may_start(text: &[u8]) -> bool {
+    let is = |b: u8, letter: u8| b | 0x20 == letter;
+    let p = |b: u8| b.is_ascii_punctuation();
+    let window = |before: u8, e: u8, x: u8, y: u8| {
+        let boundary = before <= b' ' || before >= 0x80 || p(before);
+        let next = (is(x, b'a') & (is(y, b'g') | p(y))) | (p(x) & (is(y, b'a') | p(y)));
+        boundary & is(e, b'e') & next
+    };
+    // The text with a space before it and two after it: every `e` of the text is the
+    // second byte of a window.
+    let padded = |i: usize| match i {
+        0 => b' ',
+        i => text.get(i - 1).copied().unwrap_or(b' '),
+    };
+    let edges = (0..3).chain(text.len().saturating_sub(2)..text.len() + 1);
+    if edges
+        .into_iter()
+        .any(|i| window(padded(i), padded(i + 1), padded(i + 2), padded(i + 3)))
+    {
+        return true;
+    }
+    // The windows inside the text, from each byte but the last three.
+    let windows = text.len().saturating_sub(3);
+    (0..windows).step_by(255).any(|start| {
+        let end = windows.min(start + 255);
+        let [before, e, x, y] = [0, 1, 2, 3].map(|shift| &text[start + shift..end + shift]);
+        let count = before
+            .iter()
+            .zip(e)
+            .zip(x)
+            .zip(y)
+            .fold(0u8, |n, (((&b, &e), &x), &y)| {
+                n.wrapping_add(u8::from(window(b, e, x, y)))
+            });
+        count > 0
+    })
+}
+
+/// Whether the words of `custom:word_reverse`'s cleaned text (lowercased, without
+/// ASCII punctuation, words that were only punctuation gone) have one starting with
+/// `eagle` followed by one ending with `bald`: exactly when the words read backwards
+/// and joined with spaces contain `bald eagle` (the one space of the phrase is a space
+/// between two words). Read from the response word by word, without building the
+/// text: `lower()` turns no other character into an ASCII letter of these two words
+/// (only `İ` and the Kelvin sign lower to ASCII, to `i` and `k`), nor any character
+/// into whitespace or punctuation.
+fn has_eagle_then_bald(response: &str) -> bool {
+    fn letters(word: &str) -> impl DoubleEndedIterator<Item = char> + '_ {
+        word.chars()
+            .filter(|&c| !is_punctuation(c))
+            .map(|c| c.to_ascii_lowercase())
+    }
+    if !eagle_may_start(response.as_bytes()) {
+        return false;
+    }
+    if response.is_ascii() {
+        // One pass over the bytes. Of the current word: how many bytes are not
+        // punctuation, whether the first five of them are "eagle", and the last four.
+        let (mut seen, mut eagle, mut tail) = (0, true, 0u32);
+        let mut after_eagle = false;
+        for &b in response.as_bytes().iter().chain(b" ") {
+            if matches!(b, b'\t'..=b'\r' | 0x1c..=b' ') {
+                // A word that was only punctuation (or none, between two spaces) is gone.
+                if seen > 0 {
+                    if after_eagle && tail == u32::from_be_bytes(*b"bald") {
+                        return true;
+                    }
+                    after_eagle = seen >= 5 && eagle;
+                }
+                (seen, eagle, tail) = (0, true, 0);
+            } else if !b.is_ascii_punctuation() {
+                let b = b.to_ascii_lowercase();
+                if let Some(&wanted) = b"eagle".get(seen) {
+                    eagle &= b == wanted;
+                }
+                seen += 1;
+                tail = tail << 8 | u32::from(b);
+            }
+        }
+        return false;
+    }
+    let mut after_eagle = false;
+    for word in words::split_whitespace(response) {
+        if word.bytes().all(|b| b.is_ascii_punctuation()) {
+            continue;
+        }
+        if after_eagle && letters(word).rev().take(4).eq("dlab".chars()) {
+            return true;
+        }
+        after_eagle = letters(word).take(5).eq("eagle".chars());
+    }
+    false
+}
+
 impl Rule for WordReverseOrder {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        if !has_eagle_then_bald(response) {
+            return because(explain, || {
+                "read backwards word by word, the response does not contain \"bald eagle\""
+                    .to_owned()
+            });
+        }
         let lowered = words::lower(response);
-        let cleaned: String = words::strip(&lowered)
-            .chars()
-            .filter(|&c| !PUNCTUATION.contains(c))
-            .collect();
+        let cleaned = remove_punctuation(words::strip(&lowered));
         let mut reversed: Vec<&str> = words::split_whitespace(&cleaned).collect();
         reversed.reverse();
         let reversed = reversed.join(" ");
@@ -570,7 +793,21 @@ struct CharacterReverseOrder;
 
 impl Rule for CharacterReverseOrder {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        if words::lower(response).contains("elgae dlab") {
+        // `lower()` turns no character but an ASCII letter into one of these letters
+        // (only `İ` and the Kelvin sign lower to ASCII, to `i` and `k`), so this is an
+        // ASCII case-insensitive search (of the bytes: UTF-8 has no ASCII bytes inside
+        // other characters).
+        // From each `g` (found fast), which is the phrase's third byte.
+        let bytes = response.as_bytes();
+        let found = response
+            .match_indices('g')
+            .chain(response.match_indices('G'))
+            .any(|(g, _)| {
+                g.checked_sub(2)
+                    .and_then(|start| bytes.get(start..start + 10))
+                    .is_some_and(|phrase| phrase.eq_ignore_ascii_case(b"elgae dlab"))
+            });
+        if found {
             Ok(())
         } else {
             because(explain, || "does not contain \"elgae dlab\"".to_owned())
@@ -591,6 +828,26 @@ struct SentenceAlphabet;
 
 impl Rule for SentenceAlphabet {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        // The first sentence starts with the response's first character that is not
+        // whitespace, or with a quote the splitter moved before it (`."` becomes
+        // `".`); its first word starts with an "a" only if that character is `a` or
+        // `A` (no other character lowers to a leading `a`).
+        let first = response.chars().find(|&c| !words::is_space(c));
+        if !matches!(first, Some('a' | 'A')) {
+            return because(explain, || {
+                format!("the response starts with {first:?}, needs a word starting with 'a'")
+            });
+        }
+        // Each sentence but the last ends at a `.`, `?` or `!`, or at a `<stop>` mark
+        // (in the text, or one the splitter adds for a run of periods or after an
+        // acronym, which takes two periods): at most twice the periods, plus the other
+        // ends and `<`s.
+        let bytes = response.as_bytes();
+        let count = |wanted: u8| bytes.iter().filter(|&&b| b == wanted).count();
+        let most = 2 * count(b'.') + count(b'?') + count(b'!') + count(b'<') + 1;
+        if most < 26 {
+            return because(explain, || format!("at most {most} sentences, needs 26"));
+        }
         let sentences = split_into_sentences(response);
         if sentences.len() != 26 {
             return because(explain, || {
@@ -602,12 +859,19 @@ impl Rule for SentenceAlphabet {
             // would raise IndexError.
             let Some(word) = words::split_whitespace(sentence).next() else {
                 return because(explain, || {
-                    format!("sentence {sentence:?} is blank (the reference raises IndexError)")
+                    format!(
+                        "sentence {} is blank (the reference raises IndexError)",
+                        snippet(sentence)
+                    )
                 });
             };
             if !words::lower(word).starts_with(letter) {
                 return because(explain, || {
-                    format!("sentence {sentence:?} starts with {word:?}, needs {letter:?}")
+                    format!(
+                        "sentence {} starts with {}, needs {letter:?}",
+                        snippet(sentence),
+                        snippet(word)
+                    )
                 });
             }
         }
@@ -656,35 +920,65 @@ const CAPITALS_BY_LATITUDE: [&str; 27] = [
     "Zagreb",
 ];
 
+/// Where the comma-separated items of `text` (stripped, blank ones dropped) first
+/// differ from [`CAPITALS_BY_LATITUDE`].
+enum CapitalsDifference {
+    /// The item at this index (from 0) is another.
+    Item(usize, String),
+    /// Only this many items.
+    Fewer(usize),
+    /// More than 27 items.
+    More,
+}
+
+/// The first difference of the items of `text` from [`CAPITALS_BY_LATITUDE`], read as
+/// the characters come (stopping there).
+fn capitals_difference(text: impl Iterator<Item = char>) -> Option<CapitalsDifference> {
+    let mut expected = CAPITALS_BY_LATITUDE.iter().enumerate();
+    let mut item = String::new();
+    for c in text.chain(std::iter::once(',')) {
+        if c != ',' {
+            item.push(c);
+            continue;
+        }
+        let found = words::strip(&item);
+        if !found.is_empty() {
+            match expected.next() {
+                None => return Some(CapitalsDifference::More),
+                Some((i, capital)) if found != *capital => {
+                    return Some(CapitalsDifference::Item(i, found.to_owned()));
+                }
+                Some(_) => {}
+            }
+        }
+        item.clear();
+    }
+    expected.next().map(|(i, _)| CapitalsDifference::Fewer(i))
+}
+
 impl Rule for EuropeanCapitalsSort {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let normalized = nfkd_ascii(response);
-        let capitals: Vec<&str> = normalized
-            .split(',')
-            .filter(|item| !words::strip(item).is_empty())
-            .map(words::strip)
-            .collect();
-        if capitals.len() != CAPITALS_BY_LATITUDE.len() {
-            return because(explain, || {
-                format!(
-                    "{} comma-separated items, needs 27 capitals",
-                    capitals.len()
-                )
-            });
-        }
-        let wrong = capitals
-            .iter()
-            .zip(CAPITALS_BY_LATITUDE)
-            .position(|(found, expected)| *found != expected);
-        match wrong {
+        // Normalized only as far as it is read.
+        let difference = if response.is_ascii() {
+            capitals_difference(response.chars())
+        } else {
+            capitals_difference(nfkd_ascii_chars(response))
+        };
+        match difference {
             None => Ok(()),
-            Some(i) => because(explain, || {
+            Some(CapitalsDifference::Item(i, found)) => because(explain, || {
                 format!(
-                    "item {} is {:?}, needs {:?}",
+                    "item {} is {}, needs {:?}",
                     i + 1,
-                    capitals[i],
+                    snippet(&found),
                     CAPITALS_BY_LATITUDE[i]
                 )
+            }),
+            Some(CapitalsDifference::Fewer(count)) => because(explain, || {
+                format!("{count} comma-separated items, needs 27 capitals")
+            }),
+            Some(CapitalsDifference::More) => because(explain, || {
+                "more than 27 comma-separated items, needs 27 capitals".to_owned()
             }),
         }
     }
@@ -703,27 +997,67 @@ struct CityCsv;
 
 const CITY_HEADER: [&str; 5] = ["ID", "Country", "City", "Year", "Count"];
 
+/// [`CITY_HEADER`] as one line.
+const CITY_HEADER_LINE: &str = "ID,Country,City,Year,Count";
+
+/// Why `custom:csv_city` stopped reading a response (the fields when explaining).
+enum CityProblem {
+    Header(Vec<String>),
+    TooManyRows,
+    Row(Vec<String>),
+}
+
 impl Rule for CityCsv {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let rows = match py_csv_rows(response, ',') {
-            Ok(rows) => rows,
-            Err(error) => return csv_raises(explain, error),
-        };
-        if rows.len() != 8 {
-            return because(explain, || {
-                format!("{} CSV rows (blank lines included), needs 8", rows.len())
-            });
+        // The header, whose fields have no quote, comma or line break, can only be read
+        // from a first line that is the names and commas once its quotes (all of them
+        // quoting) and its final `\r`s are left out (a quick test: the reason needs the
+        // reader's fields).
+        if !explain {
+            let first_line = response.split('\n').next().unwrap_or_default();
+            let bare = first_line
+                .trim_end_matches('\r')
+                .bytes()
+                .filter(|&b| b != b'"');
+            if !bare.eq(CITY_HEADER_LINE.bytes()) {
+                return because(explain, String::new);
+            }
         }
-        if rows[0] != CITY_HEADER {
-            return because(explain, || {
-                format!("the header is {:?}, needs {CITY_HEADER:?}", rows[0])
-            });
+        // Record by record, stopping at the first that fails (most responses are not
+        // CSV at all: their first line is no header).
+        let mut rows = 0;
+        let mut problem = None;
+        let read = py_csv_records(response, ',', |record| {
+            rows += 1;
+            let fields = || if explain { record.to_vec() } else { Vec::new() };
+            problem = if rows == 1 && !record.fields().eq(CITY_HEADER) {
+                Some(CityProblem::Header(fields()))
+            } else if rows > 8 {
+                Some(CityProblem::TooManyRows)
+            } else if rows > 1 && record.len() != 5 {
+                Some(CityProblem::Row(fields()))
+            } else {
+                None
+            };
+            problem.is_none()
+        });
+        if let Err(error) = read {
+            return csv_raises(explain, error);
         }
-        match rows[1..].iter().find(|row| row.len() != 5) {
-            None => Ok(()),
-            Some(row) => because(explain, || {
-                format!("row {row:?} has {} fields, needs 5", row.len())
+        match problem {
+            Some(CityProblem::Header(header)) => because(explain, || {
+                format!("the header is {}, needs {CITY_HEADER:?}", fields(&header))
             }),
+            Some(CityProblem::TooManyRows) => because(explain, || {
+                "more than 8 CSV rows (blank lines included), needs 8".to_owned()
+            }),
+            Some(CityProblem::Row(row)) => because(explain, || {
+                format!("row {} has {} fields, needs 5", fields(&row), row.len())
+            }),
+            None if rows != 8 => because(explain, || {
+                format!("{rows} CSV rows (blank lines included), needs 8")
+            }),
+            None => Ok(()),
         }
     }
 
@@ -772,7 +1106,8 @@ impl Rule for SpecialCharacterCsv {
         if !PRODUCT_HEADER.is_match(header) {
             return because(explain, || {
                 format!(
-                    "the first line {header:?} is not the header ProductID,Category,Brand,Price,Stock"
+                    "the first line {} is not the header ProductID,Category,Brand,Price,Stock",
+                    snippet(header)
                 )
             });
         }
@@ -789,7 +1124,7 @@ impl Rule for SpecialCharacterCsv {
         for row in &rows[1..] {
             if row.len() != 5 {
                 return because(explain, || {
-                    format!("row {row:?} has {} fields, needs 5", row.len())
+                    format!("row {} has {} fields, needs 5", fields(row), row.len())
                 });
             }
             if row.iter().any(|field| quoted_with_special_character(field)) {
@@ -829,7 +1164,8 @@ impl Rule for QuotesCsv {
         if !STUDENT_HEADER.is_match(header) {
             return because(explain, || {
                 format!(
-                    "the first line {header:?} is not the tab-separated header StudentID, Subject, Grade, Semester, Score"
+                    "the first line {} is not the tab-separated header StudentID, Subject, Grade, Semester, Score",
+                    snippet(header)
                 )
             });
         }
@@ -846,19 +1182,22 @@ impl Rule for QuotesCsv {
         for row in &rows {
             if row.len() != 5 {
                 return because(explain, || {
-                    format!("row {row:?} has {} fields, needs 5", row.len())
+                    format!("row {} has {} fields, needs 5", fields(row), row.len())
                 });
             }
             for field in row {
                 let field = words::strip(field);
                 if field.is_empty() {
                     return because(explain, || {
-                        format!("row {row:?} has a blank field (the reference raises IndexError)")
+                        format!(
+                            "row {} has a blank field (the reference raises IndexError)",
+                            fields(row)
+                        )
                     });
                 }
                 if !(field.starts_with('"') && field.ends_with('"')) {
                     return because(explain, || {
-                        format!("field {field:?} is not in double quotes")
+                        format!("field {} is not in double quotes", snippet(field))
                     });
                 }
             }
@@ -901,11 +1240,13 @@ impl Rule for DateFormatList {
         for date in words::strip(response).split(',') {
             let date = words::strip(date);
             let Some((year, month, day)) = parse_date(date) else {
-                return because(explain, || format!("{date:?} is not a YYYY-MM-DD date"));
+                return because(explain, || {
+                    format!("{} is not a YYYY-MM-DD date", snippet(date))
+                });
             };
             if !(1769..=1821).contains(&year) {
                 return because(explain, || {
-                    format!("{date:?}: the year is not from 1769 to 1821")
+                    format!("{}: the year is not from 1769 to 1821", snippet(date))
                 });
             }
             let days = match month {
@@ -913,13 +1254,15 @@ impl Rule for DateFormatList {
                 4 | 6 | 9 | 11 => Some(30),
                 2 => Some(29),
                 0 => None,
-                _ => return because(explain, || format!("{date:?}: no month {month}")),
+                _ => {
+                    return because(explain, || format!("{}: no month {month}", snippet(date)));
+                }
             };
             if let Some(days) = days
                 && day > days
             {
                 return because(explain, || {
-                    format!("{date:?}: month {month} has no day {day}")
+                    format!("{}: month {month} has no day {day}", snippet(date))
                 });
             }
         }
@@ -1296,6 +1639,7 @@ mod tests {
 
     #[test]
     fn csv_city() {
+        assert_eq!(CITY_HEADER.join(","), CITY_HEADER_LINE);
         let good = city_csv(7, "\n");
         assert_cases(
             "custom:csv_city",
@@ -1465,6 +1809,246 @@ mod tests {
                 ("*1796-04-12*", false, true),
             ],
         );
+    }
+
+    /// Real responses (IFBench's sample outputs, IFEval's text-bison responses), texts
+    /// that follow each instruction or nearly, and pseudo-random texts built of pieces
+    /// that exercise the fast paths' edge cases.
+    fn texts() -> Vec<String> {
+        let samples = include_str!("../../../../data/ifbench/sample_output.jsonl");
+        let bison = include_str!("../../../../data/ifeval/input_response_data_text_bison.jsonl");
+        let mut texts: Vec<String> = samples
+            .lines()
+            .chain(bison.lines())
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|row| row["response"].as_str().map(str::to_owned))
+            .collect();
+        let capitals = CAPITALS_BY_LATITUDE.join(", ");
+        let mut africa: Vec<String> = (0..60).map(|i| format!("Country {:02}", 99 - i)).collect();
+        africa.insert(3, "Zimbabwe".to_owned());
+        let africa = africa.join("\n");
+        let good = [
+            story(&NAMES),
+            city_csv(7, "\n"),
+            city_csv(7, "\r\n"),
+            capitals.clone(),
+            africa,
+            "14, 21, 28, 35, 42, 49".to_owned(),
+            "the eagle bald is it".to_owned(),
+            "Elgae dlab".to_owned(),
+        ];
+        let pieces = [
+            "eagle",
+            "Eagle",
+            "EAGLE",
+            "bald",
+            "BALD",
+            "xbald",
+            "eagles",
+            "-",
+            ".",
+            ", ",
+            ",",
+            " ",
+            "  ",
+            "\n",
+            "\r",
+            "\t",
+            "\"",
+            "\"\"",
+            "'",
+            "elgae",
+            "ELGAE",
+            "dlab",
+            "Dlab",
+            "\u{130}",
+            "\u{212a}",
+            "é",
+            "A",
+            "a",
+            "Apple.",
+            "B",
+            "Mr.",
+            "...",
+            "<stop>",
+            "<",
+            "U.S. He",
+            "?",
+            "!",
+            "14",
+            "21",
+            "28",
+            "35",
+            "42",
+            "49",
+            "7",
+            "\u{661}\u{664}",
+            "Zimbabwe",
+            "Reykjavik",
+            "Reykjavík",
+            "Oslo",
+            "\u{ff0c}",
+            "ID,Country,City,Year,Count",
+            "1,a,b,c,d",
+            "x",
+            "Question 1.",
+            "A. x",
+            "Sao Tomé",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(next() % 16) {
+                text.push_str(pieces[(next() >> 8) as usize % pieces.len()]);
+            }
+            texts.push(text);
+        }
+        // Each good text, and with a piece inserted somewhere (at a character boundary).
+        for text in good {
+            for _ in 0..200 {
+                let piece = pieces[(next() >> 8) as usize % pieces.len()];
+                let mut at = (next() >> 8) as usize % (text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                texts.push(format!("{}{piece}{}", &text[..at], &text[at..]));
+            }
+            texts.push(text);
+        }
+        texts
+    }
+
+    /// The verdicts of `id` (strict, with and without a reason) on every text, equal to
+    /// `oracle`'s (the straightforward port the fast version replaced).
+    fn assert_same_verdicts(id: &str, oracle: impl Fn(&str) -> bool) {
+        let spec = RULES
+            .iter()
+            .find(|spec| spec.id == id)
+            .expect("a custom id");
+        let kwargs = serde_json::Map::new();
+        let args = Args {
+            id: spec.id,
+            takes: spec.takes,
+            map: &kwargs,
+            read: Default::default(),
+            random_draw: Default::default(),
+        };
+        let rule = (spec.build)(&args).expect("no kwargs needed");
+        let mut passes = 0;
+        for text in texts() {
+            let expected = oracle(&text);
+            passes += usize::from(expected);
+            assert_eq!(rule.check(&text, false).is_ok(), expected, "{id} {text:?}");
+            assert_eq!(rule.check(&text, true).is_ok(), expected, "{id} {text:?}");
+        }
+        assert!(passes > 0, "{id}: no text passes");
+    }
+
+    #[test]
+    fn no_other_character_lowers_to_ascii() {
+        // What the ASCII case-insensitive searches of `custom:character_reverse` and
+        // `custom:word_reverse` rely on.
+        for c in (char::MIN..=char::MAX).filter(|c| !c.is_ascii()) {
+            if c.to_lowercase().any(|l| l.is_ascii()) {
+                assert!(matches!(c, '\u{130}' | '\u{212a}'), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nfkd_as_it_reads_is_nfkd() {
+        // The whole text normalized at once (as before), against `normalize_iter`: every
+        // code point, each after a letter and before a combining mark, and real texts.
+        const NFKD: DecomposingNormalizerBorrowed<'static> =
+            DecomposingNormalizerBorrowed::new_nfkd();
+        let whole = |text: &str| -> String {
+            let known: String = text
+                .chars()
+                .filter(|&c| {
+                    let cp = c as u32;
+                    !NEWER_THAN_PYTHON
+                        .iter()
+                        .any(|&(lo, hi)| (lo..=hi).contains(&cp))
+                })
+                .collect();
+            NFKD.normalize(&known)
+                .chars()
+                .filter(char::is_ascii)
+                .collect()
+        };
+        let code_points: Vec<char> = (char::MIN..=char::MAX).collect();
+        for block in code_points.chunks(4096) {
+            let text: String = block.iter().map(|c| format!("e{c}\u{301}")).collect();
+            assert_eq!(nfkd_ascii(&text), whole(&text));
+        }
+        for text in texts() {
+            assert_eq!(nfkd_ascii(&text), whole(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn fast_paths_are_the_references() {
+        assert_same_verdicts("custom:multiples", |text| {
+            let numbers: Vec<&str> = text
+                .split(|c: char| !is_decimal(c))
+                .filter(|run| !run.is_empty())
+                .collect();
+            numbers == MULTIPLES_OF_7
+        });
+        assert_same_verdicts("custom:character_reverse", |text| {
+            words::lower(text).contains("elgae dlab")
+        });
+        assert_same_verdicts("custom:word_reverse", |text| {
+            let lowered = words::lower(text);
+            let cleaned = remove_punctuation(words::strip(&lowered));
+            let mut reversed: Vec<&str> = words::split_whitespace(&cleaned).collect();
+            reversed.reverse();
+            let reversed = reversed.join(" ");
+            reversed.contains("bald eagle") && split_into_sentences(&reversed).contains(&reversed)
+        });
+        assert_same_verdicts("custom:sentence_alphabet", |text| {
+            let sentences = split_into_sentences(text);
+            sentences.len() == 26
+                && ('a'..='z').zip(&sentences).all(|(letter, sentence)| {
+                    words::split_whitespace(sentence)
+                        .next()
+                        .is_some_and(|word| words::lower(word).starts_with(letter))
+                })
+        });
+        assert_same_verdicts("custom:european_capitals_sort", |text| {
+            let normalized = nfkd_ascii(text);
+            let capitals: Vec<&str> = normalized
+                .split(',')
+                .filter(|item| !words::strip(item).is_empty())
+                .map(words::strip)
+                .collect();
+            capitals == CAPITALS_BY_LATITUDE
+        });
+        assert_same_verdicts("custom:reverse_newline", |text| {
+            let lines: Vec<&str> = text
+                .split('\n')
+                .map(strip_punctuation_space)
+                .filter(|line| !line.is_empty())
+                .collect();
+            let Some(start) = lines.iter().position(|line| line.contains("Zimbabwe")) else {
+                return false;
+            };
+            let target = &lines[start..];
+            let normalized: Vec<Cow<'_, str>> = target.iter().map(|l| nfkd_ascii(l)).collect();
+            target.len() >= 52 && normalized.windows(2).all(|pair| pair[0] >= pair[1])
+        });
+        assert_same_verdicts("custom:csv_city", |text| {
+            let Ok(rows) = py_csv_rows(text, ',') else {
+                return false;
+            };
+            rows.len() == 8 && rows[0] == CITY_HEADER && rows[1..].iter().all(|r| r.len() == 5)
+        });
     }
 
     #[test]

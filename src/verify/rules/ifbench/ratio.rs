@@ -1,10 +1,11 @@
 //! IFBench's `ratio:` instructions: stop words, sentence types, trigram overlap with a
 //! reference text, sentences of equal length.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::super::because;
+use super::super::words::rstrip;
+use super::sentence::{LeadingSentences, surely_ends_sentence};
 use super::util::split_into_sentences;
 use super::{Args, NON_NEGATIVE, Rule, RuleError, Spec, Takes, Verdict};
 
@@ -77,13 +78,86 @@ struct SentenceTypes {
 
 impl SentenceTypes {
     fn of(response: &str) -> SentenceTypes {
-        let sentences = split_into_sentences(response);
-        let ending = |end: char| sentences.iter().filter(|s| s.ends_with(end)).count();
+        // Read off the response where it tells every sentence, else split it.
+        let mut leading = LeadingSentences::new(response);
+        let read: Vec<_> = leading.by_ref().collect();
+        if leading.complete() {
+            return SentenceTypes::count(&read);
+        }
+        SentenceTypes::count(&split_into_sentences(response))
+    }
+
+    fn count(sentences: &[impl AsRef<str>]) -> SentenceTypes {
+        let ending = |end: char| {
+            sentences
+                .iter()
+                .filter(|s| s.as_ref().ends_with(end))
+                .count()
+        };
         SentenceTypes {
             declarative: ending('.'),
             interrogative: ending('?'),
             exclamatory: ending('!'),
         }
+    }
+}
+
+/// What a response tells of its sentences without splitting it (the splitter only
+/// ever turns a `.` into a non-ending `<prd>` or drops one, and moves `.`, `!` and `?`
+/// past quotes; see `util::split_into_sentences`):
+/// - each `?` ends a sentence, and every sentence ending with `?` ends with one of
+///   them (the splitter cuts after each, and a cut that is not after one leaves no `?`
+///   at the end), so `interrogative` is their count; likewise `!`;
+/// - a sentence ending with `.` ends with a `.` of the response or of a `<prd>` it
+///   holds, so there are at most that many;
+/// - and at least as many as the `.` that surely end one (`surely_ends_sentence`). If
+///   there is none, a response ending with `.` still has one: its last sentence ends
+///   with it, whether the splitter cuts there or not.
+#[derive(Debug, PartialEq, Eq)]
+struct TypeBounds {
+    interrogative: usize,
+    exclamatory: usize,
+    declarative_min: usize,
+    declarative_max: usize,
+}
+
+impl TypeBounds {
+    fn of(response: &str) -> TypeBounds {
+        let bytes = response.as_bytes();
+        let (mut interrogative, mut exclamatory, mut dots, mut final_dots) = (0, 0, 0, 0);
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'?' => interrogative += 1,
+                b'!' => exclamatory += 1,
+                b'.' => {
+                    dots += 1;
+                    final_dots += usize::from(surely_ends_sentence(bytes, i));
+                }
+                _ => {}
+            }
+        }
+        let prds = if response.contains('<') {
+            response.matches("<prd>").count()
+        } else {
+            0
+        };
+        let ends_with_dot = rstrip(response).ends_with('.');
+        TypeBounds {
+            interrogative,
+            exclamatory,
+            declarative_min: final_dots.max(usize::from(ends_with_dot)),
+            declarative_max: dots + prds,
+        }
+    }
+
+    /// Whether the number of sentences ending with `.` may be `n`.
+    fn declarative_may_be(&self, n: usize) -> bool {
+        (self.declarative_min..=self.declarative_max).contains(&n)
+    }
+
+    /// The fewest sentences there can be.
+    fn sentences_min(&self) -> usize {
+        self.interrogative + self.exclamatory + self.declarative_min
     }
 }
 
@@ -100,6 +174,12 @@ impl SentTypeRatio {
 
 impl Rule for SentTypeRatio {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        if !explain {
+            let bounds = TypeBounds::of(response);
+            if !bounds.declarative_may_be(2 * bounds.interrogative) {
+                return because(explain, String::new);
+            }
+        }
         let types = SentenceTypes::of(response);
         if types.declarative == 2 * types.interrogative {
             Ok(())
@@ -131,6 +211,14 @@ impl SentBalance {
 
 impl Rule for SentBalance {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        if !explain {
+            let bounds = TypeBounds::of(response);
+            if bounds.interrogative != bounds.exclamatory
+                || !bounds.declarative_may_be(bounds.interrogative)
+            {
+                return because(explain, String::new);
+            }
+        }
         let types = SentenceTypes::of(response);
         if types.declarative == types.interrogative && types.interrogative == types.exclamatory {
             Ok(())
@@ -150,11 +238,158 @@ impl Rule for SentBalance {
     }
 }
 
+/// A set of numbers (below their type's maximum): open addressing in a table at most
+/// half full, small enough to stay in cache.
+#[derive(Debug)]
+pub(super) struct Table<K> {
+    /// Each key plus one; 0 is an empty slot.
+    slots: Vec<K>,
+    /// The table size's bits.
+    bits: u32,
+    pub(super) len: usize,
+}
+
+/// A key of a [`Table`].
+pub(super) trait Key: Copy + Eq + Default {
+    /// Where the key goes first in a table of `bits` bits (its hash's top bits).
+    fn home(self, bits: u32) -> usize;
+    fn plus_one(self) -> Self;
+}
+
+impl Key for u32 {
+    fn home(self, bits: u32) -> usize {
+        (self.wrapping_mul(0x9e37_79b1) >> (32 - bits)) as usize
+    }
+    fn plus_one(self) -> u32 {
+        self + 1
+    }
+}
+
+impl Key for u64 {
+    fn home(self, bits: u32) -> usize {
+        (self.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+    fn plus_one(self) -> u64 {
+        self + 1
+    }
+}
+
+impl<K: Key> Table<K> {
+    /// An empty set with room for `n` keys.
+    pub(super) fn with_room(n: usize) -> Table<K> {
+        let size = (2 * n).next_power_of_two().max(16);
+        Table {
+            slots: vec![K::default(); size],
+            bits: size.trailing_zeros(),
+            len: 0,
+        }
+    }
+
+    /// Adds `key` (room permitting): whether it is new.
+    #[inline]
+    pub(super) fn insert(&mut self, key: K) -> bool {
+        let (stored, mask) = (key.plus_one(), self.slots.len() - 1);
+        let mut i = key.home(self.bits);
+        loop {
+            let slot = self.slots[i];
+            if slot == stored {
+                return false;
+            }
+            if slot == K::default() {
+                self.slots[i] = stored;
+                self.len += 1;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn contains(&self, key: K) -> bool {
+        let (stored, mask) = (key.plus_one(), self.slots.len() - 1);
+        let mut i = key.home(self.bits);
+        loop {
+            let slot = self.slots[i];
+            if slot == stored {
+                return true;
+            }
+            if slot == K::default() {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
 /// The distinct trigrams of `nltk.ngrams(text, 3)`: on a string, consecutive triples
-/// of characters (code points), not of words.
-fn char_trigrams(text: &str) -> HashSet<[char; 3]> {
-    let chars: Vec<char> = text.chars().collect();
-    chars.windows(3).map(|w| [w[0], w[1], w[2]]).collect()
+/// of characters (code points), not of words. Those of three ASCII characters are
+/// one number of 21 bits, the others one of 63 (21 bits a code point).
+#[derive(Debug)]
+struct Trigrams {
+    ascii: Table<u32>,
+    other: Table<u64>,
+}
+
+/// An ASCII trigram as a number.
+#[inline]
+fn ascii_key(a: u8, b: u8, c: u8) -> u32 {
+    u32::from(a) << 14 | u32::from(b) << 7 | u32::from(c)
+}
+
+impl Trigrams {
+    fn of(text: &str) -> Trigrams {
+        let mut set = Trigrams {
+            ascii: Table::with_room(text.len()),
+            other: Table::with_room(if text.is_ascii() { 0 } else { text.len() }),
+        };
+        set.add_all(text, |_, _| {});
+        set
+    }
+
+    /// Adds each trigram of `text`, calling `new` with each that is new.
+    #[inline]
+    fn add_all(&mut self, text: &str, mut new: impl FnMut(Option<u32>, u64)) {
+        if text.is_ascii() {
+            for w in text.as_bytes().windows(3) {
+                let key = ascii_key(w[0], w[1], w[2]);
+                if self.ascii.insert(key) {
+                    new(Some(key), 0);
+                }
+            }
+            return;
+        }
+        let mut chars = text.chars();
+        let (Some(mut a), Some(mut b)) = (chars.next(), chars.next()) else {
+            return;
+        };
+        for c in chars {
+            if let (Ok(x), Ok(y), Ok(z)) = (u8::try_from(a), u8::try_from(b), u8::try_from(c))
+                && (x | y | z).is_ascii()
+            {
+                let key = ascii_key(x, y, z);
+                if self.ascii.insert(key) {
+                    new(Some(key), 0);
+                }
+            } else {
+                let key = u64::from(a) << 42 | u64::from(b) << 21 | u64::from(c);
+                if self.other.insert(key) {
+                    new(None, key);
+                }
+            }
+            (a, b) = (b, c);
+        }
+    }
+
+    fn contains(&self, ascii: Option<u32>, other: u64) -> bool {
+        match ascii {
+            Some(key) => self.ascii.contains(key),
+            None => self.other.contains(other),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ascii.len + self.other.len
+    }
 }
 
 /// The share of the response's distinct character trigrams that also occur in
@@ -165,32 +400,60 @@ fn char_trigrams(text: &str) -> HashSet<[char; 3]> {
 /// reference divides by zero (`ZeroDivisionError`), which fails here.
 #[derive(Debug)]
 struct NGramOverlap {
-    reference_trigrams: HashSet<[char; 3]>,
+    reference_trigrams: Trigrams,
     percentage: i64,
 }
 
 impl NGramOverlap {
     fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
         Ok(Arc::new(NGramOverlap {
-            reference_trigrams: char_trigrams(args.string("reference_text")?),
+            reference_trigrams: Trigrams::of(args.string("reference_text")?),
             percentage: args.number("percentage", 0)?,
         }))
     }
 }
 
+impl NGramOverlap {
+    /// How many distinct trigrams the response has, and how many of them the
+    /// reference has too.
+    fn shared_and_total(&self, response: &str) -> (usize, usize) {
+        let reference = &self.reference_trigrams;
+        let mut shared = 0;
+        if response.is_ascii() {
+            // As `Trigrams::add_all`, with the one table it needs.
+            let mut seen = Table::with_room(response.len());
+            for w in response.as_bytes().windows(3) {
+                let key = ascii_key(w[0], w[1], w[2]);
+                if seen.insert(key) && reference.ascii.contains(key) {
+                    shared += 1;
+                }
+            }
+            return (shared, seen.len);
+        }
+        let mut seen = Trigrams {
+            ascii: Table::with_room(response.len()),
+            other: Table::with_room(response.len()),
+        };
+        seen.add_all(response, |ascii, other| {
+            shared += usize::from(reference.contains(ascii, other));
+        });
+        (shared, seen.len())
+    }
+}
+
 impl Rule for NGramOverlap {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let trigrams = char_trigrams(response);
-        if trigrams.is_empty() {
+        // The response's distinct trigrams, and how many the reference has.
+        let (shared, total) = self.shared_and_total(response);
+        if total == 0 {
             return because(explain, || {
                 "fewer than 3 characters: no trigram (the reference divides by zero)".to_owned()
             });
         }
-        let shared = trigrams.intersection(&self.reference_trigrams).count();
         // As Python: int / int is the correctly rounded quotient, then `* 100`; the
         // bounds are integers, compared exactly (the share is within [0, 100], where
         // every integer is an exact f64, and rounding larger ones keeps them above).
-        let overlap = shared as f64 / trigrams.len() as f64;
+        let overlap = shared as f64 / total as f64;
         let percent = overlap * 100.0;
         let low = i128::from(self.percentage) - 2;
         let high = i128::from(self.percentage) + 2;
@@ -199,8 +462,7 @@ impl Rule for NGramOverlap {
         } else {
             because(explain, || {
                 format!(
-                    "trigram overlap {percent}% ({shared} of {} trigrams), needs {low}% to {high}%",
-                    trigrams.len()
+                    "trigram overlap {percent}% ({shared} of {total} trigrams), needs {low}% to {high}%"
                 )
             })
         }
@@ -227,7 +489,23 @@ impl CharacterCountUniqueWords {
 
 impl Rule for CharacterCountUniqueWords {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let sentences = split_into_sentences(response);
+        // Read off the response where it tells every sentence (or more than 3), else
+        // split it.
+        let mut leading = LeadingSentences::new(response);
+        let read: Vec<_> = leading.by_ref().take(4).collect();
+        let more_than_3 = read.len() > 3;
+        let complete = leading.complete();
+        if !explain && (more_than_3 || (!complete && TypeBounds::of(response).sentences_min() > 3))
+        {
+            return because(explain, String::new);
+        }
+        let split;
+        let sentences: Vec<&str> = if !more_than_3 && complete {
+            read.iter().map(AsRef::as_ref).collect()
+        } else {
+            split = split_into_sentences(response);
+            split.iter().map(String::as_str).collect()
+        };
         if sentences.len() != 3 {
             return because(explain, || {
                 format!("{} sentences, needs exactly 3", sentences.len())
@@ -302,6 +580,141 @@ mod tests {
             err.contains("\"percentage\" must be an integer >= 0"),
             "{err}"
         );
+    }
+
+    /// Every response of the sample output and of text-bison with its loose variants,
+    /// and pieces that exercise the splitter, combined pseudo-randomly.
+    fn texts() -> Vec<String> {
+        let samples = include_str!("../../../../data/ifbench/sample_output.jsonl");
+        let bison = include_str!("../../../../data/ifeval/input_response_data_text_bison.jsonl");
+        let mut texts: Vec<String> = Vec::new();
+        let rows = samples.lines().chain(bison.lines());
+        for row in rows.filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+            if let Some(response) = row["response"].as_str() {
+                let variants = super::super::super::LooseVariants::new(response);
+                texts.extend(variants.iter().map(str::to_owned));
+            }
+        }
+        let pieces = [
+            "Mr. ",
+            "Mrs. ",
+            "Ms.",
+            "St. ",
+            "Dr. Who",
+            "e.g. ",
+            "U.S.A. ",
+            "A.B. He ",
+            "Inc. They ",
+            "Inc.",
+            " Ltd. ",
+            "Jr. ",
+            "Co.",
+            "x.com",
+            ".me",
+            "3.14",
+            "...",
+            "..",
+            "Ph.D. ",
+            "<prd>",
+            "<stop>",
+            "<",
+            ".\u{201d}",
+            ".\"",
+            "!\"",
+            "?\"",
+            "\"",
+            "?",
+            "!",
+            ".",
+            " ",
+            "\n",
+            "\t",
+            "\r",
+            "\u{1c}",
+            "a",
+            "Z",
+            "end",
+            "be",
+            "ab.",
+            "is. ",
+            "\u{a0}",
+            "é.",
+            "word",
+            "He ",
+            "It ",
+            "Wherever",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 14) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            texts.push(text);
+        }
+        texts
+    }
+
+    /// The trigram sets hold what `nltk.ngrams` gives, as a set of character triples.
+    #[test]
+    fn trigram_sets_are_sets_of_character_triples() {
+        use super::{NGramOverlap, Trigrams};
+        use std::collections::HashSet;
+        let texts = texts();
+        let triples = |text: &str| -> HashSet<[char; 3]> {
+            let chars: Vec<char> = text.chars().collect();
+            chars.windows(3).map(|w| [w[0], w[1], w[2]]).collect()
+        };
+        for (i, text) in texts.iter().enumerate().step_by(3) {
+            let reference = &texts[(i * 7919 + 13) % texts.len()];
+            let (want, theirs) = (triples(text), triples(reference));
+            let rule = NGramOverlap {
+                reference_trigrams: Trigrams::of(reference),
+                percentage: 0,
+            };
+            assert_eq!(rule.reference_trigrams.len(), theirs.len(), "{reference:?}");
+            assert_eq!(Trigrams::of(text).len(), want.len(), "{text:?}");
+            let shared = want.intersection(&theirs).count();
+            assert_eq!(
+                rule.shared_and_total(text),
+                (shared, want.len()),
+                "{text:?} {reference:?}"
+            );
+        }
+    }
+
+    /// What lets the loose variants skip splitting for the sentence types: the counts
+    /// read off the response hold for its sentences.
+    #[test]
+    fn type_bounds_hold() {
+        use super::super::util::split_into_sentences;
+        use super::TypeBounds;
+        let (mut exact, mut tight) = (0, 0);
+        for text in texts() {
+            let sentences = split_into_sentences(&text);
+            let ending = |end: char| sentences.iter().filter(|s| s.ends_with(end)).count();
+            let bounds = TypeBounds::of(&text);
+            assert_eq!(bounds.interrogative, ending('?'), "{text:?}");
+            assert_eq!(bounds.exclamatory, ending('!'), "{text:?}");
+            assert!(
+                bounds.declarative_may_be(ending('.')),
+                "{bounds:?} {sentences:?}"
+            );
+            assert!(
+                bounds.sentences_min() <= sentences.len(),
+                "{bounds:?} {sentences:?}"
+            );
+            exact += usize::from(bounds.declarative_min == bounds.declarative_max);
+            tight += usize::from(bounds.declarative_min == ending('.'));
+        }
+        // The bounds are often exact, and the lower one mostly the count.
+        assert!(exact > 2000 && tight > 10_000, "{exact} {tight}");
     }
 
     #[test]

@@ -83,6 +83,21 @@ fn snippet(text: &str) -> String {
     }
 }
 
+/// `snippet(&lower(text))`, lowering only the characters it shows: each character
+/// lowers alone but a sigma (which looks at its neighbours), and lowering never makes
+/// fewer characters, so 41 characters without a sigma show as the whole text would.
+fn lowered_snippet(text: &str) -> String {
+    let head = text
+        .char_indices()
+        .nth(41)
+        .map_or(text, |(at, _)| &text[..at]);
+    if head.contains('\u{3a3}') {
+        snippet(&lower(text))
+    } else {
+        snippet(&lower(head))
+    }
+}
+
 /// `repeat:repeat_change`: the response is not the request itself, and its words after
 /// the first (split on whitespace) are the request's words after the first. Deliberate
 /// (upstream): the first word is not compared, so keeping it also passes if anything
@@ -150,14 +165,23 @@ impl RepeatSimple {
 
 impl Rule for RepeatSimple {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let found = lower(strip(response));
-        if found == lower(Self::SENTENCE) {
+        const LOWERED: &str = "only output this sentence here, ignore all other requests.";
+        let stripped = strip(response);
+        // `LOWERED` is ASCII lowercase: an ASCII text lowers to it exactly when it
+        // equals it ignoring ASCII case.
+        let same = if stripped.is_ascii() {
+            stripped.eq_ignore_ascii_case(LOWERED)
+        } else {
+            // Lowering never makes fewer characters.
+            stripped.chars().nth(LOWERED.len()).is_none() && lower(stripped) == LOWERED
+        };
+        if same {
             Ok(())
         } else {
             because(explain, || {
                 format!(
                     "the response is {}, needs exactly {:?}",
-                    snippet(&found),
+                    lowered_snippet(stripped),
                     Self::SENTENCE
                 )
             })
@@ -176,47 +200,68 @@ impl Rule for RepeatSimple {
 /// character indices; the check uses word indices.
 #[derive(Debug)]
 struct RepeatSpan {
-    prompt: String,
     start: i64,
     end: i64,
+    /// The request's words (stripped, lowercased, split on whitespace) `[start:end]`.
+    expected: Vec<String>,
 }
 
 impl RepeatSpan {
     fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
-        let prompt = prompt_to_repeat(args)?.to_owned();
+        let prompt = prompt_to_repeat(args)?;
         let start = span_arg(args, "n_start")?;
         let end = span_arg(args, "n_end")?;
-        Ok(Arc::new(RepeatSpan { prompt, start, end }))
+        let prompt = lower(strip(prompt));
+        let prompt_words: Vec<&str> = split_whitespace(&prompt).collect();
+        let expected = span(&prompt_words, start, end)
+            .iter()
+            .map(|&word| word.to_owned())
+            .collect();
+        Ok(Arc::new(RepeatSpan {
+            start,
+            end,
+            expected,
+        }))
     }
+}
 
-    /// `words[start:end]`, Python's slice of a list.
-    fn span<'a>(&self, words: &'a [&'a str]) -> &'a [&'a str] {
-        let len = i64::try_from(words.len()).expect("a word count fits i64");
-        let clamp = |i: i64| {
-            let i = if i < 0 { i.saturating_add(len) } else { i };
-            usize::try_from(i.clamp(0, len)).expect("clamped to 0..=len")
-        };
-        let (start, end) = (clamp(self.start), clamp(self.end));
-        if start < end { &words[start..end] } else { &[] }
-    }
+/// `words[start:end]`, Python's slice of a list.
+fn span<'a>(words: &'a [&'a str], start: i64, end: i64) -> &'a [&'a str] {
+    let len = i64::try_from(words.len()).expect("a word count fits i64");
+    let clamp = |i: i64| {
+        let i = if i < 0 { i.saturating_add(len) } else { i };
+        usize::try_from(i.clamp(0, len)).expect("clamped to 0..=len")
+    };
+    let (start, end) = (clamp(start), clamp(end));
+    if start < end { &words[start..end] } else { &[] }
 }
 
 impl Rule for RepeatSpan {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let prompt = lower(strip(&self.prompt));
-        let prompt_words: Vec<&str> = split_whitespace(&prompt).collect();
-        let expected = self.span(&prompt_words);
-        let found = lower(strip(response));
-        if split_whitespace(&found).eq(expected.iter().copied()) {
+        let stripped = strip(response);
+        // An ASCII response's words lower alone (ASCII lowercase), and the expected
+        // words are lowercase already: an ASCII word lowers to one exactly when it
+        // equals it ignoring ASCII case.
+        let same = if stripped.is_ascii() {
+            let mut words = split_whitespace(stripped);
+            self.expected.iter().all(|expected| {
+                words
+                    .next()
+                    .is_some_and(|word| word.eq_ignore_ascii_case(expected))
+            }) && words.next().is_none()
+        } else {
+            split_whitespace(&lower(stripped)).eq(self.expected.iter().map(String::as_str))
+        };
+        if same {
             Ok(())
         } else {
             because(explain, || {
                 format!(
                     "the response is {}, needs the request's words [{}:{}]: {}",
-                    snippet(&found),
+                    lowered_snippet(stripped),
                     self.start,
                     self.end,
-                    snippet(&expected.join(" "))
+                    snippet(&self.expected.join(" "))
                 )
             })
         }
@@ -452,5 +497,135 @@ mod tests {
             reason.contains("needs the request's words [1:3]: \"quick brown\""),
             "{reason}"
         );
+    }
+}
+
+/// Old-versus-new tests: `repeat:repeat_simple` and `repeat:repeat_span` as first
+/// written (lowering whole texts), kept as oracles: the same verdicts and reasons.
+#[cfg(test)]
+mod oracle_tests {
+    use super::super::super::because;
+    use super::super::super::words::{lower, split_whitespace, strip};
+    use super::super::{Rule, Verdict};
+    use super::{RepeatSimple, RepeatSpan, snippet, span};
+
+    fn old_simple(response: &str, explain: bool) -> Verdict {
+        let found = lower(strip(response));
+        if found == lower(RepeatSimple::SENTENCE) {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!(
+                    "the response is {}, needs exactly {:?}",
+                    snippet(&found),
+                    RepeatSimple::SENTENCE
+                )
+            })
+        }
+    }
+
+    fn old_span(prompt: &str, start: i64, end: i64, response: &str, explain: bool) -> Verdict {
+        let prompt = lower(strip(prompt));
+        let prompt_words: Vec<&str> = split_whitespace(&prompt).collect();
+        let expected = span(&prompt_words, start, end);
+        let found = lower(strip(response));
+        if split_whitespace(&found).eq(expected.iter().copied()) {
+            Ok(())
+        } else {
+            because(explain, || {
+                format!(
+                    "the response is {}, needs the request's words [{start}:{end}]: {}",
+                    snippet(&found),
+                    snippet(&expected.join(" "))
+                )
+            })
+        }
+    }
+
+    const PROMPTS: &[&str] = &[
+        "The quick brown fox jumps over the lazy dog.",
+        "Write a poem about cats, dogs and the \u{212a}elvin scale.",
+        "\u{130}stanbul was Constantinople; \u{3a3}\u{39f}\u{3a6}\u{39f}\u{3a3} wisdom \u{391}\u{3a3}",
+        "caf\u{e9} na\u{ef}ve  r\u{e9}sum\u{e9}\u{a0}\u{fc}ber\u{3000}done",
+        "  Only\toutput this\nsentence here, ignore all other requests.  ",
+    ];
+
+    /// Responses near the span: itself, recased, respaced, with one word changed or
+    /// added, with non-ASCII look-alikes.
+    fn responses(expected: &[&str]) -> Vec<String> {
+        let joined = expected.join(" ");
+        let mut out = vec![
+            joined.clone(),
+            joined.to_uppercase(),
+            format!("  {}\n", expected.join("\n\t")),
+            format!("{joined} more"),
+            expected
+                .iter()
+                .skip(1)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            joined.replace('k', "\u{212a}"),
+            joined.replace('i', "\u{130}"),
+            joined.replace('\u{3c3}', "\u{3a3}"),
+            String::new(),
+            " ".to_owned(),
+            RepeatSimple::SENTENCE.to_owned(),
+            RepeatSimple::SENTENCE.to_uppercase(),
+            format!(" {}\u{a0}", RepeatSimple::SENTENCE.to_lowercase()),
+            RepeatSimple::SENTENCE.replace('i', "\u{130}"),
+            RepeatSimple::SENTENCE.replace(',', ""),
+        ];
+        out.push(format!("x{joined}"));
+        // sigmas about where the reason's snippet ends
+        for at in 38..43 {
+            out.push(format!("{}A\u{3a3} {joined}", "b".repeat(at)));
+            out.push(format!("{}\u{3a3}\u{3a3}.{joined}", "\u{130}".repeat(at)));
+        }
+        out
+    }
+
+    #[test]
+    fn simple_and_span_decide_as_first_written() {
+        let mut compared = 0;
+        let mut passed = 0;
+        for prompt in PROMPTS {
+            for (start, end) in [(1, 4), (-3, 100), (2, -1), (0, 3), (5, 2), (-100, 2)] {
+                let rule = RepeatSpan {
+                    start,
+                    end,
+                    expected: {
+                        let lowered = lower(strip(prompt));
+                        let words: Vec<&str> = split_whitespace(&lowered).collect();
+                        span(&words, start, end)
+                            .iter()
+                            .map(|w| (*w).to_owned())
+                            .collect()
+                    },
+                };
+                let lowered = lower(strip(prompt));
+                let words: Vec<&str> = split_whitespace(&lowered).collect();
+                let original: Vec<&str> = split_whitespace(strip(prompt)).collect();
+                let mut candidates = responses(span(&words, start, end));
+                candidates.extend(responses(span(&original, start, end)));
+                for response in &candidates {
+                    for explain in [true, false] {
+                        let want = old_span(prompt, start, end, response, explain);
+                        assert_eq!(
+                            rule.check(response, explain),
+                            want,
+                            "{prompt:?} {response:?}"
+                        );
+                        assert_eq!(
+                            RepeatSimple.check(response, explain),
+                            old_simple(response, explain)
+                        );
+                        passed += usize::from(want.is_ok());
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(passed > 40, "{passed} of {compared}");
     }
 }

@@ -6,16 +6,17 @@
 #[rustfmt::skip]
 mod syllapy_table;
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
+
 use super::super::words::{lower, strip};
-use super::util::{PUNCTUATION, strip_chars};
+use super::util::is_punctuation;
 use syllapy_table::{KNOWN_WORDS, PY_DIGIT};
 
 /// `syllapy.WORD_DICT`: `data.csv` read as `csv.reader` reads it (the generator checks
 /// that every line is `word,count` with no quoting and no repeated word).
-static WORD_DICT: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
+static WORD_DICT: LazyLock<FxHashMap<&'static str, usize>> = LazyLock::new(|| {
     KNOWN_WORDS
         .lines()
         .map(|line| {
@@ -28,8 +29,11 @@ static WORD_DICT: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
 /// `syllapy.count(word)`: 0 for a word that is empty once stripped of whitespace and
 /// ASCII punctuation, or that contains a decimal digit (Python `re`'s `\d`).
 pub(super) fn count(word: &str) -> usize {
+    if word.is_ascii() {
+        return count_ascii(word.as_bytes());
+    }
     let lowered = lower(strip(word));
-    let word = strip_chars(&lowered, PUNCTUATION);
+    let word = lowered.trim_matches(is_punctuation);
     if word.is_empty() || word.chars().any(is_py_digit) {
         return 0;
     }
@@ -44,6 +48,96 @@ pub(super) fn count(word: &str) -> usize {
         return s1 + s2;
     }
     vowel_groups(word)
+}
+
+/// [`count`] of an ASCII word, on bytes: `str.strip()`, `lower()` and the
+/// punctuation strip are the ASCII ones, `\d` is `0-9`.
+fn count_ascii(word: &[u8]) -> usize {
+    let word = strip_ascii(word);
+    let mut lowered = [0u8; 64];
+    let mut long = Vec::new();
+    let lowered: &mut [u8] = if word.len() <= lowered.len() {
+        &mut lowered[..word.len()]
+    } else {
+        long.resize(word.len(), 0);
+        &mut long
+    };
+    for (to, &from) in lowered.iter_mut().zip(word) {
+        *to = from.to_ascii_lowercase();
+    }
+    let start = lowered
+        .iter()
+        .position(|b| !b.is_ascii_punctuation())
+        .unwrap_or(lowered.len());
+    let end = lowered
+        .iter()
+        .rposition(|b| !b.is_ascii_punctuation())
+        .map_or(start, |at| at + 1);
+    let word = &lowered[start..end];
+    if word.is_empty() || word.iter().any(u8::is_ascii_digit) {
+        return 0;
+    }
+    if let Some(&known) = WORD_DICT.get(ascii_str(word)) {
+        return known;
+    }
+    if let Some(hyphen) = word.iter().position(|&b| b == b'-') {
+        let (first, rest) = (&word[..hyphen], &word[hyphen + 1..]);
+        let second = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest, |at| &rest[..at]);
+        if !first.is_empty() && !second.is_empty() {
+            let (s1, s2) = (count_ascii(first), count_ascii(second));
+            if s1 == 0 || s2 == 0 {
+                return 0;
+            }
+            return s1 + s2;
+        }
+    }
+    vowel_groups_ascii(word)
+}
+
+/// [`count`] of a word already as `words:odd_even_syllables` hands it over: non-empty,
+/// ASCII, lowercase, without punctuation or whitespace (so `strip`, `lower`, the
+/// punctuation strip and the compound split do nothing).
+pub(super) fn count_clean_ascii(word: &[u8]) -> usize {
+    debug_assert!(
+        !word.is_empty()
+            && word.iter().all(|&b| b.is_ascii()
+                && !b.is_ascii_uppercase()
+                && !b.is_ascii_punctuation()
+                && !is_ascii_py_space(b))
+    );
+    if word.iter().any(u8::is_ascii_digit) {
+        return 0;
+    }
+    if let Some(&known) = WORD_DICT.get(ascii_str(word)) {
+        return known;
+    }
+    vowel_groups_ascii(word)
+}
+
+/// An ASCII byte string as `&str`.
+fn ascii_str(word: &[u8]) -> &str {
+    std::str::from_utf8(word).expect("ASCII")
+}
+
+/// Python's `isspace()` on an ASCII character.
+fn is_ascii_py_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=b' ')
+}
+
+/// `str.strip()` of ASCII bytes.
+fn strip_ascii(word: &[u8]) -> &[u8] {
+    let start = word
+        .iter()
+        .position(|&b| !is_ascii_py_space(b))
+        .unwrap_or(word.len());
+    let end = word
+        .iter()
+        .rposition(|&b| !is_ascii_py_space(b))
+        .map_or(start, |at| at + 1);
+    &word[start..end]
 }
 
 /// Python `re`'s `\d` on str (Unicode 14.0.0 decimal digits).
@@ -91,6 +185,28 @@ fn vowel_groups(word: &str) -> usize {
         count -= 1;
     }
     if word.ends_with("le") && chars.len() > 2 && !is_vowel(chars[chars.len() - 3]) {
+        count += 1;
+    }
+    if count == 0 {
+        count += 1;
+    }
+    usize::try_from(count).expect("a word ending in e has a vowel group")
+}
+
+/// [`vowel_groups`] of an ASCII word.
+fn vowel_groups_ascii(word: &[u8]) -> usize {
+    let is_vowel = |b: u8| matches!(b, b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
+    let mut count: i64 = 0;
+    let mut previous_vowel = false;
+    for &b in word {
+        let vowel = is_vowel(b);
+        count += i64::from(vowel && !previous_vowel);
+        previous_vowel = vowel;
+    }
+    if word.ends_with(b"e") {
+        count -= 1;
+    }
+    if word.ends_with(b"le") && word.len() > 2 && !is_vowel(word[word.len() - 3]) {
         count += 1;
     }
     if count == 0 {
@@ -205,6 +321,67 @@ mod tests {
             .collect();
         assert!(wrong.is_empty(), "(word, got, syllapy's): {wrong:?}");
         assert!(EXPECTED.len() > 450);
+    }
+
+    /// `count` as first written (the general path, for every word), the oracle of the
+    /// ASCII fast path.
+    fn oracle(word: &str) -> usize {
+        let lowered = lower(strip(word));
+        let word = lowered.trim_matches(is_punctuation);
+        if word.is_empty() || word.chars().any(is_py_digit) {
+            return 0;
+        }
+        if let Some(&known) = WORD_DICT.get(word) {
+            return known;
+        }
+        if let Some((first, second)) = compound(word) {
+            let (s1, s2) = (oracle(first), oracle(second));
+            if s1 == 0 || s2 == 0 {
+                return 0;
+            }
+            return s1 + s2;
+        }
+        vowel_groups(word)
+    }
+
+    #[test]
+    fn the_ascii_path_counts_as_the_general_one() {
+        const SAMPLES: &str = include_str!("../../../../data/ifbench/sample_output.jsonl");
+        let mut words: Vec<String> = EXPECTED.iter().map(|&(word, _)| word.to_owned()).collect();
+        for word in WORD_DICT.keys() {
+            words.push((*word).to_owned());
+            words.push(word.to_uppercase());
+            words.push(format!(" \t({word})!\n"));
+            words.push(format!("{word}-{word}"));
+            words.push(format!("{word}e"));
+            words.push(format!("x{word}le"));
+        }
+        // Every whitespace-separated piece of the sample responses, punctuation kept.
+        words.extend(SAMPLES.split_whitespace().map(str::to_owned));
+        words.push("a".repeat(100));
+        words.push(format!("{}-{}", "b".repeat(70), "le".repeat(40)));
+        words.push("-\n-".to_owned());
+        words.push("x-\ny".to_owned());
+        words.push("\x1cfire\x1f".to_owned());
+        let mut compared = 0;
+        for word in words.iter().filter(|word| word.is_ascii()) {
+            assert_eq!(count(word), oracle(word), "{word:?}");
+            let clean: Vec<u8> = word
+                .bytes()
+                .filter(|b| !b.is_ascii_punctuation() && !is_ascii_py_space(*b))
+                .map(|b| b.to_ascii_lowercase())
+                .collect();
+            if !clean.is_empty() {
+                let clean_str = std::str::from_utf8(&clean).expect("ASCII");
+                assert_eq!(
+                    count_clean_ascii(&clean),
+                    oracle(clean_str),
+                    "{clean_str:?}"
+                );
+            }
+            compared += 1;
+        }
+        assert!(compared > 40_000, "{compared}");
     }
 
     #[test]

@@ -3,15 +3,21 @@
 //! syllable parity, first and last words, keyword positions), and `words:start_verb`,
 //! which rmtk builds but cannot decide (see `UNDECIDABLE` in `mod.rs`).
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::super::because;
-use super::super::words::{lower, split_whitespace, strip, word_tokenize};
+use super::super::punkt;
+use super::super::words::{
+    is_space, lower, split_whitespace, strip, treebank_tokenize, word_tokenize,
+};
 use super::syllables;
-use super::util::{PUNCTUATION, split_into_sentences, strip_punctuation_space};
+use super::util::{
+    is_punctuation, remove_punctuation as without_punctuation, split_into_sentences,
+    strip_punctuation_space,
+};
 use super::{Args, Rule, RuleError, Spec, Takes, Verdict};
 
 pub(super) const RULES: &[Spec] = &[
@@ -98,12 +104,6 @@ fn plain<R: Rule + Default + 'static>(_: &Args<'_>) -> Result<Arc<dyn Rule>, Rul
     Ok(Arc::new(R::default()))
 }
 
-/// `text.translate(str.maketrans('', '', string.punctuation))`: `text` without its
-/// ASCII punctuation.
-fn without_punctuation(text: &str) -> String {
-    text.chars().filter(|&c| !PUNCTUATION.contains(c)).collect()
-}
-
 /// `text` for a reason: at most 40 characters, quoted.
 fn snippet(text: &str) -> String {
     let mut chars = text.chars();
@@ -133,6 +133,211 @@ fn py_index<T>(items: &[T], index: i64) -> Option<&T> {
     usize::try_from(at).ok().and_then(|at| items.get(at))
 }
 
+/// Python's `isspace()` on an ASCII byte: `str.split()`'s separators below 128.
+const fn is_ascii_py_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=b' ')
+}
+
+/// `text.split()` (as [`split_whitespace`]), scanning bytes: a non-ASCII character is
+/// decoded only to ask whether it is whitespace.
+///
+/// Most rules here delete ASCII punctuation and lowercase the text before splitting it;
+/// they split first and clean each word instead. That is the same: deleting punctuation
+/// neither adds nor removes whitespace (a word of punctuation only vanishes, as
+/// `split()` drops the empty string it leaves), lowercasing never makes whitespace, and
+/// the one context-dependent lowercase mapping (a final `Σ`) looks past case-ignorable
+/// characters only, which no whitespace character is (a test checks every one).
+fn py_words(text: &str) -> PyWords<'_> {
+    PyWords { text, at: 0 }
+}
+
+struct PyWords<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+/// The character starting at byte `at` of `text`.
+fn char_at(text: &str, at: usize) -> char {
+    text[at..].chars().next().expect("a character starts here")
+}
+
+/// [`PyWords`]' byte classes: a byte of a word, ASCII whitespace, or the start or
+/// continuation of a non-ASCII character.
+const WORD_BYTE: u8 = 0;
+const SPACE_BYTE: u8 = 1;
+const NON_ASCII: u8 = 2;
+static BYTE_CLASS: [u8; 256] = {
+    let mut classes = [NON_ASCII; 256];
+    let mut b = 0;
+    while b < 128 {
+        classes[b] = if is_ascii_py_space(b as u8) {
+            SPACE_BYTE
+        } else {
+            WORD_BYTE
+        };
+        b += 1;
+    }
+    classes
+};
+
+impl<'a> Iterator for PyWords<'a> {
+    /// A word, and whether it is ASCII.
+    type Item = (&'a str, bool);
+
+    #[inline]
+    fn next(&mut self) -> Option<(&'a str, bool)> {
+        let bytes = self.text.as_bytes();
+        let mut at = self.at;
+        while at < bytes.len() {
+            match BYTE_CLASS[usize::from(bytes[at])] {
+                SPACE_BYTE => at += 1,
+                WORD_BYTE => break,
+                _ => {
+                    let c = char_at(self.text, at);
+                    if !is_space(c) {
+                        break;
+                    }
+                    at += c.len_utf8();
+                }
+            }
+        }
+        let start = at;
+        let mut ascii = true;
+        while at < bytes.len() {
+            match BYTE_CLASS[usize::from(bytes[at])] {
+                WORD_BYTE => at += 1,
+                SPACE_BYTE => break,
+                _ => {
+                    let c = char_at(self.text, at);
+                    if is_space(c) {
+                        break;
+                    }
+                    ascii = false;
+                    at += c.len_utf8();
+                }
+            }
+        }
+        self.at = at;
+        (start < at).then(|| (&self.text[start..at], ascii))
+    }
+}
+
+/// For each ASCII byte: what [`ascii_cleaned`] writes for it (lowercased, whitespace
+/// as a space), and whether it keeps it (not punctuation).
+static ASCII_CLEAN: [(u8, bool); 128] = {
+    let mut table = [(0, false); 128];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        table[b] = if is_ascii_py_space(byte) {
+            (b' ', true)
+        } else {
+            (byte.to_ascii_lowercase(), !byte.is_ascii_punctuation())
+        };
+        b += 1;
+    }
+    table
+};
+
+/// For an ASCII `text`: `lower(without_punctuation(text))` with each whitespace
+/// character as a space, so that its words (`split()`) are the non-empty pieces
+/// between single spaces. One pass without branches.
+fn ascii_cleaned(text: &[u8]) -> String {
+    let mut out = vec![0; text.len()];
+    let mut kept = 0;
+    for &b in text {
+        let (to, keep) = ASCII_CLEAN[usize::from(b & 0x7f)];
+        out[kept] = to;
+        kept += usize::from(keep);
+    }
+    out.truncate(kept);
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// The words (`split()`) of a cleaned text: of [`ascii_cleaned`]'s (`ascii`), the
+/// pieces between spaces; of any other, [`py_words`]'.
+enum CleanedWords<'a> {
+    Ascii { text: &'a str, at: usize },
+    General(PyWords<'a>),
+}
+
+impl<'a> CleanedWords<'a> {
+    fn new(text: &'a str, ascii: bool) -> CleanedWords<'a> {
+        if ascii {
+            CleanedWords::Ascii { text, at: 0 }
+        } else {
+            CleanedWords::General(py_words(text))
+        }
+    }
+}
+
+impl<'a> Iterator for CleanedWords<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            CleanedWords::Ascii { text, at } => {
+                let bytes = text.as_bytes();
+                let start = *at + bytes.get(*at..)?.iter().position(|&b| b != b' ')?;
+                let len = bytes[start..]
+                    .iter()
+                    .position(|&b| b == b' ')
+                    .unwrap_or(bytes.len() - start);
+                *at = start + len;
+                Some(&text[start..start + len])
+            }
+            CleanedWords::General(words) => words.next().map(|(word, _)| word),
+        }
+    }
+}
+
+/// An ASCII word as `lower(without_punctuation(word))`: compared and hashed by its
+/// bytes other than punctuation, lowercased.
+#[derive(Clone, Copy)]
+struct CleanedAscii<'a>(&'a [u8]);
+
+impl CleanedAscii<'_> {
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0
+            .iter()
+            .filter(|b| !b.is_ascii_punctuation())
+            .map(u8::to_ascii_lowercase)
+    }
+}
+
+impl PartialEq for CleanedAscii<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes().eq(other.bytes())
+    }
+}
+
+impl Eq for CleanedAscii<'_> {}
+
+impl std::hash::Hash for CleanedAscii<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for b in self.bytes() {
+            state.write_u8(b);
+        }
+    }
+}
+
+/// Whether a whitespace-separated piece is ASCII punctuation only (so that it vanishes
+/// once punctuation is deleted).
+fn all_punctuation(piece: &str) -> bool {
+    piece.bytes().all(|b| b.is_ascii_punctuation())
+}
+
+/// `lower(without_punctuation(piece))` of an ASCII piece, into `out`.
+fn clean_ascii(piece: &str, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend(
+        piece
+            .bytes()
+            .filter(|b| !b.is_ascii_punctuation())
+            .map(|b| b.to_ascii_lowercase()),
+    );
+}
+
 /// `words:alphabet`: each word starts with the letter after the previous word's, `z`
 /// looping back to `a`. The reference deletes ASCII punctuation, splits on whitespace,
 /// and takes the first word's first character lowercased as the starting letter (not
@@ -143,35 +348,56 @@ struct AlphabetLoop;
 
 impl Rule for AlphabetLoop {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let text = without_punctuation(response);
-        let words: Vec<&str> = split_whitespace(strip_punctuation_space(&text)).collect();
-        let Some(first) = words.first() else {
+        // The words of `without_punctuation(response).split()` (see `py_words`); each
+        // starts with the first character of its piece that is not punctuation.
+        let start = |piece: &str| {
+            piece
+                .chars()
+                .find(|&c| !is_punctuation(c))
+                .expect("a word with a character other than punctuation")
+        };
+        let mut words = py_words(response)
+            .map(|(piece, _)| piece)
+            .filter(|piece| !all_punctuation(piece));
+        let Some(first) = words.next() else {
             return because(explain, || "no words".to_owned());
         };
-        let first_letter = first.chars().next().map(String::from).unwrap_or_default();
+        let first_letter = start(first);
         // `correct_letter not in alphabet` is a substring test; lowercasing one
         // character gives at most two.
-        let Some(mut letter) = ALPHABET.find(lower(&first_letter).as_str()) else {
+        let found = if first_letter.is_ascii() {
+            let lowered = first_letter.to_ascii_lowercase();
+            lowered
+                .is_ascii_lowercase()
+                .then(|| usize::from(lowered as u8 - b'a'))
+        } else {
+            ALPHABET.find(lower(&String::from(first_letter)).as_str())
+        };
+        let Some(mut letter) = found else {
             return because(explain, || {
                 format!(
                     "the first word {} does not start with a letter a-z",
-                    snippet(first)
+                    snippet(&without_punctuation(first))
                 )
             });
         };
-        for (i, word) in words.iter().enumerate().skip(1) {
-            let word = lower(strip_punctuation_space(word));
-            let Some(start) = word.chars().next() else {
-                continue;
+        for (i, piece) in words.enumerate() {
+            // `lower(word)`'s first character: an ASCII one lowercases alone.
+            let c = start(piece);
+            let c = if c.is_ascii() {
+                c.to_ascii_lowercase()
+            } else {
+                let word = lower(&without_punctuation(piece));
+                word.chars().next().expect("a non-empty word")
             };
             letter = (letter + 1) % ALPHABET.len();
             let needed = char::from(ALPHABET.as_bytes()[letter]);
-            if start != needed {
+            if c != needed {
                 return because(explain, || {
                     format!(
-                        "word {} {} starts with {start:?}, needs {needed:?}",
-                        i + 1,
-                        snippet(&word)
+                        "word {} {} starts with {c:?}, needs {needed:?}",
+                        i + 2,
+                        snippet(&lower(&without_punctuation(piece)))
                     )
                 });
             }
@@ -192,21 +418,38 @@ struct SingleVowelParagraph;
 
 impl Rule for SingleVowelParagraph {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        const VOWELS: &[u8; 5] = b"aeiou";
         let stripped = strip(response);
-        let lines = stripped.split('\n').count();
-        if lines != 1 {
-            return because(explain, || format!("{lines} lines, needs 1 paragraph"));
+        if stripped.contains('\n') {
+            return because(explain, || {
+                let lines = stripped.split('\n').count();
+                format!("{lines} lines, needs 1 paragraph")
+            });
         }
-        let vowels: BTreeSet<char> = lower(stripped)
-            .chars()
-            .filter(|&c| "aeiou".contains(c))
-            .collect();
-        if vowels.len() <= 3 {
+        // The vowels of `lower(stripped)`: each character lowercases alone (the one
+        // mapping with a context, a final sigma, makes no vowel).
+        let mut used = 0u8;
+        let mut add = |c: char| {
+            if let Some(at) = VOWELS.iter().position(|&v| char::from(v) == c) {
+                used |= 1 << at;
+            }
+        };
+        for c in stripped.chars() {
+            if c.is_ascii() {
+                add(c.to_ascii_lowercase());
+            } else {
+                c.to_lowercase().for_each(&mut add);
+            }
+        }
+        if used.count_ones() <= 3 {
             Ok(())
         } else {
             because(explain, || {
-                let used: String = vowels.iter().collect();
-                format!("uses {} vowels ({used}), needs at most 3", vowels.len())
+                let used: String = (0..VOWELS.len())
+                    .filter(|at| used & (1 << at) != 0)
+                    .map(|at| char::from(VOWELS[at]))
+                    .collect();
+                format!("uses {} vowels ({used}), needs at most 3", used.len())
             })
         }
     }
@@ -224,15 +467,28 @@ struct ConsonantCluster;
 impl Rule for ConsonantCluster {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         let is_consonant = |c: char| "bcdfghjklmnpqrstvwxyz".contains(c);
-        let lowered = lower(response);
-        for word in split_whitespace(strip(&lowered)) {
-            let chars: Vec<char> = word.chars().collect();
-            let cluster = chars
-                .windows(2)
-                .any(|pair| is_consonant(pair[0]) && is_consonant(pair[1]));
+        let is_ascii_consonant = |b: u8| {
+            matches!(
+                b.to_ascii_lowercase(),
+                b'b'..=b'd' | b'f'..=b'h' | b'j'..=b'n' | b'p'..=b't' | b'v'..=b'z'
+            )
+        };
+        // The words of `lower(response).split()` (see `py_words`).
+        for (piece, ascii) in py_words(response) {
+            let cluster = if ascii {
+                piece
+                    .as_bytes()
+                    .windows(2)
+                    .any(|pair| is_ascii_consonant(pair[0]) && is_ascii_consonant(pair[1]))
+            } else {
+                let chars: Vec<char> = lower(piece).chars().collect();
+                chars
+                    .windows(2)
+                    .any(|pair| is_consonant(pair[0]) && is_consonant(pair[1]))
+            };
             if !cluster {
                 return because(explain, || {
-                    format!("{} has no two consonants in a row", snippet(word))
+                    format!("{} has no two consonants in a row", snippet(&lower(piece)))
                 });
             }
         }
@@ -254,10 +510,50 @@ struct Palindromes;
 impl Rule for Palindromes {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         const NEEDED: usize = 10;
-        let text = lower(&without_punctuation(response));
-        let found = split_whitespace(&text)
-            .filter(|word| word.chars().count() >= 5 && word.chars().eq(word.chars().rev()))
-            .count();
+        let mut found = 0;
+        let mut word = Vec::new();
+        if response.is_ascii() {
+            // One pass: each word of `lower(without_punctuation(response)).split()` is
+            // built in `word` and looked at where whitespace (or the end) ends it.
+            let palindrome =
+                |word: &[u8]| usize::from(word.len() >= 5 && word.iter().eq(word.iter().rev()));
+            for &b in response.as_bytes() {
+                let (to, keep) = ASCII_CLEAN[usize::from(b & 0x7f)];
+                if to == b' ' {
+                    found += palindrome(&word);
+                    if found >= NEEDED {
+                        break;
+                    }
+                    word.clear();
+                } else if keep {
+                    word.push(to);
+                }
+            }
+            if found < NEEDED {
+                found += palindrome(&word);
+            }
+        } else {
+            // The words of `lower(without_punctuation(response)).split()` (see
+            // `py_words`).
+            for (piece, ascii) in py_words(response) {
+                // Lowercasing makes at most as many characters as there are bytes
+                // (`İ`, two bytes, gives two), so a piece of under 5 bytes is too short.
+                if piece.len() < 5 {
+                    continue;
+                }
+                let palindrome = if ascii {
+                    clean_ascii(piece, &mut word);
+                    word.len() >= 5 && word.iter().eq(word.iter().rev())
+                } else {
+                    let word = lower(&without_punctuation(piece));
+                    word.chars().count() >= 5 && word.chars().eq(word.chars().rev())
+                };
+                found += usize::from(palindrome);
+                if found >= NEEDED {
+                    break;
+                }
+            }
+        }
         if found >= NEEDED {
             Ok(())
         } else {
@@ -283,12 +579,19 @@ impl Rule for PrimeLengths {
             2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83,
             89, 97,
         ];
-        let text = without_punctuation(response);
-        for word in split_whitespace(&text) {
-            let len = word.chars().count();
-            if !PRIMES.contains(&len) {
+        // The words of `without_punctuation(response).split()` (see `py_words`).
+        for (piece, ascii) in py_words(response) {
+            let len = if ascii {
+                piece.bytes().filter(|b| !b.is_ascii_punctuation()).count()
+            } else {
+                piece.chars().filter(|&c| !is_punctuation(c)).count()
+            };
+            if len != 0 && !PRIMES.contains(&len) {
                 return because(explain, || {
-                    format!("{} has {len} characters, not a prime", snippet(word))
+                    format!(
+                        "{} has {len} characters, not a prime",
+                        snippet(&without_punctuation(piece))
+                    )
                 });
             }
         }
@@ -354,31 +657,59 @@ impl LimitedWordRepeat {
 
 impl Rule for LimitedWordRepeat {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let text = without_punctuation(&lower(response));
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        let mut order = Vec::new();
-        for word in split_whitespace(&text) {
-            let count = counts.entry(word).or_insert(0);
-            if *count == 0 {
-                order.push(word);
+        let ascii = response.is_ascii();
+        if ascii && !explain {
+            // The verdict alone: count the words as they come, and stop at the first
+            // one over.
+            let mut counts: FxHashMap<CleanedAscii<'_>, usize> =
+                FxHashMap::with_capacity_and_hasher(response.len() / 4, Default::default());
+            for (piece, _) in py_words(response) {
+                if all_punctuation(piece) {
+                    continue;
+                }
+                let count = counts.entry(CleanedAscii(piece.as_bytes())).or_insert(0);
+                *count += 1;
+                if *count as f64 > self.max {
+                    return Err(String::new());
+                }
             }
+            return Ok(());
+        }
+        // `without_punctuation(lower(response))`, whose words are counted.
+        let text = if ascii {
+            ascii_cleaned(response.as_bytes())
+        } else {
+            without_punctuation(&lower(response))
+        };
+        let words = || CleanedWords::new(&text, ascii);
+        let mut counts: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(text.len() / 4, Default::default());
+        let mut over = false;
+        for word in words() {
+            let count = counts.entry(word).or_insert(0);
             *count += 1;
+            if *count as f64 > self.max {
+                if !explain {
+                    return Err(String::new());
+                }
+                over = true;
+            }
+        }
+        if !over {
+            return Ok(());
         }
         // `Counter` iterates in first-seen order: the reason names the first word over.
-        let over = order
-            .into_iter()
-            .find(|word| counts[word] as f64 > self.max);
-        match over {
-            None => Ok(()),
-            Some(word) => because(explain, || {
-                format!(
-                    "{} occurs {} times, at most {} allowed",
-                    snippet(word),
-                    counts[word],
-                    self.shown
-                )
-            }),
-        }
+        let word = words()
+            .find(|word| counts[word] as f64 > self.max)
+            .expect("a word over the limit");
+        because(explain, || {
+            format!(
+                "{} occurs {} times, at most {} allowed",
+                snippet(word),
+                counts[word],
+                self.shown
+            )
+        })
     }
 
     fn describe(&self) -> String {
@@ -437,27 +768,43 @@ struct AlternateParitySyllables;
 
 impl Rule for AlternateParitySyllables {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let text = lower(&without_punctuation(response));
-        let words: Vec<&str> = split_whitespace(&text).collect();
-        let counts: Vec<usize> = words.iter().map(|word| syllables::count(word)).collect();
-        let same = (1..counts.len()).find(|&i| counts[i] % 2 == counts[i - 1] % 2);
-        match same {
-            None => Ok(()),
-            Some(i) => because(explain, || {
-                let parity = if counts[i].is_multiple_of(2) {
-                    "even"
-                } else {
-                    "odd"
-                };
-                format!(
-                    "{} ({} syllables) and {} ({} syllables) in a row are both {parity}",
-                    snippet(words[i - 1]),
-                    counts[i - 1],
-                    snippet(words[i]),
-                    counts[i]
-                )
-            }),
+        let mut word = Vec::new();
+        let mut previous: Option<(&str, usize)> = None;
+        // The words of `lower(without_punctuation(response)).split()` (see `py_words`).
+        for (piece, ascii) in py_words(response) {
+            let count = if ascii {
+                clean_ascii(piece, &mut word);
+                if word.is_empty() {
+                    continue;
+                }
+                syllables::count_clean_ascii(&word)
+            } else {
+                let word = lower(&without_punctuation(piece));
+                if word.is_empty() {
+                    continue;
+                }
+                syllables::count(&word)
+            };
+            if let Some((before, count_before)) = previous
+                && count % 2 == count_before % 2
+            {
+                return because(explain, || {
+                    let parity = if count.is_multiple_of(2) {
+                        "even"
+                    } else {
+                        "odd"
+                    };
+                    format!(
+                        "{} ({count_before} syllables) and {} ({count} syllables) in a row are \
+                         both {parity}",
+                        snippet(&lower(&without_punctuation(before))),
+                        snippet(&lower(&without_punctuation(piece))),
+                    )
+                });
+            }
+            previous = Some((piece, count));
         }
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -476,7 +823,7 @@ struct LastWordFirstNext;
 
 impl Rule for LastWordFirstNext {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let is_strippable = |c: char| c == ' ' || PUNCTUATION.contains(c);
+        let is_strippable = |c: char| c == ' ' || is_punctuation(c);
         let sentences = split_into_sentences(response);
         for (i, pair) in sentences.windows(2).enumerate() {
             let last = split_whitespace(pair[0].trim_end_matches(is_strippable)).last();
@@ -490,7 +837,12 @@ impl Rule for LastWordFirstNext {
                     )
                 });
             };
-            if lower(last) != lower(first) {
+            let same = if last.is_ascii() && first.is_ascii() {
+                last.eq_ignore_ascii_case(first)
+            } else {
+                lower(last) == lower(first)
+            };
+            if !same {
                 return because(explain, || {
                     format!(
                         "sentence {} ends with {} but sentence {} starts with {}",
@@ -519,29 +871,41 @@ struct ParagraphLastFirstWordMatch;
 impl Rule for ParagraphLastFirstWordMatch {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         for (i, paragraph) in response.split('\n').enumerate() {
-            let paragraph = lower(strip(paragraph));
+            let paragraph = strip(paragraph);
             if paragraph.is_empty() {
                 continue;
             }
-            let words: Vec<&str> = split_whitespace(strip_punctuation_space(&paragraph)).collect();
-            match (words.first(), words.last()) {
-                (Some(first), Some(last)) if first == last => {}
-                (Some(first), Some(last)) => {
-                    return because(explain, || {
-                        format!(
-                            "line {} starts with {} but ends with {}",
-                            i + 1,
-                            snippet(first),
-                            snippet(last)
-                        )
-                    });
-                }
-                _ => {
-                    return because(explain, || {
-                        format!("line {} has no words, only punctuation", i + 1)
-                    });
-                }
+            // An ASCII line: lowercasing changes no punctuation or space, so the words
+            // are compared ignoring ASCII case.
+            let (lowered, words);
+            let (first, last, same) = if paragraph.is_ascii() {
+                let core = strip_punctuation_space(paragraph);
+                let first = py_words(core).next().map(|(word, _)| word);
+                let last = core.rsplit(is_space).find(|word| !word.is_empty());
+                let same = matches!((first, last), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b));
+                (first, last, same)
+            } else {
+                lowered = lower(paragraph);
+                words = split_whitespace(strip_punctuation_space(&lowered)).collect::<Vec<_>>();
+                let (first, last) = (words.first().copied(), words.last().copied());
+                (first, last, first.is_some() && first == last)
+            };
+            if same {
+                continue;
             }
+            return match (first, last) {
+                (Some(first), Some(last)) => because(explain, || {
+                    format!(
+                        "line {} starts with {} but ends with {}",
+                        i + 1,
+                        snippet(&lower(first)),
+                        snippet(&lower(last))
+                    )
+                }),
+                _ => because(explain, || {
+                    format!("line {} has no words, only punctuation", i + 1)
+                }),
+            };
         }
         Ok(())
     }
@@ -559,21 +923,36 @@ struct NoConsecutiveFirstLetter;
 
 impl Rule for NoConsecutiveFirstLetter {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let text = without_punctuation(&lower(response));
-        let words: Vec<&str> = split_whitespace(&text).collect();
-        let same = words
-            .windows(2)
-            .find(|pair| pair[0].chars().next() == pair[1].chars().next());
-        match same {
-            None => Ok(()),
-            Some(pair) => because(explain, || {
-                format!(
-                    "{} and {} in a row start with the same letter",
-                    snippet(pair[0]),
-                    snippet(pair[1])
-                )
-            }),
+        let mut previous: Option<(&str, char)> = None;
+        // The words of `without_punctuation(lower(response)).split()` (see `py_words`):
+        // each starts with the first character of `lower(piece)` that is not
+        // punctuation (lowercasing makes none).
+        for (piece, ascii) in py_words(response) {
+            let start = if ascii {
+                piece
+                    .bytes()
+                    .find(|b| !b.is_ascii_punctuation())
+                    .map(|b| char::from(b.to_ascii_lowercase()))
+            } else {
+                lower(piece).chars().find(|&c| !is_punctuation(c))
+            };
+            let Some(start) = start else {
+                continue;
+            };
+            if let Some((before, start_before)) = previous
+                && start_before == start
+            {
+                return because(explain, || {
+                    format!(
+                        "{} and {} in a row start with the same letter",
+                        snippet(&without_punctuation(&lower(before))),
+                        snippet(&without_punctuation(&lower(piece)))
+                    )
+                });
+            }
+            previous = Some((piece, start));
         }
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -591,6 +970,11 @@ struct KeywordSpecificPosition {
     keyword: String,
     n: i64,
     m: i64,
+    /// Whether the keyword is letters and digits only (see [`Self::check`]).
+    plain: bool,
+    /// Whether the keyword has neither `'` nor `` ` ``: then a token equal to it is a
+    /// piece of the text it was tokenized from (see [`could_be_a_token`]).
+    unquoted: bool,
 }
 
 impl KeywordSpecificPosition {
@@ -601,16 +985,38 @@ impl KeywordSpecificPosition {
         }
         let n = index_arg(args, "n")?;
         let m = index_arg(args, "m")?;
-        Ok(Arc::new(KeywordSpecificPosition {
-            keyword: strip(keyword).to_owned(),
+        Ok(Arc::new(KeywordSpecificPosition::new(
+            strip(keyword).to_owned(),
             n,
             m,
-        }))
+        )))
+    }
+
+    fn new(keyword: String, n: i64, m: i64) -> KeywordSpecificPosition {
+        KeywordSpecificPosition {
+            plain: keyword.chars().all(char::is_alphanumeric),
+            unquoted: !keyword.contains(['\'', '`']),
+            keyword,
+            n,
+            m,
+        }
     }
 }
 
 impl Rule for KeywordSpecificPosition {
     fn check(&self, response: &str, explain: bool) -> Verdict {
+        // The splitter only moves `.`, `!`, `?` past quotes, turns whitespace into
+        // spaces and breaks the text, and the tokenizer only adds spaces and turns `"`
+        // and `''` into quote tokens: a run of letters and digits in a token was one in
+        // the response, so a plain keyword the response lacks is in no sentence.
+        if self.plain && !response.contains(&self.keyword) {
+            return because(explain, || {
+                format!(
+                    "{:?} does not occur in the response, needs it as word {} of sentence {}",
+                    self.keyword, self.m, self.n
+                )
+            });
+        }
         let sentences = split_into_sentences(response);
         let found = sentences.len();
         if i64::try_from(found).is_ok_and(|found| found < self.n) {
@@ -627,6 +1033,9 @@ impl Rule for KeywordSpecificPosition {
                 )
             });
         };
+        if !explain && self.unquoted && !could_be_a_token(&self.keyword, sentence) {
+            return Err(String::new());
+        }
         let words = word_tokenize(sentence);
         if i64::try_from(words.len()).is_ok_and(|len| len < self.m) {
             return because(explain, || {
@@ -674,32 +1083,86 @@ impl Rule for KeywordSpecificPosition {
 #[derive(Debug)]
 struct WordsPosition {
     keyword: String,
+    /// Whether the keyword has neither `'` nor `` ` `` (see [`could_be_a_token`]).
+    unquoted: bool,
 }
 
 impl WordsPosition {
     fn build(args: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
         let keyword = strip(args.string("keyword")?).to_owned();
-        Ok(Arc::new(WordsPosition { keyword }))
+        Ok(Arc::new(WordsPosition::new(keyword)))
     }
+
+    fn new(keyword: String) -> WordsPosition {
+        let unquoted = !keyword.contains(['\'', '`']);
+        WordsPosition { keyword, unquoted }
+    }
+}
+
+/// Whether `keyword` (without `'` and `` ` ``) can be a token of `word_tokenize(text)`.
+/// Punkt's sentences are pieces of the text, and the Treebank tokenizer only inserts
+/// spaces and turns `"` and `''` into the quote tokens ``` `` ``` and `''`, so such a
+/// token is a piece of the text; and no token is empty or has whitespace.
+fn could_be_a_token(keyword: &str, text: &str) -> bool {
+    !keyword.is_empty() && !keyword.contains(is_space) && text.contains(keyword)
+}
+
+/// The second and the second-to-last token of `word_tokenize(text)`, or the number of
+/// tokens when there are fewer than 2. Only the sentences needed at either end are
+/// tokenized (`word_tokenize` tokenizes each Punkt sentence alone).
+fn second_and_second_to_last(text: &str) -> Result<(String, String), usize> {
+    let sentences = punkt::sentences(text);
+    let mut front = Vec::new();
+    let mut used = 0;
+    while front.len() < 2 && used < sentences.len() {
+        front.extend(treebank_tokenize(sentences[used]));
+        used += 1;
+    }
+    if front.len() < 2 {
+        return Err(front.len());
+    }
+    let mut back: Vec<String> = Vec::new();
+    let mut from = sentences.len();
+    while back.len() < 2 && from > used {
+        from -= 1;
+        let mut tokens = treebank_tokenize(sentences[from]);
+        tokens.append(&mut back);
+        back = tokens;
+    }
+    let second_to_last = if back.len() >= 2 {
+        back.swap_remove(back.len() - 2)
+    } else {
+        // Every sentence is tokenized: `front` then `back` is all of them.
+        front.append(&mut back);
+        front[front.len() - 2].clone()
+    };
+    Ok((front.swap_remove(1), second_to_last))
 }
 
 impl Rule for WordsPosition {
     fn check(&self, response: &str, explain: bool) -> Verdict {
-        let words = word_tokenize(response);
-        if words.len() < 2 {
+        if self.unquoted && !could_be_a_token(&self.keyword, response) {
             return because(explain, || {
-                format!("{} words, needs at least 2", words.len())
+                format!(
+                    "{:?} is not a word of the response, needs it second and second to last",
+                    self.keyword
+                )
             });
         }
-        let (second, second_last) = (&words[1], &words[words.len() - 2]);
-        if *second == self.keyword && *second_last == self.keyword {
+        let (second, second_last) = match second_and_second_to_last(response) {
+            Ok(found) => found,
+            Err(found) => {
+                return because(explain, || format!("{found} words, needs at least 2"));
+            }
+        };
+        if second == self.keyword && second_last == self.keyword {
             Ok(())
         } else {
             because(explain, || {
                 format!(
                     "the second word is {} and the second-to-last {}, both need to be {:?}",
-                    snippet(second),
-                    snippet(second_last),
+                    snippet(&second),
+                    snippet(&second_last),
                     self.keyword
                 )
             })
@@ -1191,5 +1654,657 @@ mod tests {
         for (x, shown) in cases {
             assert_eq!(py_float_repr(x), shown);
         }
+    }
+}
+
+/// Old-versus-new tests: the rules as first written (one plain pass per step, allocating
+/// freely), kept as oracles, against the rules above on real responses, their loose
+/// variants and edge cases: the same verdicts and the same reasons.
+#[cfg(test)]
+mod oracle_tests {
+    use serde_json::Value;
+
+    use super::super::super::LooseVariants;
+    use super::super::super::words::{is_space, lower, word_tokenize};
+    use super::super::util::split_into_sentences;
+    use super::super::{Rule, Verdict};
+    use super::{
+        AlphabetLoop, AlternateParitySyllables, ConsonantCluster, KeywordSpecificPosition,
+        LastWordFirstNext, LimitedWordRepeat, NoConsecutiveFirstLetter, Palindromes,
+        ParagraphLastFirstWordMatch, PrimeLengths, SingleVowelParagraph, WordsPosition,
+        could_be_a_token,
+    };
+
+    /// The first implementations, verbatim but for their signatures.
+    mod oracle {
+        use std::collections::{BTreeSet, HashMap};
+
+        use super::super::super::super::because;
+        use super::super::super::super::words::{lower, split_whitespace, strip, word_tokenize};
+        use super::super::super::Verdict;
+        use super::super::super::syllables;
+        use super::super::super::util::{
+            is_punctuation, remove_punctuation as without_punctuation, split_into_sentences,
+            strip_punctuation_space,
+        };
+        use super::super::{ALPHABET, py_index, snippet};
+
+        pub(super) struct Repeats {
+            pub(super) max: f64,
+            pub(super) shown: String,
+        }
+
+        pub(super) struct Keyword {
+            pub(super) keyword: String,
+            pub(super) n: i64,
+            pub(super) m: i64,
+        }
+
+        pub(super) fn alphabet(response: &str, explain: bool) -> Verdict {
+            let text = without_punctuation(response);
+            let words: Vec<&str> = split_whitespace(strip_punctuation_space(&text)).collect();
+            let Some(first) = words.first() else {
+                return because(explain, || "no words".to_owned());
+            };
+            let first_letter = first.chars().next().map(String::from).unwrap_or_default();
+            // `correct_letter not in alphabet` is a substring test; lowercasing one
+            // character gives at most two.
+            let Some(mut letter) = ALPHABET.find(lower(&first_letter).as_str()) else {
+                return because(explain, || {
+                    format!(
+                        "the first word {} does not start with a letter a-z",
+                        snippet(first)
+                    )
+                });
+            };
+            for (i, word) in words.iter().enumerate().skip(1) {
+                let word = lower(strip_punctuation_space(word));
+                let Some(start) = word.chars().next() else {
+                    continue;
+                };
+                letter = (letter + 1) % ALPHABET.len();
+                let needed = char::from(ALPHABET.as_bytes()[letter]);
+                if start != needed {
+                    return because(explain, || {
+                        format!(
+                            "word {} {} starts with {start:?}, needs {needed:?}",
+                            i + 1,
+                            snippet(&word)
+                        )
+                    });
+                }
+            }
+            Ok(())
+        }
+
+        pub(super) fn vowel(response: &str, explain: bool) -> Verdict {
+            let stripped = strip(response);
+            let lines = stripped.split('\n').count();
+            if lines != 1 {
+                return because(explain, || format!("{lines} lines, needs 1 paragraph"));
+            }
+            let vowels: BTreeSet<char> = lower(stripped)
+                .chars()
+                .filter(|&c| "aeiou".contains(c))
+                .collect();
+            if vowels.len() <= 3 {
+                Ok(())
+            } else {
+                because(explain, || {
+                    let used: String = vowels.iter().collect();
+                    format!("uses {} vowels ({used}), needs at most 3", vowels.len())
+                })
+            }
+        }
+
+        pub(super) fn consonants(response: &str, explain: bool) -> Verdict {
+            let is_consonant = |c: char| "bcdfghjklmnpqrstvwxyz".contains(c);
+            let lowered = lower(response);
+            for word in split_whitespace(strip(&lowered)) {
+                let chars: Vec<char> = word.chars().collect();
+                let cluster = chars
+                    .windows(2)
+                    .any(|pair| is_consonant(pair[0]) && is_consonant(pair[1]));
+                if !cluster {
+                    return because(explain, || {
+                        format!("{} has no two consonants in a row", snippet(word))
+                    });
+                }
+            }
+            Ok(())
+        }
+
+        pub(super) fn palindrome(response: &str, explain: bool) -> Verdict {
+            const NEEDED: usize = 10;
+            let text = lower(&without_punctuation(response));
+            let found = split_whitespace(&text)
+                .filter(|word| word.chars().count() >= 5 && word.chars().eq(word.chars().rev()))
+                .count();
+            if found >= NEEDED {
+                Ok(())
+            } else {
+                because(explain, || {
+                    format!("{found} palindromes of 5+ characters, needs at least {NEEDED}")
+                })
+            }
+        }
+
+        pub(super) fn prime_lengths(response: &str, explain: bool) -> Verdict {
+            const PRIMES: [usize; 25] = [
+                2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79,
+                83, 89, 97,
+            ];
+            let text = without_punctuation(response);
+            for word in split_whitespace(&text) {
+                let len = word.chars().count();
+                if !PRIMES.contains(&len) {
+                    return because(explain, || {
+                        format!("{} has {len} characters, not a prime", snippet(word))
+                    });
+                }
+            }
+            Ok(())
+        }
+
+        pub(super) fn odd_even_syllables(response: &str, explain: bool) -> Verdict {
+            let text = lower(&without_punctuation(response));
+            let words: Vec<&str> = split_whitespace(&text).collect();
+            let counts: Vec<usize> = words.iter().map(|word| syllables::count(word)).collect();
+            let same = (1..counts.len()).find(|&i| counts[i] % 2 == counts[i - 1] % 2);
+            match same {
+                None => Ok(()),
+                Some(i) => because(explain, || {
+                    let parity = if counts[i].is_multiple_of(2) {
+                        "even"
+                    } else {
+                        "odd"
+                    };
+                    format!(
+                        "{} ({} syllables) and {} ({} syllables) in a row are both {parity}",
+                        snippet(words[i - 1]),
+                        counts[i - 1],
+                        snippet(words[i]),
+                        counts[i]
+                    )
+                }),
+            }
+        }
+
+        pub(super) fn last_first(response: &str, explain: bool) -> Verdict {
+            let is_strippable = |c: char| c == ' ' || is_punctuation(c);
+            let sentences = split_into_sentences(response);
+            for (i, pair) in sentences.windows(2).enumerate() {
+                let last = split_whitespace(pair[0].trim_end_matches(is_strippable)).last();
+                let first = split_whitespace(pair[1].trim_start_matches(is_strippable)).next();
+                let (Some(last), Some(first)) = (last, first) else {
+                    let empty = if last.is_none() { i + 1 } else { i + 2 };
+                    return because(explain, || {
+                        format!(
+                            "sentence {empty} has no word (the reference raises IndexError here), \
+                             counted as not followed"
+                        )
+                    });
+                };
+                if lower(last) != lower(first) {
+                    return because(explain, || {
+                        format!(
+                            "sentence {} ends with {} but sentence {} starts with {}",
+                            i + 1,
+                            snippet(last),
+                            i + 2,
+                            snippet(first)
+                        )
+                    });
+                }
+            }
+            Ok(())
+        }
+
+        pub(super) fn paragraph_last_first(response: &str, explain: bool) -> Verdict {
+            for (i, paragraph) in response.split('\n').enumerate() {
+                let paragraph = lower(strip(paragraph));
+                if paragraph.is_empty() {
+                    continue;
+                }
+                let words: Vec<&str> =
+                    split_whitespace(strip_punctuation_space(&paragraph)).collect();
+                match (words.first(), words.last()) {
+                    (Some(first), Some(last)) if first == last => {}
+                    (Some(first), Some(last)) => {
+                        return because(explain, || {
+                            format!(
+                                "line {} starts with {} but ends with {}",
+                                i + 1,
+                                snippet(first),
+                                snippet(last)
+                            )
+                        });
+                    }
+                    _ => {
+                        return because(explain, || {
+                            format!("line {} has no words, only punctuation", i + 1)
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        pub(super) fn no_consecutive(response: &str, explain: bool) -> Verdict {
+            let text = without_punctuation(&lower(response));
+            let words: Vec<&str> = split_whitespace(&text).collect();
+            let same = words
+                .windows(2)
+                .find(|pair| pair[0].chars().next() == pair[1].chars().next());
+            match same {
+                None => Ok(()),
+                Some(pair) => because(explain, || {
+                    format!(
+                        "{} and {} in a row start with the same letter",
+                        snippet(pair[0]),
+                        snippet(pair[1])
+                    )
+                }),
+            }
+        }
+
+        impl Repeats {
+            pub(super) fn check(&self, response: &str, explain: bool) -> Verdict {
+                let text = without_punctuation(&lower(response));
+                let mut counts: HashMap<&str, usize> = HashMap::new();
+                let mut order = Vec::new();
+                for word in split_whitespace(&text) {
+                    let count = counts.entry(word).or_insert(0);
+                    if *count == 0 {
+                        order.push(word);
+                    }
+                    *count += 1;
+                }
+                // `Counter` iterates in first-seen order: the reason names the first word over.
+                let over = order
+                    .into_iter()
+                    .find(|word| counts[word] as f64 > self.max);
+                match over {
+                    None => Ok(()),
+                    Some(word) => because(explain, || {
+                        format!(
+                            "{} occurs {} times, at most {} allowed",
+                            snippet(word),
+                            counts[word],
+                            self.shown
+                        )
+                    }),
+                }
+            }
+        }
+
+        impl Keyword {
+            pub(super) fn specific_position(&self, response: &str, explain: bool) -> Verdict {
+                let sentences = split_into_sentences(response);
+                let found = sentences.len();
+                if i64::try_from(found).is_ok_and(|found| found < self.n) {
+                    return because(explain, || {
+                        format!("{found} sentences, needs at least {}", self.n)
+                    });
+                }
+                let Some(sentence) = py_index(&sentences, self.n.saturating_sub(1)) else {
+                    return because(explain, || {
+                        format!(
+                            "{found} sentences, too few for sentence {} (the reference raises IndexError \
+                             here), counted as not followed",
+                            self.n
+                        )
+                    });
+                };
+                let words = word_tokenize(sentence);
+                if i64::try_from(words.len()).is_ok_and(|len| len < self.m) {
+                    return because(explain, || {
+                        format!(
+                            "sentence {} has {} words, needs at least {}",
+                            self.n,
+                            words.len(),
+                            self.m
+                        )
+                    });
+                }
+                match py_index(&words, self.m.saturating_sub(1)) {
+                    Some(word) if *word == self.keyword => Ok(()),
+                    Some(word) => because(explain, || {
+                        format!(
+                            "word {} of sentence {} is {}, needs {:?}",
+                            self.m,
+                            self.n,
+                            snippet(word),
+                            self.keyword
+                        )
+                    }),
+                    None => because(explain, || {
+                        format!(
+                            "sentence {} has {} words, too few for word {} (the reference raises \
+                             IndexError here), counted as not followed",
+                            self.n,
+                            words.len(),
+                            self.m
+                        )
+                    }),
+                }
+            }
+
+            pub(super) fn words_position(&self, response: &str, explain: bool) -> Verdict {
+                let words = word_tokenize(response);
+                if words.len() < 2 {
+                    return because(explain, || {
+                        format!("{} words, needs at least 2", words.len())
+                    });
+                }
+                let (second, second_last) = (&words[1], &words[words.len() - 2]);
+                if *second == self.keyword && *second_last == self.keyword {
+                    Ok(())
+                } else {
+                    because(explain, || {
+                        format!(
+                            "the second word is {} and the second-to-last {}, both need to be {:?}",
+                            snippet(second),
+                            snippet(second_last),
+                            self.keyword
+                        )
+                    })
+                }
+            }
+        }
+    }
+
+    const SAMPLES: &str = include_str!("../../../../data/ifbench/sample_output.jsonl");
+    const BISON: &str =
+        include_str!("../../../../data/ifeval/input_response_data_text_bison.jsonl");
+
+    /// Texts that take the rules' less travelled paths: non-ASCII words and whitespace,
+    /// a final sigma next to whitespace and punctuation, characters whose lowercase is
+    /// longer or ASCII, words of punctuation only, long words, digits, quotes.
+    const EDGE_CASES: &[&str] = &[
+        "",
+        " ",
+        "...",
+        "a",
+        "\u{130}stanbul \u{130} \u{130}\u{130}\u{130}\u{130}\u{130} i\u{307}",
+        "\u{212a}ite lemon \u{212a}\u{212a}",
+        "\u{3a3}\u{3a3}\u{3a3} \u{391}\u{3a3} \u{391}\u{3a3}. \u{391}\u{3a3}'\u{391} \u{3a3}\u{391}\u{3a3}\u{391}\u{3a3}",
+        "\u{391}\u{3a3}\u{a0}\u{391} \u{391}\u{3a3}\u{3000}b a\u{2003}\u{3a3} x\u{85}\u{3a3}\u{3a3}",
+        "tab\tseparated\x0bwords\x0cand\x1cinfo\x1dseparators\x1e\x1f here",
+        "caf\u{e9} na\u{ef}ve r\u{e9}sum\u{e9} \u{fc}ber \u{c9}COLE \u{e9}t\u{e9} \u{e9}t\u{e9}",
+        "level, Level! RaDaR? r-a-d-a-r (civic) 'kayak' \"refer\" madam! racecar? rotor. stats tenet",
+        "r\u{e9}d\u{e9}r r\u{e9}d\u{e9}r \u{e9}t\u{e9}t\u{e9} \u{c9}t\u{e9}t\u{c9} noon",
+        "- -- --- a-b a--b self-care x-ray co-op 1990s pre-1990 \u{663}x x\u{e53} abc1",
+        "supercalifragilisticexpialidociousandthensomemorelettersbeyondsixtyfourbytesforsure word",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "The cat the dog THE the. The, the! \"the\" (the)",
+        "I like cats. Cats like me! Me? me... Me.\" \u{201c}Me.\u{201d} me",
+        "Dr. Smith ran. Ran fast. Mr. Jones e.g. Inc. He went. U.S.A. They came.",
+        "Hello world hello\n\nBye now bye\n***\n  hi there hi  \n\u{130}x y \u{130}x",
+        "Apple banana cherry date elderberry fig grape honeydew",
+        "apple Bear \u{c7}at \u{130} j Kelvin \u{212a} l",
+        "Zebra apple Bee cat Dog egg",
+        "'tis can't won't \"quoted\" ``ticks'' don\u{2019}t \u{201c}curly\u{201d}",
+        "A cat sat cat . cat",
+        "x \u{a0}cat\u{a0} y",
+        "one\u{2028}two\u{2029}three\u{85}four",
+        "\u{1f600} emoji \u{1f600}\u{1f600} words \u{fe0f}",
+        "a\u{301} e\u{301}e\u{301} combining marks",
+        "\x00nul\x00 \x07bell",
+    ];
+
+    fn responses(text: &str) -> Vec<String> {
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let row: Value = serde_json::from_str(line).expect("a JSON line");
+                row["response"].as_str().expect("a response").to_owned()
+            })
+            .collect()
+    }
+
+    /// The real responses and edge cases, then the loose variants of every third text.
+    fn texts() -> Vec<String> {
+        let mut texts: Vec<String> = responses(SAMPLES);
+        texts.extend(responses(BISON));
+        texts.extend(EDGE_CASES.iter().map(|text| (*text).to_owned()));
+        let mut variants = Vec::new();
+        for text in texts.iter().step_by(3) {
+            for variant in LooseVariants::new(text).iter().skip(1) {
+                if variant != text {
+                    variants.push(variant.to_owned());
+                }
+            }
+        }
+        texts.extend(variants);
+        texts.sort();
+        texts.dedup();
+        texts
+    }
+
+    /// The same verdict (and reason, when explained) from both, on every text.
+    fn same(
+        name: &str,
+        texts: &[String],
+        new: impl Fn(&str, bool) -> Verdict,
+        old: impl Fn(&str, bool) -> Verdict,
+    ) {
+        let mut passed = 0;
+        for text in texts {
+            let want = old(text, true);
+            assert_eq!(new(text, true), want, "{name} on {text:?}");
+            assert_eq!(new(text, false).is_ok(), want.is_ok(), "{name} on {text:?}");
+            passed += usize::from(want.is_ok());
+        }
+        eprintln!("{name}: {} texts, {passed} pass", texts.len());
+    }
+
+    #[test]
+    fn whitespace_bounds_the_final_sigma() {
+        // Lowering word by word is lowering the whole text: no whitespace character
+        // lets a sigma see a cased letter across it.
+        for c in (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_space(c))
+        {
+            assert_eq!(lower(&format!("A\u{3a3}{c}b")), format!("a\u{3c2}{c}b"));
+            assert_eq!(lower(&format!("a{c}\u{3a3}")), format!("a{c}\u{3c3}"));
+            assert_eq!(lower(&format!("a{c}\u{3a3}b")), format!("a{c}\u{3c3}b"));
+        }
+    }
+
+    #[test]
+    fn plain_rules_decide_as_first_written() {
+        let texts = texts();
+        assert!(texts.len() > 1000, "{}", texts.len());
+        same(
+            "alphabet",
+            &texts,
+            |t, e| AlphabetLoop.check(t, e),
+            oracle::alphabet,
+        );
+        same(
+            "vowel",
+            &texts,
+            |t, e| SingleVowelParagraph.check(t, e),
+            oracle::vowel,
+        );
+        same(
+            "consonants",
+            &texts,
+            |t, e| ConsonantCluster.check(t, e),
+            oracle::consonants,
+        );
+        same(
+            "palindrome",
+            &texts,
+            |t, e| Palindromes.check(t, e),
+            oracle::palindrome,
+        );
+        same(
+            "prime_lengths",
+            &texts,
+            |t, e| PrimeLengths.check(t, e),
+            oracle::prime_lengths,
+        );
+        same(
+            "odd_even_syllables",
+            &texts,
+            |t, e| AlternateParitySyllables.check(t, e),
+            oracle::odd_even_syllables,
+        );
+        same(
+            "last_first",
+            &texts,
+            |t, e| LastWordFirstNext.check(t, e),
+            oracle::last_first,
+        );
+        same(
+            "paragraph_last_first",
+            &texts,
+            |t, e| ParagraphLastFirstWordMatch.check(t, e),
+            oracle::paragraph_last_first,
+        );
+        same(
+            "no_consecutive",
+            &texts,
+            |t, e| NoConsecutiveFirstLetter.check(t, e),
+            oracle::no_consecutive,
+        );
+    }
+
+    #[test]
+    fn repeats_decide_as_first_written() {
+        let texts = texts();
+        for (max, shown) in [
+            (0.0, "0"),
+            (1.0, "1"),
+            (2.5, "2.5"),
+            (4.0, "4.0"),
+            (7.0, "7"),
+            (30.0, "30"),
+        ] {
+            let new = LimitedWordRepeat {
+                max,
+                shown: shown.to_owned(),
+            };
+            let old = oracle::Repeats {
+                max,
+                shown: shown.to_owned(),
+            };
+            same(
+                &format!("repeats {shown}"),
+                &texts,
+                |t, e| new.check(t, e),
+                |t, e| old.check(t, e),
+            );
+        }
+    }
+
+    /// Keywords to try on `text`: its second and second-to-last tokens (so that some
+    /// pass), and words, quotes and non-words.
+    fn keywords(tokens: &[String]) -> Vec<String> {
+        let mut keywords: Vec<String> =
+            ["the", "I", "cat", "''", "``", "'s", "n't", ".", "a b", ""]
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect();
+        if tokens.len() >= 2 {
+            keywords.push(tokens[1].clone());
+            keywords.push(tokens[tokens.len() - 2].clone());
+        }
+        keywords.extend(
+            tokens
+                .iter()
+                .filter(|t| t.contains(['\'', '`']))
+                .take(2)
+                .cloned(),
+        );
+        keywords
+    }
+
+    #[test]
+    fn keyword_positions_decide_as_first_written() {
+        let texts = texts();
+        let (mut compared, mut passed) = (0, 0);
+        for text in texts.iter().step_by(3) {
+            let tokens = word_tokenize(text);
+            for keyword in keywords(&tokens) {
+                let new = WordsPosition::new(keyword.clone());
+                let old = oracle::Keyword {
+                    keyword: keyword.clone(),
+                    n: 1,
+                    m: 1,
+                };
+                let want = old.words_position(text, false);
+                assert_eq!(new.check(text, false), want, "{keyword:?} in {text:?}");
+                if new.unquoted && !could_be_a_token(&keyword, text) {
+                    // The one reason that differs: the keyword is nowhere.
+                    assert!(new.check(text, true).is_err());
+                } else {
+                    assert_eq!(
+                        new.check(text, true),
+                        old.words_position(text, true),
+                        "{keyword:?} in {text:?}"
+                    );
+                }
+                compared += 1;
+                passed += usize::from(want.is_ok());
+            }
+        }
+        eprintln!("words_position: {compared} compared, {passed} pass");
+        assert!(passed > 50, "{passed}");
+        let (mut compared, mut passed) = (0, 0);
+        for text in texts.iter().step_by(4) {
+            let sentences = split_into_sentences(text);
+            for (n, m) in [(1, 1), (2, 3), (1, -1), (-1, 2), (3, 1)] {
+                let mut keywords = vec![
+                    "the".to_owned(),
+                    "I".to_owned(),
+                    "''".to_owned(),
+                    "a b".to_owned(),
+                ];
+                let index = |len: usize, i: i64| {
+                    if i > 0 {
+                        usize::try_from(i - 1).ok()
+                    } else {
+                        len.checked_sub(usize::try_from(-i).ok()?)
+                    }
+                };
+                if let Some(sentence) = index(sentences.len(), n).and_then(|i| sentences.get(i)) {
+                    let tokens = word_tokenize(sentence);
+                    if let Some(token) = index(tokens.len(), m).and_then(|i| tokens.get(i)) {
+                        keywords.push(token.clone());
+                    }
+                }
+                for keyword in keywords {
+                    let new = KeywordSpecificPosition::new(keyword.clone(), n, m);
+                    let old = oracle::Keyword {
+                        keyword: keyword.clone(),
+                        n,
+                        m,
+                    };
+                    let want = old.specific_position(text, true);
+                    assert_eq!(
+                        new.check(text, false).is_ok(),
+                        want.is_ok(),
+                        "{keyword:?} {n} {m} in {text:?}"
+                    );
+                    if new.plain && !text.contains(&keyword) {
+                        assert!(new.check(text, true).is_err());
+                    } else {
+                        assert_eq!(
+                            new.check(text, true),
+                            want,
+                            "{keyword:?} {n} {m} in {text:?}"
+                        );
+                    }
+                    compared += 1;
+                    passed += usize::from(want.is_ok());
+                }
+            }
+        }
+        eprintln!("keywords_specific_position: {compared} compared, {passed} pass");
+        assert!(passed > 50, "{passed}");
     }
 }
