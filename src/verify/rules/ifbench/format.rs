@@ -996,12 +996,13 @@ impl Rule for SomeBulletPoints {
 /// characters after the first ("a1") pass.
 ///
 /// NLTK's tokenizer is costly, and most texts are decided without it (the tests
-/// compare with tokenizing everything): a whitespace-separated word of two or more
-/// ASCII lowercase letters is always a failing token (or splits into failing ones, as
-/// "gonna" into "gon" "na"); a token can only start with a lowercase letter where the
-/// text has one after a character that is not alphanumeric (or at the start), or
-/// where a contraction is split ([`splits_between_letters`]), so a text (or a Punkt
-/// sentence) without such a place has no failing token.
+/// compare with tokenizing everything): a whitespace-separated word made of two or
+/// more ASCII lowercase letters, after brackets or quotes and before ASCII characters
+/// that are not letters (as "(community)," or "*word*"), always gives a failing token
+/// ([`LowercaseWord`]); a token can only start with a lowercase letter where the text
+/// has one after a character that is not alphanumeric (or at the start), or where a
+/// contraction is split ([`TokenStarts`]), so a text (or a Punkt sentence) without such
+/// a place has no failing token.
 #[derive(Debug, Default)]
 struct TitleCase;
 
@@ -1028,27 +1029,67 @@ enum TitleScan<'a> {
     Tokenize,
 }
 
+/// A whitespace-separated word read character by character, to tell whether it is
+/// (as a pattern) `[([{<"*]*[a-z]{2,}` followed by ASCII characters that are not
+/// letters. NLTK's tokenizer always splits the brackets, `"` (made a quote token) and
+/// `*` off what follows them, so a token starts at the first letter; it takes in at
+/// most the rest of the word, which has no other cased character, so the token's first
+/// character is lowercase and the rest is lowercase: it fails. (Only the contractions
+/// split such letters, as `gonna` into `gon` `na`, whose first part fails too.)
+#[derive(Clone, Copy)]
+enum LowercaseWord {
+    /// In the leading brackets and quotes.
+    Before,
+    /// In the letters, which start at this byte.
+    Letters(usize),
+    /// After the letters, which are at this byte range.
+    After(usize, usize),
+    /// Not such a word.
+    Other,
+}
+
+impl LowercaseWord {
+    /// The state after the character `c` at byte `at`.
+    fn next(self, at: usize, c: char) -> LowercaseWord {
+        let trailing = c.is_ascii() && !c.is_ascii_alphabetic();
+        match self {
+            LowercaseWord::Before if matches!(c, '(' | '[' | '{' | '<' | '"' | '*') => self,
+            LowercaseWord::Before if c.is_ascii_lowercase() => LowercaseWord::Letters(at),
+            LowercaseWord::Letters(_) if c.is_ascii_lowercase() => self,
+            LowercaseWord::Letters(start) if trailing => LowercaseWord::After(start, at),
+            LowercaseWord::After(..) if trailing => self,
+            _ => LowercaseWord::Other,
+        }
+    }
+
+    /// The letters of a word that ends at byte `end`, when it is such a word.
+    fn letters(self, end: usize) -> Option<(usize, usize)> {
+        let (start, end) = match self {
+            LowercaseWord::Letters(start) => (start, end),
+            LowercaseWord::After(start, end) => (start, end),
+            _ => return None,
+        };
+        (end - start >= 2).then_some((start, end))
+    }
+}
+
 fn title_scan(text: &str) -> TitleScan<'_> {
     let mut lowercase_start = false;
     let mut starts = TokenStarts::default();
-    // The current whitespace-separated word: where it starts, and whether it is all
-    // ASCII lowercase letters so far.
-    let mut word_start = 0;
-    let mut plain = true;
+    let mut word = LowercaseWord::Before;
     for (i, c) in text.char_indices() {
         lowercase_start |= starts.may_start_lowercase(c);
         if is_space(c) {
-            if plain && i - word_start >= 2 {
-                return TitleScan::Fails(&text[word_start..i]);
+            if let Some((start, end)) = word.letters(i) {
+                return TitleScan::Fails(&text[start..end]);
             }
-            word_start = i + c.len_utf8();
-            plain = true;
+            word = LowercaseWord::Before;
         } else {
-            plain &= c.is_ascii_lowercase();
+            word = word.next(i, c);
         }
     }
-    if plain && text.len() - word_start >= 2 {
-        return TitleScan::Fails(&text[word_start..]);
+    if let Some((start, end)) = word.letters(text.len()) {
+        return TitleScan::Fails(&text[start..end]);
     }
     if lowercase_start || splits_between_letters(text) {
         TitleScan::Tokenize
@@ -1718,6 +1759,14 @@ mod tests {
             "*",
             "My Answer:",
             "\u{2003}",
+            "²",
+            "'s",
+            "'ll",
+            "''",
+            "’t",
+            "xy",
+            "'xy",
+            "1'ab",
             "Hi",
             "((",
             "))",
