@@ -1,14 +1,13 @@
 //! IFBench's `count:` instructions: words, unique words, conjunctions, person names,
 //! numbers, punctuation marks, Japanese words, pronouns and keyword repetitions.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use rustc_hash::FxHashSet;
 
 use super::super::because;
 use super::super::words::{count_words, is_space, lower, split_whitespace, strip};
 use super::ratio::Table;
-use super::util::strip_punctuation_space;
 use super::{Args, NON_NEGATIVE, Rule, RuleError, Spec, Takes, Verdict};
 
 pub(super) const RULES: &[Spec] = &[
@@ -92,8 +91,9 @@ fn ascii_words(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// [`strip_punctuation_space`] of an ASCII word, on bytes.
-fn ascii_strip(word: &str) -> &str {
+/// `util::strip_punctuation_space`, on bytes (UTF-8: the ASCII bytes it strips are
+/// whole characters, and a character beyond ASCII has no ASCII byte).
+fn strip_bytes(word: &str) -> &str {
     let keep = |b: &u8| !(b.is_ascii_punctuation() || *b == b' ');
     let bytes = word.as_bytes();
     let Some(start) = bytes.iter().position(keep) else {
@@ -176,10 +176,10 @@ impl Rule for UniqueWordCount {
         // (It stops at `enough` words.)
         let mut seen = Words::with_room(enough.min(lowered.len() / 2 + 1));
         let passes = if ascii {
-            ascii_words(&lowered).any(|word| seen.add(ascii_strip(word)) && seen.len() >= enough)
+            ascii_words(&lowered).any(|word| seen.add(strip_bytes(word)) && seen.len() >= enough)
         } else {
             split_whitespace(&lowered)
-                .any(|word| seen.add(strip_punctuation_space(word)) && seen.len() >= enough)
+                .any(|word| seen.add(strip_bytes(word)) && seen.len() >= enough)
         };
         if passes {
             return Ok(());
@@ -195,10 +195,10 @@ impl Rule for UniqueWordCount {
     }
 }
 
-/// A set of words: those of up to 7 bytes as one number (with their length), longer
-/// ones as they are.
+/// A set of words: those of up to 15 bytes as one number (with their length),
+/// longer ones as they are.
 struct Words<'a> {
-    short: Table<u64>,
+    short: Table<u128>,
     long: FxHashSet<&'a str>,
 }
 
@@ -213,11 +213,11 @@ impl<'a> Words<'a> {
 
     /// Adds `word`: whether it is new.
     fn add(&mut self, word: &'a str) -> bool {
-        if let Ok(len @ 0..8) = u8::try_from(word.len()) {
-            let mut key = [0u8; 8];
+        if let Ok(len @ 0..16) = u8::try_from(word.len()) {
+            let mut key = [0u8; 16];
             key[..word.len()].copy_from_slice(word.as_bytes());
-            key[7] = len;
-            self.short.insert(u64::from_le_bytes(key))
+            key[15] = len;
+            self.short.insert(u128::from_le_bytes(key))
         } else {
             self.long.insert(word)
         }
@@ -228,27 +228,27 @@ impl<'a> Words<'a> {
     }
 }
 
-/// The coordinating conjunctions the reference looks for.
+/// The coordinating conjunctions the reference looks for (as [`is_conjunction`]
+/// matches them).
+#[cfg(test)]
 const CONJUNCTIONS: [&str; 7] = ["and", "but", "for", "nor", "or", "so", "yet"];
 
-/// `word.lower() in CONJUNCTIONS`, without lowering an ASCII word.
+/// `word.lower() in CONJUNCTIONS`, without lowering: a word beyond ASCII lowercases
+/// to one beyond ASCII (but for the Kelvin sign's `k`, in no conjunction), and on
+/// bytes, `| 0x20` lowercases an ASCII letter and makes a letter of nothing else.
 fn is_conjunction(word: &str) -> bool {
-    if word.is_ascii() {
-        // `| 0x20` lowercases a letter, and makes a letter of nothing else.
-        return match *word.as_bytes() {
-            [a, b] => matches!([a | 0x20, b | 0x20], [b'o', b'r'] | [b's', b'o']),
-            [a, b, c] => matches!(
-                [a | 0x20, b | 0x20, c | 0x20],
-                [b'a', b'n', b'd']
-                    | [b'b', b'u', b't']
-                    | [b'f', b'o', b'r']
-                    | [b'n', b'o', b'r']
-                    | [b'y', b'e', b't']
-            ),
-            _ => false,
-        };
+    match *word.as_bytes() {
+        [a, b] => matches!([a | 0x20, b | 0x20], [b'o', b'r'] | [b's', b'o']),
+        [a, b, c] => matches!(
+            [a | 0x20, b | 0x20, c | 0x20],
+            [b'a', b'n', b'd']
+                | [b'b', b'u', b't']
+                | [b'f', b'o', b'r']
+                | [b'n', b'o', b'r']
+                | [b'y', b'e', b't']
+        ),
+        _ => false,
     }
-    CONJUNCTIONS.contains(&lower(word).as_str())
 }
 
 /// At least `small_n` different coordinating conjunctions among the whitespace-split
@@ -282,9 +282,9 @@ impl Rule for ConjunctionCount {
             found.len() >= enough
         };
         let passes = if response.is_ascii() {
-            ascii_words(response).any(|word| add(word, ascii_strip(word)))
+            ascii_words(response).any(|word| add(word, strip_bytes(word)))
         } else {
-            split_whitespace(response).any(|word| add(word, strip_punctuation_space(word)))
+            split_whitespace(response).any(|word| add(word, strip_bytes(word)))
         };
         if passes {
             Ok(())
@@ -364,14 +364,23 @@ const PERSON_NAMES: [&str; 50] = [
 /// How many of [`PERSON_NAMES`] occur in `text` (stopping at `enough`): each starts
 /// with an uppercase letter, so only there are the names with that initial tried.
 fn names_mentioned(text: &[u8], enough: usize) -> usize {
+    // The indices of the names by initial.
+    static BY_INITIAL: LazyLock<[Vec<usize>; 26]> = LazyLock::new(|| {
+        let mut by_initial: [Vec<usize>; 26] = Default::default();
+        for (k, name) in PERSON_NAMES.iter().enumerate() {
+            by_initial[usize::from(name.as_bytes()[0] - b'A')].push(k);
+        }
+        by_initial
+    });
+    let by_initial = &*BY_INITIAL;
     let mut found = [false; PERSON_NAMES.len()];
     let mut count = 0;
     for (i, &b) in text.iter().enumerate() {
         if !b.is_ascii_uppercase() {
             continue;
         }
-        for (k, name) in PERSON_NAMES.iter().enumerate() {
-            if name.as_bytes()[0] == b && !found[k] && text[i..].starts_with(name.as_bytes()) {
+        for &k in &by_initial[usize::from(b - b'A')] {
+            if !found[k] && text[i..].starts_with(PERSON_NAMES[k].as_bytes()) {
                 found[k] = true;
                 count += 1;
                 if count >= enough {
@@ -689,7 +698,7 @@ impl NthWordJapanese {
 impl Rule for NthWordJapanese {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         for (i, word) in split_whitespace(response).enumerate() {
-            let word = strip_punctuation_space(word);
+            let word = strip_bytes(word);
             let position = as_i64(i).saturating_add(1);
             if position % self.n == 0
                 && !word.is_empty()
@@ -814,7 +823,8 @@ fn pronouns(text: &str, enough: usize) -> usize {
     found
 }
 
-/// Whether a lowercase word is one of [`PRONOUNS`].
+/// Whether a lowercase word is one of the 31 pronouns the reference counts (`PRONOUNS`
+/// in the tests).
 fn is_pronoun(word: &[u8]) -> bool {
     matches!(
         word,
@@ -1206,6 +1216,7 @@ mod tests {
             let mut conjunctions: Vec<&str> = Vec::new();
             for word in split_whitespace(&text) {
                 let bare = lower(strip_punctuation_space(word));
+                assert_eq!(super::strip_bytes(word), strip_punctuation_space(word));
                 assert_eq!(
                     is_conjunction(strip_punctuation_space(word)),
                     CONJUNCTIONS.contains(&bare.as_str())

@@ -80,25 +80,28 @@ impl SentenceTypes {
     fn of(response: &str) -> SentenceTypes {
         // Read off the response where it tells every sentence, else split it.
         let mut leading = LeadingSentences::new(response);
-        let read: Vec<_> = leading.by_ref().collect();
+        let read = SentenceTypes::count(leading.by_ref());
         if leading.complete() {
-            return SentenceTypes::count(&read);
+            return read;
         }
-        SentenceTypes::count(&split_into_sentences(response))
+        SentenceTypes::count(split_into_sentences(response).iter())
     }
 
-    fn count(sentences: &[impl AsRef<str>]) -> SentenceTypes {
-        let ending = |end: char| {
-            sentences
-                .iter()
-                .filter(|s| s.as_ref().ends_with(end))
-                .count()
+    fn count(sentences: impl Iterator<Item = impl AsRef<str>>) -> SentenceTypes {
+        let mut types = SentenceTypes {
+            declarative: 0,
+            interrogative: 0,
+            exclamatory: 0,
         };
-        SentenceTypes {
-            declarative: ending('.'),
-            interrogative: ending('?'),
-            exclamatory: ending('!'),
+        for sentence in sentences {
+            match sentence.as_ref().as_bytes().last() {
+                Some(b'.') => types.declarative += 1,
+                Some(b'?') => types.interrogative += 1,
+                Some(b'!') => types.exclamatory += 1,
+                _ => {}
+            }
         }
+        types
     }
 }
 
@@ -258,9 +261,20 @@ pub(super) trait Key: Copy + Eq + Default {
 
 impl Key for u32 {
     fn home(self, bits: u32) -> usize {
-        (self.wrapping_mul(0x9e37_79b1) >> (32 - bits)) as usize
+        // The product's top bits (and zeros below them past 32 bits).
+        ((u64::from(self.wrapping_mul(0x9e37_79b1)) << 32) >> (64 - bits)) as usize
     }
     fn plus_one(self) -> u32 {
+        self + 1
+    }
+}
+
+impl Key for u128 {
+    fn home(self, bits: u32) -> usize {
+        ((self as u64 ^ (self >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits))
+            as usize
+    }
+    fn plus_one(self) -> u128 {
         self + 1
     }
 }
@@ -492,15 +506,17 @@ impl Rule for CharacterCountUniqueWords {
         // Read off the response where it tells every sentence (or more than 3), else
         // split it.
         let mut leading = LeadingSentences::new(response);
-        let read: Vec<_> = leading.by_ref().take(4).collect();
-        let more_than_3 = read.len() > 3;
-        let complete = leading.complete();
-        if !explain && (more_than_3 || (!complete && TypeBounds::of(response).sentences_min() > 3))
+        let mut read: Vec<_> = leading.by_ref().take(4).collect();
+        if !explain
+            && (read.len() > 3
+                || (!leading.complete() && TypeBounds::of(response).sentences_min() > 3))
         {
             return because(explain, String::new);
         }
+        read.extend(leading.by_ref());
+        let complete = leading.complete();
         let split;
-        let sentences: Vec<&str> = if !more_than_3 && complete {
+        let sentences: Vec<&str> = if complete {
             read.iter().map(AsRef::as_ref).collect()
         } else {
             split = split_into_sentences(response);
@@ -686,6 +702,67 @@ mod tests {
                 (shared, want.len()),
                 "{text:?} {reference:?}"
             );
+        }
+    }
+
+    /// The sentence checks (with reasons) equal the plain versions that split every
+    /// response, as the reference does.
+    #[test]
+    fn checks_equal_the_splitting_versions() {
+        use super::super::Rule;
+        use super::super::util::split_into_sentences;
+        use super::{CharacterCountUniqueWords, SentBalance, SentTypeRatio};
+        let fail =
+            |explain: bool, reason: String| Err(if explain { reason } else { String::new() });
+        for text in texts() {
+            let sentences = split_into_sentences(&text);
+            let ending = |end: char| sentences.iter().filter(|s| s.ends_with(end)).count();
+            let (d, q, e) = (ending('.'), ending('?'), ending('!'));
+            let lengths: Vec<usize> = sentences.iter().map(|s| s.chars().count()).collect();
+            for explain in [true, false] {
+                let want = if d == 2 * q {
+                    Ok(())
+                } else {
+                    fail(
+                        explain,
+                        format!(
+                            "{d} declarative and {q} interrogative sentences, needs twice as many declarative"
+                        ),
+                    )
+                };
+                assert_eq!(SentTypeRatio.check(&text, explain), want, "{text:?}");
+                let want = if d == q && q == e {
+                    Ok(())
+                } else {
+                    fail(
+                        explain,
+                        format!(
+                            "{d} declarative, {q} interrogative and {e} exclamatory sentences, needs as many of each"
+                        ),
+                    )
+                };
+                assert_eq!(SentBalance.check(&text, explain), want, "{text:?}");
+                let want = if sentences.len() != 3 {
+                    fail(
+                        explain,
+                        format!("{} sentences, needs exactly 3", sentences.len()),
+                    )
+                } else if lengths.iter().all(|&n| n == lengths[0]) {
+                    Ok(())
+                } else {
+                    fail(
+                        explain,
+                        format!(
+                            "sentences of {lengths:?} characters, needs the same number in each"
+                        ),
+                    )
+                };
+                assert_eq!(
+                    CharacterCountUniqueWords.check(&text, explain),
+                    want,
+                    "{text:?}"
+                );
+            }
         }
     }
 

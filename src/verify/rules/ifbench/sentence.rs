@@ -125,7 +125,7 @@ struct IncludeKeyword {
     /// `word.lower()`.
     lowered: String,
     /// Whether an ASCII response can hold `lowered` in a sentence only where it holds
-    /// it itself (see [`IncludeKeyword::surely_lacks`]).
+    /// it itself (see [`IncludeKeyword::places`]).
     only_where_the_response_does: bool,
     n: i64,
 }
@@ -154,7 +154,15 @@ impl IncludeKeyword {
     }
 
     /// Whether sentence `N` of `response` surely lacks the keyword, without splitting
-    /// it (`false`: it may hold it).
+    /// it (`false`: it may hold it); what the check does in two steps.
+    #[cfg(test)]
+    fn surely_lacks(&self, response: &str) -> bool {
+        self.places(response)
+            .is_some_and(|places| self.none_in_sentence_n(response, &places))
+    }
+
+    /// Where the response holds the keyword, if a sentence can hold it only there
+    /// (`None`: not known).
     ///
     /// A sentence of an ASCII response is ASCII, so it cannot hold a non-ASCII keyword.
     /// And the splitter changes a response only by turning whitespace into spaces,
@@ -162,39 +170,37 @@ impl IncludeKeyword {
     /// too) and cutting it into sentences (dropping a `.` or a marker at a cut): every
     /// other character of a sentence is the response's, next to the same neighbours.
     /// So where a sentence holds a keyword without [`MADE_BY_SPLITTING`] characters,
-    /// the response holds it (ASCII: lowering goes character by character), and the
-    /// sentence's index is the number of cuts before that place, which
-    /// [`CutsBefore`] bounds. If no place of the response can be sentence `N`'s, that
-    /// sentence (if any) lacks the keyword.
-    fn surely_lacks(&self, response: &str) -> bool {
+    /// the response holds it (ASCII: lowering goes character by character).
+    fn places(&self, response: &str) -> Option<Vec<usize>> {
         if !response.is_ascii() {
-            return false;
+            return None;
         }
         if !self.lowered.is_ascii() {
-            return true;
+            return Some(Vec::new());
         }
         if !self.only_where_the_response_does {
-            return false;
+            return None;
         }
         let lowered = response.to_ascii_lowercase();
         let keyword = self.lowered.as_str();
         // Every place, overlapping ones too.
-        let mut places = (0..lowered.len())
-            .scan(0, |from, _| {
-                let at = *from + lowered.get(*from..)?.find(keyword)?;
-                *from = at + 1;
-                Some(at)
-            })
-            .peekable();
-        if places.peek().is_none() {
-            return true;
-        }
+        let places = (0..lowered.len()).scan(0, |from, _| {
+            let at = *from + lowered.get(*from..)?.find(keyword)?;
+            *from = at + 1;
+            Some(at)
+        });
+        Some(places.collect())
+    }
+
+    /// Whether none of these [`IncludeKeyword::places`] can be in sentence N: a
+    /// sentence's index is the number of cuts before it, which [`CutsBefore`] bounds.
+    fn none_in_sentence_n(&self, response: &str, places: &[usize]) -> bool {
         // N = 0 is the last sentence: any place may be in it.
         let Some(index) = usize::try_from(self.n).ok().and_then(|n| n.checked_sub(1)) else {
-            return false;
+            return places.is_empty();
         };
         let mut cuts = CutsBefore::new(response.as_bytes());
-        !places.any(|at| cuts.at(at).contains(&index))
+        !places.iter().any(|&at| cuts.at(at).contains(&index))
     }
 }
 
@@ -218,20 +224,21 @@ fn each_sentence(response: &str, mut step: impl FnMut(usize, &str) -> Verdict) -
     Ok(())
 }
 
-/// The first sentences of the reference's splitter, read off an ASCII response up to
-/// the first place where it cannot be sure of the next cut; each is the splitter's
-/// but for a newline where the splitter has a space.
+/// The first sentences of the reference's splitter, read off a response up to the
+/// first place where it cannot be sure of the next cut; each is the splitter's but
+/// for a newline where the splitter has a space.
 ///
 /// The splitter cuts after each `?` and `!`, and after each `.` that
-/// [`surely_ends_sentence`]; it may cut at any other `.` (but not inside a decimal or
-/// an `e.g.`, see [`never_ends_sentence`]) and at a `<stop>`, and nowhere else (it
-/// adds cuts only after a `.`). Between two sure cuts with none of those in between,
-/// it changes nothing but newlines into spaces and `<prd>` into `.` (so no sentence
-/// holding one of the response's own is read), and it swaps `."`, then `!"`, then
-/// `?"` to `".`, `"!` and `"?`: a quote right after a cut (after anything but
-/// another of `.!?`, and with no other quote close by) moves before it, other quotes
-/// close by are not read. So that piece of the response, stripped, is a sentence.
-/// The rest after the last cut is the last sentence, unless blank.
+/// [`surely_ends_sentence`]; it may cut at any other `.` (but not after a title, inside
+/// a decimal or in an `e.g.`, see [`never_ends_sentence`]) and at a `<stop>`, and
+/// nowhere else (it adds cuts only after a `.`). Between two sure cuts with none of
+/// those in between, it changes nothing but newlines into spaces and `<prd>` into `.`
+/// (so no sentence holding one of the response's own is read), and it swaps `.”`,
+/// then `."`, then `!"`, then `?"` to `”.`, `".`, `"!` and `"?`: a quote `"` right
+/// after a cut (after anything but another of `.!?`, and with no other quote close
+/// by) moves before it; other quotes close by, and a `”` right after a `.`, are not
+/// read past. So that piece of the response, stripped, is a sentence. The rest after
+/// the last cut is the last sentence, unless blank.
 pub(super) struct LeadingSentences<'a> {
     text: &'a str,
     /// Where the next sentence starts.
@@ -245,7 +252,7 @@ impl<'a> LeadingSentences<'a> {
         LeadingSentences {
             text,
             start: 0,
-            ended: (!text.is_ascii()).then_some(false),
+            ended: None,
         }
     }
 
@@ -296,6 +303,7 @@ impl<'a> Iterator for LeadingSentences<'a> {
         let close = &bytes[i + 1 + usize::from(quoted)..];
         if close.iter().take(3).any(|&b| b == b'"')
             || (quoted && i > 0 && matches!(bytes[i - 1], b'.' | b'!' | b'?'))
+            || (bytes[i] == b'.' && close.starts_with("\u{201d}".as_bytes()))
         {
             return self.unsure();
         }
@@ -313,12 +321,17 @@ impl<'a> Iterator for LeadingSentences<'a> {
 }
 
 /// Whether the `.` at byte `i` of `text` is surely no cut of the reference's splitter
-/// but stays a `.` of its sentence: inside a decimal (`3.14`, not after another `.`,
-/// which an earlier decimal may have taken) or in `e.g.`-like pairs of lowercase
-/// letters (neither after nor before a letter, a digit or a `.`), which its
-/// substitutions make `<prd>`s untouched by the others. `Some` of where to go on
-/// reading.
+/// but stays a `.` of its sentence, as a `<prd>` one of its substitutions makes and
+/// the others leave: after `Mr`, `Mrs`, `Ms`, `Dr` or `St` (its first substitution,
+/// on every such `.`), inside a decimal (`3.14`, not after another `.`, which an
+/// earlier decimal may have taken), or in an `e.g.`-like pair of letters (neither
+/// after nor before a letter, a digit or a `.`; and if both are uppercase, an acronym
+/// the splitter may end a sentence after, before a punctuation mark). `Some` of where
+/// to go on reading.
 fn never_ends_sentence(text: &[u8], i: usize) -> Option<usize> {
+    if PREFIXES.iter().any(|prefix| text[..i].ends_with(prefix)) {
+        return Some(i + 1);
+    }
     let around = |from: usize, to: usize| text.get(i.checked_sub(from)?..i + to);
     if let Some([before, digit, b'.', next]) = around(2, 2)
         && digit.is_ascii_digit()
@@ -327,14 +340,20 @@ fn never_ends_sentence(text: &[u8], i: usize) -> Option<usize> {
     {
         return Some(i + 1);
     }
-    if let Some([before, b'a'..=b'z', b'.', b'a'..=b'z', b'.', after]) = around(2, 4)
+    if let Some([before, x, b'.', y, b'.', after]) = around(2, 4)
+        && x.is_ascii_alphabetic()
+        && y.is_ascii_alphabetic()
         && !(before.is_ascii_alphanumeric() || *before == b'.')
         && !(after.is_ascii_alphanumeric() || *after == b'.')
+        && (!(x.is_ascii_uppercase() && y.is_ascii_uppercase()) || after.is_ascii_punctuation())
     {
         return Some(i + 3);
     }
     None
 }
+
+/// The titles whose `.` the splitter's first substitution makes a `<prd>`.
+const PREFIXES: [&[u8]; 5] = [b"Mr", b"Mrs", b"Ms", b"Dr", b"St"];
 
 /// How many times the reference's splitter cuts a response before a byte (so the
 /// index of the sentence that byte is in), at least and at most, read off the
@@ -460,7 +479,8 @@ impl Rule for IncludeKeyword {
     fn check(&self, response: &str, explain: bool) -> Verdict {
         // Failing either way: too few sentences, or sentence N lacks the keyword. (A
         // reason tells which, so it needs the sentences.)
-        if !explain && self.surely_lacks(response) {
+        let places = if explain { None } else { self.places(response) };
+        if places.as_ref().is_some_and(Vec::is_empty) {
             return because(explain, String::new);
         }
         // The index of sentence N (`None`: the last).
@@ -483,6 +503,9 @@ impl Rule for IncludeKeyword {
                 .filter(|_| wanted.is_none())
                 .map(|s| s.replace('\n', " "));
             return self.verdict_on(count, last.as_deref(), explain);
+        }
+        if places.is_some_and(|places| self.none_in_sentence_n(response, &places)) {
+            return because(explain, String::new);
         }
         let sentences = split_into_sentences(response);
         let sentence = match wanted {
@@ -762,6 +785,15 @@ mod tests {
             "i.e.com",
             "e.g.me",
             "v.w.x.y. ",
+            "(V.O.)",
+            "U.S.",
+            "E.g.",
+            "x.Y.",
+            "Dr.",
+            "St.",
+            "Mrs.",
+            "He ",
+            "Jr. ",
         ];
         (0..count)
             .map(|_| {
@@ -836,7 +868,6 @@ mod tests {
         {
             if t == real {
                 // Of the real responses (and variants), most are read off entirely.
-                eprintln!("{complete} of {t} complete, {read} of {all} sentences read");
                 assert!(
                     complete * 2 > t && read * 4 > all * 3,
                     "{complete} {read} of {all}"
@@ -947,6 +978,119 @@ mod tests {
             }
         }
         assert!(said * 3 > asked, "{said} of {asked}");
+    }
+
+    /// The checks (with reasons) equal the plain versions that split every response,
+    /// as the reference does.
+    #[test]
+    fn checks_equal_the_splitting_versions() {
+        use super::super::super::words::split_whitespace;
+        use super::super::Rule;
+        use super::super::util::split_into_sentences;
+        use super::{
+            IncludeKeyword, IncrementingAlliteration, IncrementingWordCount, alliteration,
+            sentence_words,
+        };
+        let fail =
+            |explain: bool, reason: String| Err(if explain { reason } else { String::new() });
+        for (t, text) in texts().iter().enumerate() {
+            let sentences = split_into_sentences(text);
+            let scores: Vec<usize> = sentences.iter().map(|s| alliteration(s)).collect();
+            let counts: Vec<i64> = sentences.iter().map(|s| sentence_words(s) as i64).collect();
+            for explain in [true, false] {
+                // sentence:alliteration_increment
+                let mut want = Ok(());
+                for i in 1..scores.len() {
+                    if scores[i] <= scores[i - 1] {
+                        want = fail(
+                            explain,
+                            format!(
+                                "sentence {} has {} alliterative words in a row, sentence {i} has {}; needs more each time",
+                                i + 1,
+                                scores[i],
+                                scores[i - 1]
+                            ),
+                        );
+                        break;
+                    }
+                }
+                assert_eq!(
+                    IncrementingAlliteration.check(text, explain),
+                    want,
+                    "{text:?}"
+                );
+                // sentence:increment
+                let diff = counts.get(1).zip(counts.first()).map_or(0, |(b, a)| b - a);
+                for small_n in [0, 1, 2, diff.max(0)] {
+                    let want = if counts.is_empty() {
+                        fail(explain, "no sentence".to_owned())
+                    } else {
+                        (1..counts.len())
+                            .find(|&i| counts[i] != counts[i - 1] + small_n)
+                            .map_or(Ok(()), |i| {
+                                fail(explain, format!(
+                                    "sentence {} has {} words after {} in sentence {i}, needs {}",
+                                    i + 1, counts[i], counts[i - 1], counts[i - 1] + small_n
+                                ))
+                            })
+                    };
+                    let rule = IncrementingWordCount { small_n };
+                    assert_eq!(rule.check(text, explain), want, "{small_n} {text:?}");
+                }
+            }
+            // sentence:keyword: some words of some sentences, every N around them.
+            if t % 3 != 0 {
+                continue;
+            }
+            let mut words: Vec<&str> = sentences
+                .iter()
+                .step_by(4)
+                .filter_map(|s| split_whitespace(s).nth(t % 3))
+                .take(4)
+                .collect();
+            words.push("the");
+            for word in words {
+                let lowered = word.to_lowercase();
+                let mut ns = vec![0, 1, sentences.len(), sentences.len() + 1];
+                for (i, s) in sentences.iter().enumerate() {
+                    if s.to_lowercase().contains(&lowered) {
+                        ns.extend([i, i + 1, i + 2]);
+                    }
+                }
+                ns.sort_unstable();
+                ns.dedup();
+                for n in ns {
+                    let rule = IncludeKeyword::new(word, n as i64);
+                    for explain in [true, false] {
+                        let index = if n == 0 {
+                            sentences.len().checked_sub(1)
+                        } else {
+                            Some(n - 1)
+                        };
+                        let want = if sentences.len() < n {
+                            fail(
+                                explain,
+                                format!("{} sentences, needs at least {n}", sentences.len()),
+                            )
+                        } else {
+                            match index.and_then(|i| sentences.get(i)) {
+                                None => fail(explain, "no sentence".to_owned()),
+                                Some(s) if s.to_lowercase().contains(&lowered) => Ok(()),
+                                Some(s) => {
+                                    let which = if n == 0 {
+                                        "the last sentence".to_owned()
+                                    } else {
+                                        format!("sentence {n}")
+                                    };
+                                    fail(explain, format!("{which} {s:?} lacks {word:?}"))
+                                }
+                            }
+                        };
+                        assert_eq!(rule.check(text, explain), want, "{word:?} {n} {text:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
