@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::super::words::{self, is_lower, is_space, str_islower, str_isupper, strip};
 use super::super::{because, punkt};
 use super::emoji_table::EMOJI;
-use super::util::{is_punctuation, split_into_sentences, strip_punctuation_space};
+use super::util::{is_punctuation, snippet, split_into_sentences, strip_punctuation_space};
 use super::{Args, Rule, RuleError, Spec, Takes, Verdict};
 
 pub(super) const RULES: &[Spec] = &[
@@ -88,17 +88,6 @@ pub(super) const RULES: &[Spec] = &[
 /// Builds a rule that takes no arguments.
 fn plain<R: Rule + Default + 'static>(_: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
     Ok(Arc::new(R::default()))
-}
-
-/// `text` for a reason: at most 40 characters, quoted.
-fn snippet(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(40).collect();
-    if chars.next().is_some() {
-        format!("{:?}", format!("{head}..."))
-    } else {
-        format!("{head:?}")
-    }
 }
 
 /// The number of bytes for which `matches` holds (a loop the compiler vectorizes).

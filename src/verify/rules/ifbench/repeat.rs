@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::super::because;
 use super::super::words::{lower, split_whitespace, strip};
+use super::util::snippet;
 use super::{Args, Rule, RuleError, Spec, Takes, Verdict};
 
 pub(super) const RULES: &[Spec] = &[
@@ -70,17 +71,6 @@ fn span_arg(args: &Args<'_>, name: &'static str) -> Result<i64, RuleError> {
         return Ok(0);
     }
     index_arg(args, name)
-}
-
-/// `text` for a reason: at most 40 characters, quoted.
-fn snippet(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(40).collect();
-    if chars.next().is_some() {
-        format!("{:?}", format!("{head}..."))
-    } else {
-        format!("{head:?}")
-    }
 }
 
 /// `snippet(&lower(text))`, lowering only the characters it shows: each character

@@ -15,7 +15,7 @@ use super::super::words::{
 };
 use super::syllables;
 use super::util::{
-    is_punctuation, remove_punctuation as without_punctuation, split_into_sentences,
+    is_punctuation, remove_punctuation as without_punctuation, snippet, split_into_sentences,
     strip_punctuation_space,
 };
 use super::{Args, Rule, RuleError, Spec, Takes, Verdict};
@@ -102,17 +102,6 @@ const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz";
 /// Builds a rule that takes no arguments.
 fn plain<R: Rule + Default + 'static>(_: &Args<'_>) -> Result<Arc<dyn Rule>, RuleError> {
     Ok(Arc::new(R::default()))
-}
-
-/// `text` for a reason: at most 40 characters, quoted.
-fn snippet(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(40).collect();
-    if chars.next().is_some() {
-        format!("{:?}", format!("{head}..."))
-    } else {
-        format!("{head:?}")
-    }
 }
 
 /// A required non-zero integer used as a Python index: the reference draws a random one
