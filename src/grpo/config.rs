@@ -75,32 +75,6 @@ pub struct GrpoConfig {
     /// (OpenRLHF's `--remote_rm_url` shape; see the README).
     #[arg(long, conflicts_with = "reward_model")]
     pub reward_url: Option<String>,
-    /// --reward-url: seconds allowed for one request.
-    #[arg(long, default_value_t = 120.0)]
-    pub reward_timeout: f64,
-    /// --reward-url: retries after a failed request (connection errors, timeouts, HTTP
-    /// 429 and 5xx, unreadable answers), with exponential backoff and jitter.
-    #[arg(long, default_value_t = 5)]
-    pub reward_retries: u32,
-    /// --reward-url: first backoff in seconds (doubled per retry, at most 60 s).
-    #[arg(long, default_value_t = 1.0)]
-    pub reward_backoff: f64,
-    /// --reward-url: requests in flight at once.
-    #[arg(long, default_value_t = 4)]
-    pub reward_concurrency: usize,
-    /// --reward-url: completions per request.
-    #[arg(long, default_value_t = 16)]
-    pub reward_batch_size: usize,
-    /// --reward-url: the answer cache folder (default: ~/.cache/rmtk/reward).
-    #[arg(long)]
-    pub reward_cache: Option<PathBuf>,
-    /// --reward-url: don't read or write the answer cache.
-    #[arg(long, conflicts_with = "reward_cache")]
-    pub no_reward_cache: bool,
-    /// --reward-url: the environment variable holding the API key, sent as
-    /// `Authorization: Bearer KEY` when set (never printed).
-    #[arg(long, default_value = "REWARD_API_KEY")]
-    pub reward_api_key_env: String,
     /// Training prompts (parquet or JSONL): a prompt as text or messages, optional
     /// IFEval-style `instruction_id_list` + `kwargs`, optional free-text `constraints`.
     #[arg(long, num_args = 1.., required_unless_present = "resume")]
@@ -116,6 +90,10 @@ pub struct GrpoConfig {
     pub kwargs_column: String,
     #[arg(long, default_value = "constraints")]
     pub constraints_column: String,
+    /// The rubric column (optional in the files): items {criterion, weight, hard,
+    /// check}; hard items gate like constraints, soft items give a score in [0, 1].
+    #[arg(long, default_value = "rubric")]
+    pub rubric_column: String,
     /// Feed prompts to the policy as raw text instead of through its chat template.
     #[arg(long)]
     pub no_chat: bool,
@@ -156,6 +134,11 @@ pub struct GrpoConfig {
     /// (the writing reward's is 1).
     #[arg(long, default_value_t = 1.0)]
     pub constraint_weight: f64,
+    /// The weight of a prompt's rubric score (its soft items, in [0, 1]), added to the
+    /// writing reward before mixing (--mixing gdpo: the normalised score's weight); 0
+    /// ignores it.
+    #[arg(long, default_value_t = 1.0)]
+    pub rubric_weight: f64,
     #[arg(long, value_enum, default_value = "keep")]
     pub overlong: Overlong,
     /// --overlong soft: the length of the linear ramp before --max-new-tokens.
@@ -346,14 +329,8 @@ impl GrpoConfig {
         if self.reward_model.is_some() && self.reward_url.is_some() {
             bail!("--reward-model and --reward-url are two writing rewards: give one");
         }
-        if self.reward_concurrency == 0 || self.reward_batch_size == 0 {
-            bail!("--reward-concurrency and --reward-batch-size must be at least 1");
-        }
-        if !(self.reward_timeout.is_finite() && self.reward_timeout > 0.0) {
-            bail!("--reward-timeout must be a positive number of seconds");
-        }
-        if !(self.reward_backoff.is_finite() && self.reward_backoff >= 0.0) {
-            bail!("--reward-backoff must be a number of seconds >= 0");
+        if !(self.rubric_weight.is_finite() && self.rubric_weight >= 0.0) {
+            bail!("--rubric-weight must be a number >= 0");
         }
         if self.overlong == Overlong::Soft && self.overlong_cache > self.max_new_tokens {
             bail!("--overlong-cache must not exceed --max-new-tokens");
@@ -365,26 +342,9 @@ impl GrpoConfig {
 
     /// The reward endpoint's options (the API key read from its variable), with
     /// --reward-url.
-    pub fn reward_url_options(&self) -> Option<super::reward_url::RewardUrlOptions> {
+    pub fn reward_url_options(&self) -> Option<crate::verify::reward_url::RewardUrlOptions> {
         let url = self.reward_url.as_deref()?;
-        Some(super::reward_url::RewardUrlOptions {
-            api_key: crate::verify::http::Secret::from_env(&self.reward_api_key_env),
-            concurrency: self.reward_concurrency,
-            batch_size: self.reward_batch_size,
-            timeout: std::time::Duration::from_secs_f64(self.reward_timeout),
-            retries: self.reward_retries,
-            backoff: std::time::Duration::from_secs_f64(self.reward_backoff),
-            max_backoff: std::time::Duration::from_secs(60),
-            cache_dir: if self.no_reward_cache {
-                None
-            } else {
-                Some(match &self.reward_cache {
-                    Some(dir) => dir.clone(),
-                    None => crate::verify::http::default_cache_dir("reward"),
-                })
-            },
-            ..super::reward_url::RewardUrlOptions::new(url)
-        })
+        Some(self.verifier.reward.options(url))
     }
 
     pub fn output(&self) -> &std::path::Path {

@@ -7,6 +7,11 @@
 //! `delta = max(0, (n * r_max_vio + n * gamma - sum(r)) / (n - k))`, which makes
 //! `r_j - delta <= mean(r') - gamma` for every violator `j`: a violator can never
 //! out-score the group average, however well it is written.
+//!
+//! A rubric's soft score (in [0, 1], [`crate::verify::rubric`]) joins the writing
+//! reward: `r + w_rubric * score` before RLMR's penalty (so the guarantee holds for the
+//! sum), or as a third reward normalised within the group under GDPO. Hard rubric items
+//! are part of the verdict.
 
 use serde::Serialize;
 
@@ -44,6 +49,9 @@ pub struct MixConfig {
     pub gamma: f64,
     /// Weight of the verdict under `Mixing::Fixed` and `Mixing::Gdpo`.
     pub constraint_weight: f64,
+    /// Weight of the rubric score (added to the writing reward; under GDPO, the weight
+    /// of the normalised rubric score).
+    pub rubric_weight: f64,
 }
 
 /// The epsilon under each reward's group standard deviation in GDPO (TRL's constant).
@@ -101,10 +109,41 @@ pub fn rlmr_delta(rewards: &[f64], pass: &[bool], gamma: f64) -> Option<f64> {
     Some(((n * max_vio + n * gamma - sum) / (n - k)).max(0.0))
 }
 
-/// Mix one group's writing rewards with its verdicts.
+/// Mix one group's writing rewards with its verdicts (no rubric).
 pub fn mix(writing: &[f64], pass: &[bool], cfg: &MixConfig) -> MixedGroup {
+    mix_with_rubric(writing, pass, &[], cfg)
+}
+
+/// Mix one group's writing rewards, rubric scores and verdicts. `rubric` holds each
+/// response's rubric score in [0, 1] (0 for a response without one; empty: no
+/// rubric at all). Under rlmr, fixed and writing-only, `r + w_rubric * score` takes the
+/// writing reward's place (RLMR's penalty is computed on the sum, so a violator still
+/// trails the group mean by gamma); under gdpo the score is a third reward, normalised
+/// within the group and weighted `w_rubric`; constraint-only ignores it.
+pub fn mix_with_rubric(
+    writing: &[f64],
+    pass: &[bool],
+    rubric: &[f64],
+    cfg: &MixConfig,
+) -> MixedGroup {
     assert_eq!(writing.len(), pass.len(), "one verdict per response");
+    assert!(
+        rubric.is_empty() || rubric.len() == writing.len(),
+        "one rubric score per response"
+    );
     let violators = pass.iter().filter(|p| !**p).count();
+    let with_rubric: Vec<f64>;
+    let quality = if rubric.is_empty() || cfg.mixing == Mixing::Gdpo {
+        writing
+    } else {
+        with_rubric = writing
+            .iter()
+            .zip(rubric)
+            .map(|(r, s)| r + cfg.rubric_weight * s)
+            .collect();
+        &with_rubric
+    };
+    let writing = quality;
     let (rewards, delta) = match cfg.mixing {
         Mixing::WritingOnly => (writing.to_vec(), 0.0),
         Mixing::ConstraintOnly => (pass.iter().map(|&p| f64::from(u8::from(p))).collect(), 0.0),
@@ -118,10 +157,15 @@ pub fn mix(writing: &[f64], pass: &[bool], cfg: &MixConfig) -> MixedGroup {
         ),
         Mixing::Gdpo => {
             let verdicts: Vec<f64> = pass.iter().map(|&p| f64::from(u8::from(p))).collect();
-            (
-                gdpo_group(&[writing, &verdicts], &[1.0, cfg.constraint_weight]),
-                0.0,
-            )
+            let rewards = if rubric.is_empty() {
+                gdpo_group(&[writing, &verdicts], &[1.0, cfg.constraint_weight])
+            } else {
+                gdpo_group(
+                    &[writing, &verdicts, rubric],
+                    &[1.0, cfg.constraint_weight, cfg.rubric_weight],
+                )
+            };
+            (rewards, 0.0)
         }
         Mixing::Rlmr => {
             // A group of violators only is dropped by the filter; its rewards stay as
@@ -255,6 +299,7 @@ mod tests {
         mixing: Mixing::Rlmr,
         gamma: 1.0,
         constraint_weight: 1.0,
+        rubric_weight: 1.0,
     };
 
     fn random_group(rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<bool>, f64) {
@@ -306,6 +351,92 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn under_rlmr_with_a_rubric_a_hard_item_violator_still_gets_a_negative_advantage() {
+        // A hard rubric item that fails makes the response a violator (its verdict is
+        // false), however high its rubric and writing scores: RLMR's penalty is
+        // computed on writing + w * rubric, so the violator trails the mean by gamma.
+        let mut rng = ChaCha8Rng::seed_from_u64(1414);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let (r, pass, gamma) = random_group(&mut rng);
+            let k = pass.iter().filter(|p| !**p).count();
+            if k == 0 || k == r.len() {
+                continue;
+            }
+            // Violators with the best rubric scores, the rest anything.
+            let rubric: Vec<f64> = pass
+                .iter()
+                .map(|&p| if p { rng.random::<f64>() } else { 1.0 })
+                .collect();
+            let w = [0.0, 0.5, 1.0, 10.0, 1e3][rng.random_range(0..5)];
+            let cfg = MixConfig {
+                gamma,
+                rubric_weight: w,
+                ..RLMR
+            };
+            let g = mix_with_rubric(&r, &pass, &rubric, &cfg);
+            let sum: Vec<f64> = r.iter().zip(&rubric).map(|(x, s)| x + w * s).collect();
+            let m = mean(&g.rewards);
+            let tol = 1e-9 * (1.0 + sum.iter().map(|x| x.abs()).fold(0.0, f64::max));
+            let adv = advantages(&g.rewards, AdvantageScale::Std, 1e-6);
+            for (i, &p) in pass.iter().enumerate() {
+                if p {
+                    assert_eq!(g.rewards[i], sum[i], "compliant: writing + w * rubric");
+                    continue;
+                }
+                assert!(g.rewards[i] <= m - gamma + tol, "{sum:?} {pass:?}");
+                if gamma > 0.0 {
+                    assert!(
+                        adv[i] < 0.0,
+                        "violator advantage {} in {sum:?} {pass:?}",
+                        adv[i]
+                    );
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn the_rubric_score_is_added_or_normalised_by_mixing() {
+        let writing = [0.3, 0.1, 0.9, 0.2];
+        let pass = [true, false, true, true];
+        let rubric = [0.5, 1.0, 0.0, 0.25];
+        let cfg = |mixing| MixConfig {
+            mixing,
+            gamma: 1.0,
+            constraint_weight: 0.5,
+            rubric_weight: 2.0,
+        };
+        let fixed = mix_with_rubric(&writing, &pass, &rubric, &cfg(Mixing::Fixed));
+        assert_eq!(
+            fixed.rewards,
+            [0.3 + 1.0 + 0.5, 0.1 + 2.0, 0.9 + 0.5, 0.2 + 0.5 + 0.5]
+        );
+        let only = mix_with_rubric(&writing, &pass, &rubric, &cfg(Mixing::WritingOnly));
+        assert_eq!(only.rewards, [1.3, 2.1, 0.9, 0.7]);
+        let constraint = mix_with_rubric(&writing, &pass, &rubric, &cfg(Mixing::ConstraintOnly));
+        assert_eq!(constraint.rewards, [1.0, 0.0, 1.0, 1.0]);
+        let gdpo = mix_with_rubric(&writing, &pass, &rubric, &cfg(Mixing::Gdpo));
+        let want = gdpo_group(
+            &[&writing, &[1.0, 0.0, 1.0, 1.0], &rubric],
+            &[1.0, 0.5, 2.0],
+        );
+        assert_eq!(gdpo.rewards, want);
+        // GDPO stays invariant to the rubric score's shift.
+        let shifted: Vec<f64> = rubric.iter().map(|s| s + 0.5).collect();
+        let moved = mix_with_rubric(&writing, &pass, &shifted, &cfg(Mixing::Gdpo));
+        for (x, y) in gdpo.rewards.iter().zip(&moved.rewards) {
+            assert!((x - y).abs() < 1e-12);
+        }
+        // Without a rubric, mix is unchanged.
+        let plain = mix(&writing, &pass, &cfg(Mixing::Rlmr));
+        let empty = mix_with_rubric(&writing, &pass, &[], &cfg(Mixing::Rlmr));
+        assert_eq!(plain, empty);
     }
 
     #[test]
@@ -500,6 +631,7 @@ mod tests {
             mixing: Mixing::Gdpo,
             gamma: 1.0,
             constraint_weight: 0.5,
+            rubric_weight: 2.0,
         };
         let g = mix(&[0.3, 0.1, 0.9, 0.2], &[true, false, true, true], &cfg);
         let want = gdpo_group(&[&[0.3, 0.1, 0.9, 0.2], &[1.0, 0.0, 1.0, 1.0]], &[1.0, 0.5]);

@@ -28,7 +28,6 @@ pub mod config;
 pub mod loss;
 pub mod mixing;
 pub mod prompts;
-pub mod reward_url;
 pub mod rollout;
 pub mod trainer;
 pub mod trl_metrics;
@@ -127,6 +126,7 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
         ids: cfg.ids_column.clone(),
         kwargs: cfg.kwargs_column.clone(),
         constraints: cfg.constraints_column.clone(),
+        rubric: cfg.rubric_column.clone(),
     };
     let judge = cfg.has_judge();
     let train = read_prompts(&cfg.prompts, &columns, judge)?;
@@ -159,7 +159,9 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
         None => None,
     };
     let reward_url = match cfg.reward_url_options() {
-        Some(options) => Some(reward_url::RemoteReward::new(options).context("--reward-url")?),
+        Some(options) => {
+            Some(crate::verify::reward_url::RemoteReward::new(options).context("--reward-url")?)
+        }
         None => None,
     };
 

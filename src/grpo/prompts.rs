@@ -1,5 +1,6 @@
-//! The prompt set: each row's prompt (text or messages) and its constraints (IFEval
-//! instructions and/or free text), read once and checked before any model loads.
+//! The prompt set: each row's prompt (text or messages) and its constraints (IFEval /
+//! IFBench instructions, free text, a rubric), read once and checked before any model
+//! loads.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::data::Prompt;
 use crate::data::{DataError, Table, prompt_cell, read_table};
 use crate::verify::input::{kwargs_list, string_list};
+use crate::verify::rubric::Rubric;
 use crate::verify::{Constraint, ConstraintSet};
 
 /// One training or evaluation prompt.
@@ -29,6 +31,8 @@ pub struct PromptColumns {
     pub ids: String,
     pub kwargs: String,
     pub constraints: String,
+    /// Optional in the files.
+    pub rubric: String,
 }
 
 /// Reads every row of `files`. A row without listed constraints is only allowed when
@@ -88,7 +92,20 @@ fn read_row(
             .push_text(t)
             .map_err(|e| table.cell_error(row, &columns.constraints, e.to_string()))?;
     }
-    if !judge && !constraints.rules_only() {
+    let rubric = Rubric::parse(&cell(&columns.rubric), Some(&text))
+        .map_err(|e| table.cell_error(row, &columns.rubric, e.to_string()))?;
+    if !judge && let Some(k) = rubric.items().iter().position(|i| i.needs_judge()) {
+        return Err(table.cell_error(
+            row,
+            &columns.rubric,
+            format!(
+                "item {k} ({}) is checked by the judge; configure one (--judge-model, with --judge-url for a remote one)",
+                crate::data::truncate(&rubric.items()[k].criterion, 60)
+            ),
+        ));
+    }
+    constraints.set_rubric(rubric);
+    if !judge && constraints.needs_judge() {
         let undecided = constraints.iter().find_map(|c| match c {
             Constraint::Ifbench(inst) => inst.undecidable().map(|why| (inst.id(), why)),
             _ => None,
@@ -135,6 +152,7 @@ mod tests {
             ids: "instruction_id_list".into(),
             kwargs: "kwargs".into(),
             constraints: "constraints".into(),
+            rubric: "rubric".into(),
         }
     }
 

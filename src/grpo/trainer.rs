@@ -29,7 +29,6 @@ use super::config::{GrpoConfig, Overlong, mixing_name};
 use super::loss::{LossConfig, LossInputs, Normaliser, policy_loss};
 use super::mixing::{self, DropReason, FilterConfig, MixConfig, Mixing};
 use super::prompts::PromptRow;
-use super::reward_url::{RemoteReward, RewardItem};
 use super::rollout::{RolloutSeed, generate_groups};
 use super::trl_metrics::{self, LossMetrics, ZeroStdScope};
 use crate::data::prefs::{Content, SeqSpec};
@@ -47,6 +46,7 @@ use crate::train::{
     Updater,
 };
 use crate::train::{LossScale, checkpointing, loss_scale};
+use crate::verify::reward_url::{RemoteReward, RewardItem};
 use crate::verify::{Verdict, Verifier, VerifyItem, build_verifier};
 
 pub const ARGS_FILE: &str = "grpo_args.json";
@@ -127,6 +127,46 @@ fn constraint_type_counts(scored: &[Scored], rows: &[PromptRow]) -> Value {
     )
 }
 
+/// The rubric's metrics over `verdicts` (nothing when no verdict has a rubric):
+/// `rubric_score_mean`/`_std` over the completions with a score (TRL's per-reward names
+/// `rewards/rubric/mean`/`std` too), and `rubric_hard_pass_rate` over the hard items.
+fn rubric_metrics<'a>(rec: &mut Map<String, Value>, verdicts: impl Iterator<Item = &'a Verdict>) {
+    let (mut scores, mut hard, mut hard_passed, mut any) = (Vec::new(), 0usize, 0usize, false);
+    for v in verdicts {
+        any |= !v.rubric.is_empty();
+        scores.extend(v.rubric_score);
+        for item in v.rubric.iter().filter(|i| i.hard) {
+            hard += 1;
+            hard_passed += usize::from(item.verdict.pass);
+        }
+    }
+    if !any {
+        return;
+    }
+    if !scores.is_empty() {
+        let (m, s) = (mixing::mean(&scores), mixing::std_dev(&scores));
+        rec.insert("rubric_score_mean".into(), num(m));
+        rec.insert("rubric_score_std".into(), num(s));
+        rec.insert("rewards/rubric/mean".into(), num(m));
+        rec.insert("rewards/rubric/std".into(), num(s));
+    }
+    if hard > 0 {
+        rec.insert(
+            "rubric_hard_pass_rate".into(),
+            num(hard_passed as f64 / hard as f64),
+        );
+    }
+}
+
+/// A verdict's per-item rubric scores (null without a rubric).
+fn rubric_scores(v: &Verdict) -> Value {
+    if v.rubric.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(v.rubric.iter().map(|i| num(i.score)).collect())
+    }
+}
+
 /// A group's outcome.
 struct GroupOutcome {
     delta: f64,
@@ -189,6 +229,7 @@ impl<B: FusedOps> WritingScorer<'_, B> {
                     .map(|((_, _, response), (prompt, name))| RewardItem {
                         prompt,
                         response,
+                        label: "",
                         name,
                     })
                     .collect();
@@ -461,6 +502,8 @@ fn evaluate<B: FusedOps>(
     };
     let passes = verdicts.iter().filter(|v| v.pass).count();
     let lens: Vec<f64> = flat.iter().map(|(_, c)| c.ids.len() as f64).collect();
+    let mut rubric_rec = Map::new();
+    rubric_metrics(&mut rubric_rec, verdicts.iter());
     let truncated = flat.iter().filter(|(_, c)| c.truncated()).count();
     let mut rec = Map::new();
     rec.insert("step".into(), json!(step));
@@ -475,6 +518,7 @@ fn evaluate<B: FusedOps>(
         rec.insert("writing_reward_mean".into(), num(m));
         rec.insert("writing_reward_std".into(), num(s));
     }
+    rec.extend(rubric_rec);
     rec.insert("response_len_mean".into(), num(mixing::mean(&lens)));
     rec.insert(
         "response_len_max".into(),
@@ -505,6 +549,8 @@ fn evaluate<B: FusedOps>(
                 "completion": c.text,
                 "pass": v.pass,
                 "reasons": v.reasons().collect::<Vec<_>>(),
+                "rubric_score": v.rubric_score.map(num),
+                "rubric_scores": rubric_scores(v),
                 "writing_reward": writing.as_ref().map(|w| num(w[i])),
                 "tokens": c.ids.len(),
                 "truncated": c.truncated(),
@@ -755,6 +801,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         mixing: cfg.mixing,
         gamma: cfg.gamma,
         constraint_weight: cfg.constraint_weight,
+        rubric_weight: cfg.rubric_weight,
     };
     let filter_cfg = FilterConfig {
         high: cfg.filter_high,
@@ -939,7 +986,21 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     }
                 }
                 let pass: Vec<bool> = members.iter().map(|&i| scored[i].verdict.pass).collect();
-                let mut mixed = mixing::mix(&writing, &pass, &mix_cfg);
+                // The group's rubric scores, when its prompt has a rubric (0 for a
+                // response without a score: its rubric has no weighted soft item).
+                let rubric: Vec<f64> = if job.train[scored[first].prompt]
+                    .constraints
+                    .rubric()
+                    .is_empty()
+                {
+                    Vec::new()
+                } else {
+                    members
+                        .iter()
+                        .map(|&i| scored[i].verdict.rubric_score.unwrap_or(0.0))
+                        .collect()
+                };
+                let mut mixed = mixing::mix_with_rubric(&writing, &pass, &rubric, &mix_cfg);
                 if cfg.overlong == Overlong::Soft && cfg.mixing == Mixing::ConstraintOnly {
                     for (r, &i) in mixed.rewards.iter_mut().zip(&members) {
                         *r += cfg.overlong_penalty
@@ -960,7 +1021,9 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 for (k, &i) in members.iter().enumerate() {
                     scored[i].reward = mixed.rewards[k];
                     scored[i].trl_reward = if cfg.mixing == Mixing::Gdpo {
-                        writing[k] + cfg.constraint_weight * f64::from(u8::from(pass[k]))
+                        writing[k]
+                            + cfg.constraint_weight * f64::from(u8::from(pass[k]))
+                            + cfg.rubric_weight * rubric.get(k).copied().unwrap_or(0.0)
                     } else {
                         mixed.rewards[k]
                     };
@@ -1007,6 +1070,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             rec.insert("writing_reward_mean".into(), num(w_mean));
             rec.insert("writing_reward_std".into(), num(w_std));
         }
+        rubric_metrics(&mut rec, scored.iter().map(|s| &s.verdict));
         rec.insert("generation_rounds".into(), json!(rounds));
         rec.insert("response_len_mean".into(), num(mixing::mean(&lens)));
         rec.insert(
@@ -1059,6 +1123,8 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     "writing_reward": scorer.is_some().then(|| num(s.writing)),
                     "pass": s.verdict.pass,
                     "reasons": s.verdict.reasons().collect::<Vec<_>>(),
+                    "rubric_score": s.verdict.rubric_score.map(num),
+                    "rubric_scores": rubric_scores(&s.verdict),
                     "reward": num(s.reward),
                     "advantage": num(s.advantage),
                     "kept": s.kept,

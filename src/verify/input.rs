@@ -8,7 +8,8 @@
 //! 3. neither (both absent, null or empty): the judge reads the constraints from the
 //!    prompt.
 //!
-//! A row may have both 1 and 2. Lists stored as JSON text (as parquet writers often
+//! A row may have both 1 and 2, and any row may carry a `rubric` (weighted items checked
+//! by the rules, the judge or an endpoint: [`super::rubric`]). Lists stored as JSON text (as parquet writers often
 //! store nested columns) are read as lists; a single string is one id or one
 //! constraint. Every problem is an error naming the file, the row and the column.
 
@@ -27,6 +28,7 @@ pub struct ColumnNames {
     pub ids: Option<String>,
     pub kwargs: Option<String>,
     pub constraints: Option<String>,
+    pub rubric: Option<String>,
 }
 
 /// The columns a table's rows are read from.
@@ -37,6 +39,7 @@ pub struct Columns {
     pub ids: Option<String>,
     pub kwargs: Option<String>,
     pub constraints: Option<String>,
+    pub rubric: Option<String>,
 }
 
 impl Columns {
@@ -78,8 +81,9 @@ impl Columns {
             ids: optional(&names.ids, "instruction_id_list")?,
             kwargs: optional(&names.kwargs, "kwargs")?,
             constraints: optional(&names.constraints, "constraints")?,
+            rubric: optional(&names.rubric, "rubric")?,
         };
-        if mode == Mode::Rules && columns.ids.is_none() {
+        if mode == Mode::Rules && columns.ids.is_none() && columns.rubric.is_none() {
             return Err(DataError::File {
                 path: table.path.clone(),
                 message: format!(
@@ -102,6 +106,13 @@ pub struct RowInput {
     pub form: Form,
 }
 
+impl RowInput {
+    /// Whether the row carries a rubric.
+    pub fn has_rubric(&self) -> bool {
+        !self.constraints.rubric().is_empty()
+    }
+}
+
 /// The form a row's constraints take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
@@ -109,6 +120,8 @@ pub enum Form {
     Text,
     Both,
     Prompt,
+    /// A rubric and no listed constraint.
+    Rubric,
 }
 
 /// How many rows take each form, and how many are bad.
@@ -118,6 +131,8 @@ pub struct FormCounts {
     pub text: usize,
     pub both: usize,
     pub prompt: usize,
+    /// Rows with a rubric (whatever else they list).
+    pub rubric: usize,
     pub bad: usize,
 }
 
@@ -130,8 +145,10 @@ impl FormCounts {
                 Ok(Form::Text) => counts.text += 1,
                 Ok(Form::Both) => counts.both += 1,
                 Ok(Form::Prompt) => counts.prompt += 1,
+                Ok(Form::Rubric) => {}
                 Err(_) => counts.bad += 1,
             }
+            counts.rubric += usize::from(row.as_ref().is_ok_and(RowInput::has_rubric));
         }
         counts
     }
@@ -144,6 +161,7 @@ impl fmt::Display for FormCounts {
             (self.text, "with free-text constraints"),
             (self.both, "with both"),
             (self.prompt, "with constraints only in the prompt"),
+            (self.rubric, "with a rubric"),
             (self.bad, "bad"),
         ]
         .iter()
@@ -242,10 +260,27 @@ fn parse_row(
             )
         })?;
     }
+    if let Some(column) = &columns.rubric {
+        let rubric = super::rubric::Rubric::parse(cell(column), Some(&prompt))
+            .map_err(|e| err(column, e.to_string()))?;
+        if mode == Mode::Rules
+            && let Some(k) = rubric.items().iter().position(|i| i.needs_judge())
+        {
+            return Err(err(
+                column,
+                format!(
+                    "item {k} ({}) is checked by the judge, which needs --judge-model (with --judge-url for a remote one)",
+                    truncate(&rubric.items()[k].criterion, 60)
+                ),
+            ));
+        }
+        constraints.set_rubric(rubric);
+    }
     let form = match (ids.is_empty(), texts.is_empty()) {
         (false, true) => Form::Ifeval,
         (true, false) => Form::Text,
         (false, false) => Form::Both,
+        (true, true) if !constraints.rubric().is_empty() => Form::Rubric,
         (true, true) => Form::Prompt,
     };
     if mode == Mode::Rules {
@@ -263,7 +298,7 @@ fn parse_row(
                     message: "lists no constraints; reading them from the prompt needs a judge (--judge-model, with --judge-url for a remote one)".into(),
                 });
             }
-            Form::Ifeval => {}
+            Form::Ifeval | Form::Rubric => {}
         }
     }
     Ok(RowInput {

@@ -51,6 +51,8 @@ pub mod input;
 pub mod judge;
 mod output;
 pub mod remote;
+pub mod reward_url;
+pub mod rubric;
 pub mod rules;
 
 use crate::kernels::FusedOps;
@@ -199,6 +201,7 @@ fn either_benchmark(error: RuleError) -> RuleError {
 #[derive(Debug, Clone, Default)]
 pub struct ConstraintSet {
     constraints: Vec<Constraint>,
+    rubric: rubric::Rubric,
 }
 
 impl ConstraintSet {
@@ -243,7 +246,10 @@ impl ConstraintSet {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(ConstraintSet { constraints })
+        Ok(ConstraintSet {
+            constraints,
+            rubric: rubric::Rubric::default(),
+        })
     }
 
     /// Free-text constraints, for the judge.
@@ -270,10 +276,21 @@ impl ConstraintSet {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.constraints.is_empty()
+    /// The prompt's rubric (its hard items gate, its soft items score).
+    pub fn set_rubric(&mut self, rubric: rubric::Rubric) {
+        self.rubric = rubric;
     }
 
+    pub fn rubric(&self) -> &rubric::Rubric {
+        &self.rubric
+    }
+
+    /// No constraint and no rubric: the judge reads the constraints from the prompt.
+    pub fn is_empty(&self) -> bool {
+        self.constraints.is_empty() && self.rubric.is_empty()
+    }
+
+    /// The listed constraints (the rubric's items not counted).
     pub fn len(&self) -> usize {
         self.constraints.len()
     }
@@ -286,10 +303,25 @@ impl ConstraintSet {
         &self.constraints
     }
 
-    /// Whether the rules decide every constraint (and there is at least one): the rules
-    /// alone can verify it.
+    /// Whether the rules decide every constraint and every rubric item (and there is at
+    /// least one): the rules alone can verify it.
     pub fn rules_only(&self) -> bool {
-        !self.is_empty() && self.constraints.iter().all(Constraint::by_rules)
+        !self.is_empty()
+            && self.constraints.iter().all(Constraint::by_rules)
+            && self
+                .rubric
+                .items()
+                .iter()
+                .all(|i| matches!(&i.check, rubric::ItemCheck::Rule(c) if c.by_rules()))
+    }
+
+    /// Whether verifying needs a judge: nothing listed (the judge reads the prompt), a
+    /// free-text constraint, an instruction the rules cannot decide here, or a rubric
+    /// item for the judge.
+    pub fn needs_judge(&self) -> bool {
+        self.is_empty()
+            || !self.constraints.iter().all(Constraint::by_rules)
+            || self.rubric.needs_judge()
     }
 }
 
@@ -306,6 +338,8 @@ pub struct VerifyItem<'a> {
 pub enum Checker {
     Rules,
     Judge,
+    /// An endpoint of your own (a rubric item's URL check).
+    Url,
 }
 
 impl Checker {
@@ -313,6 +347,7 @@ impl Checker {
         match self {
             Checker::Rules => "rules",
             Checker::Judge => "judge",
+            Checker::Url => "url",
         }
     }
 }
@@ -335,17 +370,40 @@ pub struct ConstraintVerdict {
     pub note: Option<String>,
 }
 
-/// The verdict on one response: `pass` when every constraint is met.
+/// The verdict on one response: `pass` when every constraint is met and every hard
+/// rubric item passes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub pass: bool,
     pub checks: Vec<ConstraintVerdict>,
+    /// One verdict per rubric item, in order (empty without a rubric).
+    pub rubric: Vec<rubric::ItemVerdict>,
+    /// The soft items' weighted score in [0, 1] ([`rubric::rubric_score`]).
+    pub rubric_score: Option<f64>,
 }
 
 impl Verdict {
-    /// The failure reasons, in constraint order.
+    /// A verdict on listed constraints alone (no rubric).
+    pub fn of_checks(checks: Vec<ConstraintVerdict>) -> Verdict {
+        Verdict {
+            pass: checks.iter().all(|c| c.pass),
+            checks,
+            rubric: Vec::new(),
+            rubric_score: None,
+        }
+    }
+
+    /// The failure reasons: the constraints', then the hard rubric items', in order.
     pub fn reasons(&self) -> impl Iterator<Item = &str> {
-        self.checks.iter().filter_map(|c| c.reason.as_deref())
+        self.checks
+            .iter()
+            .filter_map(|c| c.reason.as_deref())
+            .chain(
+                self.rubric
+                    .iter()
+                    .filter(|i| i.hard)
+                    .filter_map(|i| i.verdict.reason.as_deref()),
+            )
     }
 }
 
@@ -353,7 +411,7 @@ impl Verdict {
 pub const PROMPT_LABEL: &str = "(the constraints stated in the prompt)";
 
 /// Why a batch could not be verified.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     /// An item needs a judge and the verifier has none.
     #[error(
@@ -362,12 +420,29 @@ pub enum VerifyError {
     NeedsJudge { item: usize, what: &'static str },
     #[error(transparent)]
     Judge(#[from] JudgeError),
+    /// A rubric item's endpoint failed.
+    #[error("rubric check: {0}")]
+    Url(#[from] reward_url::RewardError),
+    /// A rubric item's endpoint answered a score outside [0, 1].
+    #[error(
+        "rubric check {url}: the score of {item} is {score}, outside [0, 1] (a rubric item's score is a probability-like number)"
+    )]
+    ScoreRange {
+        url: String,
+        item: String,
+        score: f64,
+    },
 }
 
 impl VerifyError {
-    /// True when a remote judge's endpoint stayed unreachable through its retries.
+    /// True when a remote judge's or a rubric item's endpoint stayed unreachable
+    /// through its retries.
     pub fn is_endpoint_down(&self) -> bool {
-        matches!(self, VerifyError::Judge(e) if e.is_endpoint_down())
+        match self {
+            VerifyError::Judge(e) => e.is_endpoint_down(),
+            VerifyError::Url(e) => e.is_endpoint_down(),
+            _ => false,
+        }
     }
 }
 
@@ -396,12 +471,35 @@ impl Default for VerifierOptions {
 pub struct Verifier {
     options: VerifierOptions,
     judge: Option<Box<dyn Judge + Send>>,
+    /// How rubric items' endpoints are called, and one client per URL (made on first
+    /// use, kept for its cache and counts).
+    reward: reward_url::RewardArgs,
+    endpoints: std::sync::Mutex<BTreeMap<String, std::sync::Arc<reward_url::RemoteReward>>>,
 }
 
 /// What one constraint of one item becomes.
 enum Slot {
     Rule(usize),
     Judge(usize, Cow<'static, str>),
+}
+
+/// What one rubric item of one response becomes.
+enum ItemSlot {
+    /// Decided by the rules.
+    Rule,
+    /// The judge's answer to query `q`.
+    Judge(usize),
+    /// The endpoint's score of URL query `q`.
+    Url(usize),
+}
+
+/// One call to a rubric item's endpoint.
+struct UrlQuery<'a> {
+    url: &'a str,
+    prompt: &'a str,
+    response: &'a str,
+    criterion: &'a str,
+    name: String,
 }
 
 impl Verifier {
@@ -413,7 +511,36 @@ impl Verifier {
                 ..VerifierOptions::default()
             },
             judge: None,
+            reward: reward_url::RewardArgs::default(),
+            endpoints: Default::default(),
         }
+    }
+
+    /// Calls rubric items' endpoints with these options (default: the command line's
+    /// defaults without a cache).
+    pub fn with_reward_args(mut self, reward: reward_url::RewardArgs) -> Verifier {
+        self.reward = reward;
+        self.endpoints = Default::default();
+        self
+    }
+
+    /// The requests made to rubric endpoints so far, one line per URL.
+    pub fn endpoint_stats(&self) -> Vec<String> {
+        let endpoints = self.endpoints.lock().expect("not poisoned");
+        endpoints
+            .iter()
+            .map(|(url, e)| format!("{url}: {}", e.describe_stats()))
+            .collect()
+    }
+
+    fn endpoint(&self, url: &str) -> Result<std::sync::Arc<reward_url::RemoteReward>, VerifyError> {
+        let mut endpoints = self.endpoints.lock().expect("not poisoned");
+        if let Some(e) = endpoints.get(url) {
+            return Ok(e.clone());
+        }
+        let e = std::sync::Arc::new(reward_url::RemoteReward::new(self.reward.options(url))?);
+        endpoints.insert(url.to_owned(), e.clone());
+        Ok(e)
     }
 
     /// A verifier with `options`; the judge and hybrid modes need a `judge`.
@@ -433,7 +560,12 @@ impl Verifier {
                 options.mode.as_str()
             )));
         }
-        Ok(Verifier { options, judge })
+        Ok(Verifier {
+            options,
+            judge,
+            reward: reward_url::RewardArgs::default(),
+            endpoints: Default::default(),
+        })
     }
 
     pub fn options(&self) -> &VerifierOptions {
@@ -447,11 +579,13 @@ impl Verifier {
 
     /// Verdicts for `items`, in order. Rules run in parallel over items; every judge
     /// query of the call goes to the judge at once (batched, or concurrent for a
-    /// remote judge).
+    /// remote judge), and every rubric URL check to its endpoint (batched, concurrent).
     pub fn verify(&self, items: &[VerifyItem<'_>]) -> Result<Vec<Verdict>, VerifyError> {
         let use_rules = self.options.mode != Mode::Judge;
         let mut queries: Vec<JudgeQuery<'_>> = Vec::new();
+        let mut url_queries: Vec<UrlQuery<'_>> = Vec::new();
         let mut plans: Vec<Vec<Slot>> = Vec::with_capacity(items.len());
+        let mut item_plans: Vec<Vec<ItemSlot>> = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let needs_judge = |what| -> Result<(), VerifyError> {
                 match self.judge {
@@ -493,56 +627,197 @@ impl Verifier {
                 }
             }
             plans.push(plan);
+            let rubric_items = item.constraints.rubric().items();
+            let mut item_plan = Vec::with_capacity(rubric_items.len());
+            for (k, ri) in rubric_items.iter().enumerate() {
+                let question = match &ri.check {
+                    rubric::ItemCheck::Rule(c) if use_rules && c.by_rules() => {
+                        item_plan.push(ItemSlot::Rule);
+                        continue;
+                    }
+                    rubric::ItemCheck::Url(url) => {
+                        item_plan.push(ItemSlot::Url(url_queries.len()));
+                        url_queries.push(UrlQuery {
+                            url,
+                            prompt: item.prompt,
+                            response: item.response,
+                            criterion: &ri.criterion,
+                            name: format!("item {index}, rubric item {k}"),
+                        });
+                        continue;
+                    }
+                    rubric::ItemCheck::Rule(c) => c.as_text(),
+                    rubric::ItemCheck::Judge(q) => Cow::Borrowed(q.as_str()),
+                };
+                needs_judge("a rubric item checked by the judge")?;
+                item_plan.push(ItemSlot::Judge(queries.len()));
+                queries.push(JudgeQuery {
+                    instruction: item.prompt,
+                    constraint: question,
+                    response: item.response,
+                });
+            }
+            item_plans.push(item_plan);
         }
         let loose = self.options.loose;
-        let rule_checks: Vec<Vec<Option<rules::Check>>> = items
+        // Per item: the rules' checks of its constraints, then of its rubric items.
+        type Checks = Vec<Option<rules::Check>>;
+        let rule_checks: Vec<(Checks, Checks)> = items
             .par_iter()
             .zip(&plans)
-            .map(|(item, plan)| {
+            .zip(&item_plans)
+            .map(|((item, plan), item_plan)| {
                 let constraints = item.constraints.as_slice();
-                plan.iter()
+                let listed = plan
+                    .iter()
                     .map(|slot| match slot {
                         Slot::Rule(k) => constraints[*k].check(item.response, loose),
                         Slot::Judge(..) => None,
                     })
-                    .collect()
+                    .collect();
+                let rubric_items = item.constraints.rubric().items();
+                let rubric = item_plan
+                    .iter()
+                    .zip(rubric_items)
+                    .map(|(slot, ri)| match (slot, &ri.check) {
+                        (ItemSlot::Rule, rubric::ItemCheck::Rule(c)) => {
+                            c.check(item.response, loose)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                (listed, rubric)
             })
             .collect();
         let answers = match (&self.judge, queries.is_empty()) {
             (Some(judge), false) => judge.judge(&queries)?,
             _ => Vec::new(),
         };
+        let url_scores = self.score_urls(&url_queries)?;
         let threshold = self.options.threshold;
         let verdicts = plans
             .into_iter()
+            .zip(item_plans)
             .zip(rule_checks)
             .zip(items)
-            .map(|((plan, checks), item)| {
+            .map(|(((plan, item_plan), (checks, rubric_checks)), item)| {
                 let constraints = item.constraints.as_slice();
                 let checks: Vec<ConstraintVerdict> = plan
                     .into_iter()
                     .zip(checks)
                     .map(|(slot, check)| match (slot, check) {
-                        (Slot::Rule(k), Some(check)) => ConstraintVerdict {
-                            constraint: constraints[k].label().into_owned(),
-                            checker: Checker::Rules,
-                            pass: check.pass,
-                            reason: check.reason,
-                            probability: None,
-                            rationale: None,
-                            note: None,
-                        },
+                        (Slot::Rule(k), Some(check)) => {
+                            rule_verdict(constraints[k].label().into_owned(), check)
+                        }
                         (Slot::Judge(q, label), _) => judge_verdict(&label, &answers[q], threshold),
                         (Slot::Rule(k), None) => unreachable!("rule slot {k} has a check"),
                     })
                     .collect();
+                let rubric: Vec<rubric::ItemVerdict> = item_plan
+                    .into_iter()
+                    .zip(rubric_checks)
+                    .zip(item.constraints.rubric().items())
+                    .map(|((slot, check), ri)| {
+                        let (verdict, score) = match (slot, check) {
+                            (ItemSlot::Rule, Some(check)) => {
+                                let score = f64::from(u8::from(check.pass));
+                                (rule_verdict(ri.criterion.clone(), check), score)
+                            }
+                            (ItemSlot::Judge(q), _) => {
+                                let answer = &answers[q];
+                                let score = answer.probability.map_or(0.0, f64::from);
+                                (judge_verdict(&ri.criterion, answer, threshold), score)
+                            }
+                            (ItemSlot::Url(q), _) => {
+                                let score = url_scores[q];
+                                (url_verdict(&ri.criterion, score, threshold), score)
+                            }
+                            (ItemSlot::Rule, None) => unreachable!("a rule item has a check"),
+                        };
+                        rubric::ItemVerdict {
+                            verdict,
+                            score,
+                            hard: ri.hard,
+                            weight: ri.weight,
+                        }
+                    })
+                    .collect();
                 Verdict {
-                    pass: checks.iter().all(|c| c.pass),
+                    pass: checks.iter().all(|c| c.pass)
+                        && rubric.iter().all(|i| !i.hard || i.verdict.pass),
+                    rubric_score: rubric::rubric_score(&rubric),
                     checks,
+                    rubric,
                 }
             })
             .collect();
         Ok(verdicts)
+    }
+
+    /// The endpoints' scores of `queries`, in order: one batched, concurrent call per
+    /// URL; every score must lie in [0, 1].
+    fn score_urls(&self, queries: &[UrlQuery<'_>]) -> Result<Vec<f64>, VerifyError> {
+        let mut by_url: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (q, query) in queries.iter().enumerate() {
+            by_url.entry(query.url).or_default().push(q);
+        }
+        let mut scores = vec![0.0; queries.len()];
+        for (url, members) in by_url {
+            let endpoint = self.endpoint(url)?;
+            let reward_items: Vec<reward_url::RewardItem<'_>> = members
+                .iter()
+                .map(|&q| reward_url::RewardItem {
+                    prompt: queries[q].prompt,
+                    response: queries[q].response,
+                    label: queries[q].criterion,
+                    name: queries[q].name.clone(),
+                })
+                .collect();
+            let got = endpoint.score(&reward_items)?;
+            for (&q, score) in members.iter().zip(got) {
+                if !(0.0..=1.0).contains(&score) {
+                    return Err(VerifyError::ScoreRange {
+                        url: url.to_owned(),
+                        item: queries[q].name.clone(),
+                        score,
+                    });
+                }
+                scores[q] = score;
+            }
+        }
+        Ok(scores)
+    }
+}
+
+/// The rules' verdict on a constraint or rubric item.
+fn rule_verdict(label: String, check: rules::Check) -> ConstraintVerdict {
+    ConstraintVerdict {
+        constraint: label,
+        checker: Checker::Rules,
+        pass: check.pass,
+        reason: check.reason,
+        probability: None,
+        rationale: None,
+        note: None,
+    }
+}
+
+/// A rubric endpoint's score as a verdict.
+fn url_verdict(label: &str, score: f64, threshold: f32) -> ConstraintVerdict {
+    let pass = score >= f64::from(threshold);
+    ConstraintVerdict {
+        constraint: label.to_owned(),
+        checker: Checker::Url,
+        pass,
+        reason: (!pass).then(|| {
+            format!(
+                "{}: the endpoint scored {score:.2} < {threshold:.2}",
+                data::truncate(label, 60)
+            )
+        }),
+        probability: None,
+        rationale: None,
+        note: None,
     }
 }
 
@@ -656,6 +931,9 @@ pub struct VerifierArgs {
     pub loose: bool,
     #[command(flatten)]
     pub judge: JudgeArgs,
+    /// Reward endpoints: GRPO's --reward-url and rubric items checked by a URL.
+    #[command(flatten)]
+    pub reward: reward_url::RewardArgs,
 }
 
 /// Which judge the arguments configure.
@@ -726,6 +1004,7 @@ impl VerifierArgs {
             bail!("--judge-backoff must be a number of seconds >= 0");
         }
         self.template()?;
+        self.reward.validate()?;
         Ok(())
     }
 
@@ -793,7 +1072,7 @@ pub fn build_verifier<B: FusedOps>(args: &VerifierArgs, device: &B::Device) -> R
             )?))
         }
     };
-    Ok(Verifier::new(args.options(), judge)?)
+    Ok(Verifier::new(args.options(), judge)?.with_reward_args(args.reward.clone()))
 }
 
 /// Runs `body` with the verifier the arguments describe: a local judge on the
@@ -866,6 +1145,10 @@ pub struct VerifyConfig {
     /// The free-text constraints column [default: `constraints`, if present].
     #[arg(long)]
     pub constraints_column: Option<String>,
+    /// The rubric column: items {criterion, weight, hard, check} checked by the rules,
+    /// the judge or an endpoint [default: `rubric`, if present].
+    #[arg(long)]
+    pub rubric_column: Option<String>,
     /// Skip rows that cannot be verified (they are counted, and written with a null
     /// `pass` and an `error`) instead of stopping before any work.
     #[arg(long)]
@@ -911,9 +1194,11 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
             ids: cfg.ids_column.clone(),
             kwargs: cfg.kwargs_column.clone(),
             constraints: cfg.constraints_column.clone(),
+            rubric: cfg.rubric_column.clone(),
         },
         mode,
     )?;
+    let with_rubric = columns.rubric.is_some();
     let parsed = input::parse_rows(&table, &columns, mode);
     let bad: Vec<(usize, String)> = parsed
         .iter()
@@ -935,7 +1220,13 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
     with_verifier(&cfg.verifier, |verifier| {
         let started = Instant::now();
         let good: Vec<usize> = (0..parsed.len()).filter(|&i| parsed[i].is_ok()).collect();
-        let durable = verifier.judge().is_some();
+        // Progress is kept on disk when a call can fail halfway: a judge, an endpoint.
+        let durable = verifier.judge().is_some()
+            || good.iter().any(|&i| {
+                parsed[i]
+                    .as_ref()
+                    .is_ok_and(|r| r.constraints.rubric().has_urls())
+            });
         let mut progress = durable
             .then(|| output::Partial::open(output, &fingerprint, cfg.resume))
             .transpose()?;
@@ -943,7 +1234,11 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
         let mut stats = Stats::default();
         if let Some(p) = &mut progress {
             for (i, row) in p.take_resumed() {
-                if let Some(verdict) = verdict_from_row(&row) {
+                let rubric = parsed
+                    .get(i)
+                    .and_then(|r| r.as_ref().ok())
+                    .map(|r| r.constraints.rubric());
+                if let Some(verdict) = verdict_from_row(&row, rubric) {
                     stats.add(&verdict);
                     done.insert(i, (row, verdict));
                 }
@@ -981,7 +1276,7 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
             let mut finished = Vec::with_capacity(rows.len());
             for (&i, verdict) in rows.iter().zip(verdicts) {
                 stats.add(&verdict);
-                let row = output_row(&table.rows[i], &verdict, verifier);
+                let row = output_row(&table.rows[i], &verdict, verifier, with_rubric);
                 finished.push((i, row.clone()));
                 done.insert(i, (row, verdict));
             }
@@ -992,11 +1287,11 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
         }
         bar.finish_and_clear();
         let skipped: BTreeMap<usize, &str> = bad.iter().map(|(i, e)| (*i, e.as_str())).collect();
-        let overwritten = overwritten_columns(&table.columns, verifier);
+        let overwritten = overwritten_columns(&table.columns, verifier, with_rubric);
         let rows: Vec<Row> = (0..table.rows.len())
             .map(|i| match (done.remove(&i), skipped.get(&i)) {
                 (Some((row, _)), _) => row,
-                (None, error) => error_row(&table.rows[i], error.copied(), verifier),
+                (None, error) => error_row(&table.rows[i], error.copied(), verifier, with_rubric),
             })
             .collect();
         data::write_rows(output, &rows)?;
@@ -1045,7 +1340,7 @@ pub(crate) fn bad_rows_message(bad: &[(usize, String)]) -> String {
 fn run_fingerprint(input: &Path, cfg: &VerifyConfig) -> Result<String> {
     let meta = std::fs::metadata(input).with_context(|| input.display().to_string())?;
     let text = format!(
-        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         input.display(),
         meta.len(),
         cfg.verifier,
@@ -1053,7 +1348,8 @@ fn run_fingerprint(input: &Path, cfg: &VerifyConfig) -> Result<String> {
         cfg.response_column,
         cfg.ids_column,
         cfg.kwargs_column,
-        cfg.constraints_column
+        cfg.constraints_column,
+        cfg.rubric_column
     );
     Ok(crate::util::fnv128_hex(text.as_bytes()))
 }
@@ -1064,7 +1360,7 @@ fn write_summary(path: &Path, summary: &Value) -> Result<()> {
 }
 
 /// The columns a run adds to each row.
-const OUTPUT_COLUMNS: [&str; 8] = [
+const OUTPUT_COLUMNS: [&str; 12] = [
     "pass",
     "constraint_verdicts",
     "constraint_names",
@@ -1072,18 +1368,28 @@ const OUTPUT_COLUMNS: [&str; 8] = [
     "reasons",
     "judge_probabilities",
     "judge_rationales",
+    "rubric_verdicts",
+    "rubric_scores",
+    "rubric_checked_by",
+    "rubric_score",
     "error",
 ];
 
-fn overwritten_columns(columns: &[String], verifier: &Verifier) -> Vec<String> {
+/// Whether a run writes `column` (some only with a judge, a rationale or a rubric).
+fn writes_column(column: &str, verifier: &Verifier, rubric: bool) -> bool {
+    match column {
+        "judge_probabilities" => verifier.judge().is_some(),
+        "judge_rationales" => wants_rationales(verifier),
+        c if c.starts_with("rubric_") => rubric,
+        _ => true,
+    }
+}
+
+fn overwritten_columns(columns: &[String], verifier: &Verifier, rubric: bool) -> Vec<String> {
     let added: BTreeSet<&str> = OUTPUT_COLUMNS
         .iter()
         .copied()
-        .filter(|c| match *c {
-            "judge_probabilities" => verifier.judge().is_some(),
-            "judge_rationales" => wants_rationales(verifier),
-            _ => true,
-        })
+        .filter(|c| writes_column(c, verifier, rubric))
         .collect();
     columns
         .iter()
@@ -1096,8 +1402,13 @@ fn wants_rationales(verifier: &Verifier) -> bool {
     verifier.judge().is_some_and(|j| j.writes_rationales())
 }
 
+/// A score as written: six decimals.
+fn round6(x: f64) -> Value {
+    json!((x * 1e6).round() / 1e6)
+}
+
 /// An input row with its verdict's columns.
-fn output_row(input: &Row, verdict: &Verdict, verifier: &Verifier) -> Row {
+fn output_row(input: &Row, verdict: &Verdict, verifier: &Verifier, rubric: bool) -> Row {
     let mut row = input.clone();
     row.insert("pass".into(), json!(verdict.pass));
     let list = |f: &dyn Fn(&ConstraintVerdict) -> Value| -> Value {
@@ -1122,19 +1433,29 @@ fn output_row(input: &Row, verdict: &Verdict, verifier: &Verifier) -> Row {
     if wants_rationales(verifier) {
         row.insert("judge_rationales".into(), list(&|c| json!(c.rationale)));
     }
+    if rubric {
+        let items = |f: &dyn Fn(&rubric::ItemVerdict) -> Value| -> Value {
+            Value::Array(verdict.rubric.iter().map(f).collect())
+        };
+        row.insert("rubric_verdicts".into(), items(&|i| json!(i.verdict.pass)));
+        row.insert("rubric_scores".into(), items(&|i| round6(i.score)));
+        row.insert(
+            "rubric_checked_by".into(),
+            items(&|i| json!(i.checker().as_str())),
+        );
+        row.insert(
+            "rubric_score".into(),
+            verdict.rubric_score.map_or(Value::Null, round6),
+        );
+    }
     row
 }
 
 /// A row that was not verified: null verdict columns and the error.
-fn error_row(input: &Row, error: Option<&str>, verifier: &Verifier) -> Row {
+fn error_row(input: &Row, error: Option<&str>, verifier: &Verifier, rubric: bool) -> Row {
     let mut row = input.clone();
     for column in OUTPUT_COLUMNS {
-        let wanted = match column {
-            "judge_probabilities" => verifier.judge().is_some(),
-            "judge_rationales" => wants_rationales(verifier),
-            _ => true,
-        };
-        if wanted {
+        if writes_column(column, verifier, rubric) {
             row.insert(column.into(), Value::Null);
         }
     }
@@ -1145,8 +1466,9 @@ fn error_row(input: &Row, error: Option<&str>, verifier: &Verifier) -> Row {
     row
 }
 
-/// Recovers a verdict from a row written by [`output_row`] (to resume a run).
-fn verdict_from_row(row: &Row) -> Option<Verdict> {
+/// Recovers a verdict from a row written by [`output_row`] (to resume a run), its
+/// rubric items named and weighed by the input row's `rubric`.
+fn verdict_from_row(row: &Row, rubric: Option<&rubric::Rubric>) -> Option<Verdict> {
     let pass = row.get("pass")?.as_bool()?;
     let list = |k: &str| {
         row.get(k)
@@ -1183,7 +1505,44 @@ fn verdict_from_row(row: &Row) -> Option<Verdict> {
             note: None,
         })
         .collect();
-    Some(Verdict { pass, checks })
+    let (item_pass, item_scores, item_by) = (
+        list("rubric_verdicts"),
+        list("rubric_scores"),
+        list("rubric_checked_by"),
+    );
+    let items = rubric.map_or(&[][..], |r| r.items());
+    if item_pass.len() != items.len() {
+        // Written by a run that read the rubric otherwise: verify the row again.
+        return None;
+    }
+    let rubric: Vec<rubric::ItemVerdict> = items
+        .iter()
+        .enumerate()
+        .map(|(k, item)| rubric::ItemVerdict {
+            verdict: ConstraintVerdict {
+                constraint: item.criterion.clone(),
+                checker: match item_by.get(k).and_then(Value::as_str) {
+                    Some("judge") => Checker::Judge,
+                    Some("url") => Checker::Url,
+                    _ => Checker::Rules,
+                },
+                pass: item_pass[k].as_bool().unwrap_or(false),
+                reason: None,
+                probability: None,
+                rationale: None,
+                note: None,
+            },
+            score: item_scores.get(k).and_then(Value::as_f64).unwrap_or(0.0),
+            hard: item.hard,
+            weight: item.weight,
+        })
+        .collect();
+    Some(Verdict {
+        pass,
+        checks,
+        rubric_score: rubric::rubric_score(&rubric),
+        rubric,
+    })
 }
 
 /// Counts for the run's summary.
@@ -1199,12 +1558,37 @@ struct Stats {
     judge_shortened: usize,
     probability_sum: f64,
     by_constraint: BTreeMap<String, (usize, usize)>,
+    /// Rows with a rubric; their items, hard and soft.
+    rubric_rows: usize,
+    hard_items: usize,
+    hard_passed: usize,
+    soft_items: usize,
+    soft_score_sum: f64,
+    /// Rows with a rubric score, and its sum.
+    rubric_scored: usize,
+    rubric_score_sum: f64,
 }
 
 impl Stats {
     fn add(&mut self, verdict: &Verdict) {
         self.rows += 1;
         self.passed += usize::from(verdict.pass);
+        if !verdict.rubric.is_empty() {
+            self.rubric_rows += 1;
+        }
+        for item in &verdict.rubric {
+            if item.hard {
+                self.hard_items += 1;
+                self.hard_passed += usize::from(item.verdict.pass);
+            } else {
+                self.soft_items += 1;
+                self.soft_score_sum += item.score;
+            }
+        }
+        if let Some(score) = verdict.rubric_score {
+            self.rubric_scored += 1;
+            self.rubric_score_sum += score;
+        }
         for check in &verdict.checks {
             match check.checker {
                 Checker::Rules => {
@@ -1217,6 +1601,8 @@ impl Stats {
                     entry.0 += usize::from(check.pass);
                     entry.1 += 1;
                 }
+                // Only rubric items have endpoints (counted below).
+                Checker::Url => {}
                 Checker::Judge => {
                     self.judge_checks += 1;
                     self.judge_passed += usize::from(check.pass);
@@ -1296,6 +1682,34 @@ impl Stats {
         if let Some(stats) = verifier.judge().and_then(|j| j.stats()) {
             out.push_str(&format!("judge endpoint: {stats}\n"));
         }
+        if self.rubric_rows > 0 {
+            let mut parts = vec![format!("{} rows with a rubric", self.rubric_rows)];
+            if self.hard_items > 0 {
+                parts.push(format!(
+                    "hard items {:.2}% passed ({} of {})",
+                    pct(self.hard_passed, self.hard_items),
+                    self.hard_passed,
+                    self.hard_items
+                ));
+            }
+            if self.soft_items > 0 {
+                parts.push(format!(
+                    "soft items' mean score {:.3} ({})",
+                    self.soft_score_sum / self.soft_items as f64,
+                    self.soft_items
+                ));
+            }
+            if self.rubric_scored > 0 {
+                parts.push(format!(
+                    "mean rubric score {:.3}",
+                    self.rubric_score_sum / self.rubric_scored as f64
+                ));
+            }
+            out.push_str(&format!("rubric: {}\n", parts.join("; ")));
+        }
+        for line in verifier.endpoint_stats() {
+            out.push_str(&format!("rubric endpoint {line}\n"));
+        }
         out
     }
 
@@ -1323,6 +1737,14 @@ impl Stats {
             "judge_checks_without_verdict": self.judge_no_verdict,
             "judge_inputs_shortened": self.judge_shortened,
             "by_instruction": self.by_constraint.iter().map(|(k, (p, t))| (k.clone(), json!({"passed": p, "total": t}))).collect::<Map<String, Value>>(),
+            "rubric": (self.rubric_rows > 0).then(|| json!({
+                "rows": self.rubric_rows,
+                "hard_items": self.hard_items,
+                "hard_items_passed": self.hard_passed,
+                "soft_items": self.soft_items,
+                "soft_score_mean": (self.soft_items > 0).then(|| self.soft_score_sum / self.soft_items as f64),
+                "rubric_score_mean": (self.rubric_scored > 0).then(|| self.rubric_score_sum / self.rubric_scored as f64),
+            })),
             "seconds": elapsed,
         })
     }
@@ -1429,5 +1851,74 @@ mod tests {
         let checkers: Vec<Checker> = verdicts[0].checks.iter().map(|c| c.checker).collect();
         assert_eq!(checkers, [Checker::Judge, Checker::Rules]);
         assert!(verdicts[0].pass);
+    }
+
+    #[test]
+    fn rubric_items_go_to_the_rules_or_the_judge_and_score() {
+        let mut set = ConstraintSet::ifeval(None, &["punctuation:no_comma"], &kwargs(&[json!({})]))
+            .expect("builds");
+        set.set_rubric(
+            rubric::Rubric::parse(
+                &json!([
+                    {"criterion": "Surprising ending", "weight": 3},
+                    {"criterion": "Vivid", "hard": true, "check": {"judge": "Is the imagery vivid?"}},
+                    {"criterion": "Starts with Rain", "weight": 1, "check": {"rule": "startend:quotation"}},
+                ]),
+                None,
+            )
+            .expect("a rubric"),
+        );
+        assert!(set.needs_judge() && !set.rules_only());
+        let items = [VerifyItem {
+            prompt: "Write about rain.",
+            response: "Rain falls",
+            constraints: &set,
+        }];
+        let err = Verifier::rules(false).verify(&items).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a rubric item checked by the judge needs a judge"),
+            "{err}"
+        );
+        /// Says yes with 0.9 and shares what it was asked.
+        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+        impl Judge for Shared {
+            fn judge(
+                &self,
+                queries: &[JudgeQuery<'_>],
+            ) -> Result<Vec<judge::JudgeAnswer>, JudgeError> {
+                let inner = YesJudge(Default::default());
+                let answers = inner.judge(queries)?;
+                self.0
+                    .lock()
+                    .expect("not poisoned")
+                    .extend(inner.0.into_inner().expect("not poisoned"));
+                Ok(answers)
+            }
+            fn describe(&self) -> String {
+                "shared".into()
+            }
+        }
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let options = VerifierOptions {
+            mode: Mode::Hybrid,
+            ..VerifierOptions::default()
+        };
+        let verifier =
+            Verifier::new(options, Some(Box::new(Shared(asked.clone())))).expect("a verifier");
+        let v = &verifier.verify(&items).expect("verified")[0];
+        assert!(v.pass, "no comma, and the hard judge item says yes");
+        let scores: Vec<f64> = v.rubric.iter().map(|i| i.score).collect();
+        assert!((scores[0] - 0.9).abs() < 1e-6 && (scores[1] - 0.9).abs() < 1e-6);
+        assert_eq!(scores[2], 0.0, "not wrapped in quotes");
+        let by: Vec<Checker> = v.rubric.iter().map(|i| i.checker()).collect();
+        assert_eq!(by, [Checker::Judge, Checker::Judge, Checker::Rules]);
+        // (3 * 0.9 + 1 * 0) / 4; the hard item does not count.
+        assert!((v.rubric_score.unwrap() - 2.7 / 4.0).abs() < 1e-6);
+        // The judge was asked the criterion, or the item's own question.
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["Surprising ending", "Is the imagery vivid?"]
+        );
     }
 }

@@ -657,6 +657,93 @@ fn gdpo_normalises_each_reward_in_its_group_and_advantages_over_the_batch() {
 }
 
 #[test]
+fn a_rubric_gates_with_its_hard_items_and_adds_its_weighted_score() {
+    let s = setup("rubric");
+    // Rubric rows instead of listed constraints: the hard item is the same length
+    // limit, two soft items of other lengths give the score.
+    let rubric_rows = |n: usize, seed: u64| -> Vec<Value> {
+        let mut rng = Lcg(seed);
+        (0..n)
+            .map(|_| {
+                json!({
+                    "prompt": sentence(&mut rng, 5),
+                    "rubric": [
+                        {"criterion": "Fewer than 14 words", "hard": true,
+                         "check": {"rule": "length_constraints:number_words", "kwargs": {"relation": "less than", "num_words": 14}}},
+                        {"criterion": "Fewer than 8 words", "weight": 3,
+                         "check": {"rule": "length_constraints:number_words", "kwargs": {"relation": "less than", "num_words": 8}}},
+                        {"criterion": "At least 4 words",
+                         "check": {"rule": "length_constraints:number_words", "kwargs": {"relation": "at least", "num_words": 4}}},
+                    ],
+                })
+            })
+            .collect()
+    };
+    let train = s.dir.join("rubric-train.jsonl");
+    write_rows(&train, &rubric_rows(10, 5));
+    let eval = s.dir.join("rubric-eval.jsonl");
+    write_rows(&eval, &rubric_rows(4, 77));
+    let out = s.dir.join("run");
+    let mut args = grpo_args(
+        &s,
+        &out,
+        &[
+            "--max-steps",
+            "2",
+            "--rubric-weight",
+            "0.5",
+            "--samples-per-step",
+            "1000",
+        ],
+    );
+    let at = |a: &Vec<String>, flag: &str| a.iter().position(|x| x == flag).unwrap() + 1;
+    let (p, e) = (at(&args, "--prompts"), at(&args, "--eval-prompts"));
+    args[p] = train.to_str().unwrap().into();
+    args[e] = eval.to_str().unwrap().into();
+    ok(rmtk().args(&args));
+
+    let samples = read_samples(&out.join("samples.jsonl"));
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or_else(|| panic!("no {k} in {v}"));
+    let (mut compliant, mut violators) = (0, 0);
+    for v in &samples {
+        let items: Vec<f64> = v["rubric_scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(items.len(), 3);
+        // The verdict is the hard item's; the score the soft items' weighted mean.
+        assert_eq!(v["pass"].as_bool().unwrap(), items[0] == 1.0, "{v}");
+        let want = (3.0 * items[1] + items[2]) / 4.0;
+        assert!((f(v, "rubric_score") - want).abs() < 1e-9, "{v}");
+        if v["pass"] == true {
+            // A compliant response keeps writing + w * rubric (RLMR leaves it as is).
+            let sum = f(v, "writing_reward") + 0.5 * want;
+            assert!((f(v, "reward") - sum).abs() < 1e-5, "{v}");
+            compliant += 1;
+        } else {
+            violators += 1;
+            if v["kept"] == true {
+                assert!(f(v, "advantage") < 0.0, "a kept violator: {v}");
+            }
+        }
+    }
+    assert!(compliant > 0 && violators > 0, "{compliant} / {violators}");
+    for r in train_lines(&out) {
+        assert!(r["rubric_score_mean"].as_f64().is_some(), "{r:?}");
+        assert_eq!(r["rubric_score_mean"], r["rewards/rubric/mean"]);
+        let hard = r["rubric_hard_pass_rate"].as_f64().unwrap();
+        assert!((hard - r["pass_rate"].as_f64().unwrap()).abs() < 1e-9);
+    }
+    let evals: Vec<_> = metrics(&out)
+        .into_iter()
+        .filter(|r| r.get("split").is_some())
+        .collect();
+    assert!(evals.iter().all(|r| r["rubric_score_mean"].is_number()));
+}
+
+#[test]
 fn constraint_only_logs_the_writing_reward_when_given_a_reward_model() {
     let s = setup("conly");
     let out = s.dir.join("run");

@@ -21,6 +21,7 @@ mod rm_minilm;
 mod rm_reference;
 mod rm_resume;
 mod rm_support;
+mod rubric;
 mod verify_cli;
 mod verify_judge;
 mod verify_remote;

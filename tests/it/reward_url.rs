@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rmtk::grpo::reward_url::{RemoteReward, RewardError, RewardItem, RewardUrlOptions};
 use rmtk::verify::http::Secret;
+use rmtk::verify::reward_url::{RemoteReward, RewardError, RewardItem, RewardUrlOptions};
 use serde_json::{Value, json};
 
 use crate::verify_remote::{Reply, Seen, Server};
@@ -54,6 +54,7 @@ fn items(responses: &[String]) -> Vec<RewardItem<'_>> {
         .map(|(i, r)| RewardItem {
             prompt: "<|user|>Write.<|assistant|>",
             response: r,
+            label: "",
             name: format!("completion {i}"),
         })
         .collect()

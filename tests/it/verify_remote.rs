@@ -63,7 +63,23 @@ impl Server {
         lifetime: Duration,
         handler: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
     ) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Server::start_at(
+            "127.0.0.1:0".parse().unwrap(),
+            max_requests,
+            lifetime,
+            handler,
+        )
+    }
+
+    /// A server on a given address (a free port again once an earlier server on it
+    /// has stopped listening).
+    pub(crate) fn start_at(
+        addr: SocketAddr,
+        max_requests: usize,
+        lifetime: Duration,
+        handler: impl Fn(usize, &Seen) -> Reply + Send + Sync + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));

@@ -1,11 +1,14 @@
-//! The writing reward from an HTTP endpoint of your own (`rmtk grpo --reward-url`), in
-//! the shape of OpenRLHF's `--remote_rm_url`, so an OpenRLHF reward server works
-//! unchanged.
+//! Rewards from an HTTP endpoint of your own, in the shape of OpenRLHF's
+//! `--remote_rm_url`, so an OpenRLHF reward server works unchanged: the writing reward
+//! of `rmtk grpo --reward-url`, and the score of a rubric item whose `check` is a URL
+//! ([`super::rubric`]).
 //!
 //! Request (POST, JSON), one per batch of `--reward-batch-size` completions:
-//! `{"query": [prompt + completion, ...], "prompts": [prompt, ...], "labels": ["", ...],
-//! "responses": [completion, ...]}`, the prompt as the policy saw it (its chat template
-//! applied); `responses` is rmtk's addition (servers that ignore it are unaffected).
+//! `{"query": [prompt + completion, ...], "prompts": [prompt, ...], "labels": [label, ...],
+//! "responses": [completion, ...]}`; for GRPO's writing reward the prompt is the one the
+//! policy saw (its chat template applied) and the label is empty, for a rubric item the
+//! label is the item's criterion; `responses` is rmtk's addition (servers that ignore it
+//! are unaffected).
 //! Answer: `{"rewards": [r, ...]}`, one number per query, in order (other keys, such as
 //! OpenRLHF's `scores` and `extra_logs`, are ignored).
 //!
@@ -17,6 +20,8 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use anyhow::{Result, bail};
 
 use serde_json::{Value, json};
 
@@ -55,6 +60,93 @@ impl RewardUrlOptions {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             cache_dir: None,
+        }
+    }
+}
+
+/// The endpoint options on the command line (`rmtk grpo --reward-url` and the URL
+/// checks of rubrics, in `rmtk verify` and `rmtk grpo`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RewardArgs {
+    /// Reward endpoints (--reward-url, rubric URL checks): seconds allowed for one
+    /// request.
+    #[arg(long, default_value_t = 120.0)]
+    pub reward_timeout: f64,
+    /// Reward endpoints: retries after a failed request (connection errors, timeouts,
+    /// HTTP 429 and 5xx, unreadable answers), with exponential backoff and jitter.
+    #[arg(long, default_value_t = 5)]
+    pub reward_retries: u32,
+    /// Reward endpoints: first backoff in seconds (doubled per retry, at most 60 s).
+    #[arg(long, default_value_t = 1.0)]
+    pub reward_backoff: f64,
+    /// Reward endpoints: requests in flight at once (per endpoint).
+    #[arg(long, default_value_t = 4)]
+    pub reward_concurrency: usize,
+    /// Reward endpoints: completions per request.
+    #[arg(long, default_value_t = 16)]
+    pub reward_batch_size: usize,
+    /// Reward endpoints: the answer cache folder (default: ~/.cache/rmtk/reward).
+    #[arg(long)]
+    pub reward_cache: Option<PathBuf>,
+    /// Reward endpoints: don't read or write the answer cache.
+    #[arg(long, conflicts_with = "reward_cache")]
+    pub no_reward_cache: bool,
+    /// Reward endpoints: the environment variable holding the API key, sent as
+    /// `Authorization: Bearer KEY` when set (never printed).
+    #[arg(long, default_value = "REWARD_API_KEY")]
+    pub reward_api_key_env: String,
+}
+
+impl RewardArgs {
+    /// Checks what needs no network.
+    pub fn validate(&self) -> Result<()> {
+        if self.reward_concurrency == 0 || self.reward_batch_size == 0 {
+            bail!("--reward-concurrency and --reward-batch-size must be at least 1");
+        }
+        if !(self.reward_timeout.is_finite() && self.reward_timeout > 0.0) {
+            bail!("--reward-timeout must be a positive number of seconds");
+        }
+        if !(self.reward_backoff.is_finite() && self.reward_backoff >= 0.0) {
+            bail!("--reward-backoff must be a number of seconds >= 0");
+        }
+        Ok(())
+    }
+
+    /// The options of an endpoint at `url` (the API key read from its variable).
+    pub fn options(&self, url: &str) -> RewardUrlOptions {
+        RewardUrlOptions {
+            api_key: Secret::from_env(&self.reward_api_key_env),
+            concurrency: self.reward_concurrency,
+            batch_size: self.reward_batch_size,
+            timeout: Duration::from_secs_f64(self.reward_timeout),
+            retries: self.reward_retries,
+            backoff: Duration::from_secs_f64(self.reward_backoff),
+            max_backoff: Duration::from_secs(60),
+            cache_dir: if self.no_reward_cache {
+                None
+            } else {
+                Some(match &self.reward_cache {
+                    Some(dir) => dir.clone(),
+                    None => crate::verify::http::default_cache_dir("reward"),
+                })
+            },
+            ..RewardUrlOptions::new(url)
+        }
+    }
+}
+
+impl Default for RewardArgs {
+    /// The command line's defaults, without a cache.
+    fn default() -> RewardArgs {
+        RewardArgs {
+            reward_timeout: 120.0,
+            reward_retries: 5,
+            reward_backoff: 1.0,
+            reward_concurrency: 4,
+            reward_batch_size: 16,
+            reward_cache: None,
+            no_reward_cache: true,
+            reward_api_key_env: "REWARD_API_KEY".into(),
         }
     }
 }
@@ -109,6 +201,8 @@ pub struct RewardItem<'a> {
     /// The prompt as the policy saw it.
     pub prompt: &'a str,
     pub response: &'a str,
+    /// OpenRLHF's label: empty for the writing reward, the criterion for a rubric item.
+    pub label: &'a str,
     /// How errors name it (`completion 2 of prompt data.jsonl:7`).
     pub name: String,
 }
@@ -246,7 +340,7 @@ pub fn request_body(items: &[RewardItem<'_>]) -> Value {
     json!({
         "query": items.iter().map(|i| format!("{}{}", i.prompt, i.response)).collect::<Vec<_>>(),
         "prompts": items.iter().map(|i| i.prompt).collect::<Vec<_>>(),
-        "labels": items.iter().map(|_| "").collect::<Vec<_>>(),
+        "labels": items.iter().map(|i| i.label).collect::<Vec<_>>(),
         "responses": items.iter().map(|i| i.response).collect::<Vec<_>>(),
     })
 }
@@ -336,6 +430,7 @@ mod tests {
         RewardItem {
             prompt,
             response,
+            label: "",
             name: format!("completion {response}"),
         }
     }
