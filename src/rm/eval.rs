@@ -219,6 +219,17 @@ pub fn run(cfg: EvalRmConfig) -> Result<()> {
             })).collect::<Vec<_>>(),
         },
         "by": groups,
+        // TRL RewardTrainer's evaluation metrics under its names: per batch of
+        // --batch-size pairs in file order, then the mean over batches.
+        "trl": super::trl_metrics::trl_pair_metrics(
+            chosen.chunks(cfg.batch_size).zip(rejected.chunks(cfg.batch_size)),
+        )
+        .map(|t| {
+            t.named()
+                .into_iter()
+                .map(|(name, v)| (format!("eval_{name}"), num(v)))
+                .collect::<serde_json::Map<String, Value>>()
+        }),
     });
     println!("{out}");
     if let Some(path) = &cfg.output {

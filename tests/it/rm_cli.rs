@@ -185,6 +185,7 @@ fn decoder_trains_saves_a_hf_folder_scores_and_evaluates() {
             .collect()
     };
     let mut means = Vec::new();
+    let mut side_rewards: Vec<Vec<f32>> = Vec::new();
     for key in ["chosen", "rejected"] {
         let i = dir.join(format!("{key}.jsonl"));
         let o = dir.join(format!("{key}-scored.jsonl"));
@@ -201,13 +202,31 @@ fn decoder_trains_saves_a_hf_folder_scores_and_evaluates() {
             "3",
         ]));
         let t = rmtk::data::read_table(&o).unwrap();
-        means.push(
-            t.rows
-                .iter()
-                .map(|r| r["reward"].as_f64().unwrap())
-                .sum::<f64>()
-                / 8.0,
-        );
+        let rewards: Vec<f32> = t
+            .rows
+            .iter()
+            .map(|r| r["reward"].as_f64().unwrap() as f32)
+            .collect();
+        means.push(rewards.iter().map(|&r| f64::from(r)).sum::<f64>() / 8.0);
+        side_rewards.push(rewards);
+    }
+    // TRL's names, per batch of --batch-size pairs then averaged (batches of 3, 3, 2).
+    let ev3 = ok_json(rmtk().args([
+        "eval-rm",
+        "--model",
+        out.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--batch-size",
+        "3",
+    ]));
+    let want = rmtk::rm::trl_metrics::trl_pair_metrics(
+        side_rewards[0].chunks(3).zip(side_rewards[1].chunks(3)),
+    )
+    .unwrap();
+    for (name, v) in want.named() {
+        let got = ev3["trl"][format!("eval_{name}")].as_f64().unwrap();
+        assert!((got - v).abs() < 1e-5, "eval_{name}: {got} vs {v}");
     }
     assert!(
         (means[0] - ev["chosen_reward_mean"].as_f64().unwrap()).abs() < 1e-5,
