@@ -94,6 +94,9 @@ pub struct GrpoConfig {
     /// check}; hard items gate like constraints, soft items give a score in [0, 1].
     #[arg(long, default_value = "rubric")]
     pub rubric_column: String,
+    /// Read no rubric from the prompt files (a `rubric` column of another kind).
+    #[arg(long)]
+    pub no_rubric: bool,
     /// Feed prompts to the policy as raw text instead of through its chat template.
     #[arg(long)]
     pub no_chat: bool,

@@ -126,7 +126,7 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
         ids: cfg.ids_column.clone(),
         kwargs: cfg.kwargs_column.clone(),
         constraints: cfg.constraints_column.clone(),
-        rubric: cfg.rubric_column.clone(),
+        rubric: (!cfg.no_rubric).then(|| cfg.rubric_column.clone()),
     };
     let judge = cfg.has_judge();
     let train = read_prompts(&cfg.prompts, &columns, judge)?;
@@ -135,6 +135,14 @@ pub fn run(cfg: GrpoConfig, argv: Vec<String>) -> Result<()> {
     } else {
         read_prompts(&cfg.eval_prompts, &columns, judge)?
     };
+    let endpoints =
+        crate::verify::rubric::endpoints(train.iter().chain(&eval).map(|r| r.constraints.rubric()));
+    if !endpoints.is_empty() {
+        eprintln!(
+            "grpo: {}",
+            crate::verify::rubric::describe_endpoints(&endpoints, &cfg.verifier.reward)
+        );
+    }
     let encode = |rows: &[prompts::PromptRow]| -> Result<Vec<Vec<u32>>> {
         rows.iter()
             .map(|r| {

@@ -31,8 +31,8 @@ pub struct PromptColumns {
     pub ids: String,
     pub kwargs: String,
     pub constraints: String,
-    /// Optional in the files.
-    pub rubric: String,
+    /// Optional in the files; `None`: not read.
+    pub rubric: Option<String>,
 }
 
 /// Reads every row of `files`. A row without listed constraints is only allowed when
@@ -92,19 +92,14 @@ fn read_row(
             .push_text(t)
             .map_err(|e| table.cell_error(row, &columns.constraints, e.to_string()))?;
     }
-    let rubric = Rubric::parse(&cell(&columns.rubric), Some(&text))
-        .map_err(|e| table.cell_error(row, &columns.rubric, e.to_string()))?;
-    if !judge && let Some(k) = rubric.items().iter().position(|i| i.needs_judge()) {
-        return Err(table.cell_error(
-            row,
-            &columns.rubric,
-            format!(
-                "item {k} ({}) is checked by the judge; configure one (--judge-model, with --judge-url for a remote one)",
-                crate::data::truncate(&rubric.items()[k].criterion, 60)
-            ),
-        ));
+    if let Some(column) = &columns.rubric {
+        let rubric = Rubric::parse(&cell(column), Some(&text))
+            .map_err(|e| table.cell_error(row, column, format!("{e} (if this column is not an rmtk rubric, name the rubric column with --rubric-column, or ignore it with --no-rubric)")))?;
+        if !judge && let Some(message) = rubric.judge_error() {
+            return Err(table.cell_error(row, column, message));
+        }
+        constraints.set_rubric(rubric);
     }
-    constraints.set_rubric(rubric);
     if !judge && constraints.needs_judge() {
         let undecided = constraints.iter().find_map(|c| match c {
             Constraint::Ifbench(inst) => inst.undecidable().map(|why| (inst.id(), why)),
@@ -152,7 +147,7 @@ mod tests {
             ids: "instruction_id_list".into(),
             kwargs: "kwargs".into(),
             constraints: "constraints".into(),
-            rubric: "rubric".into(),
+            rubric: Some("rubric".into()),
         }
     }
 

@@ -415,12 +415,15 @@ impl PromptOrder {
     }
 }
 
+/// Verdicts for the completions (`names` says how errors name each one); a failure stops
+/// the run (its checkpoint intact).
 fn verify_or_stop(
     verifier: &Verifier,
     items: &[VerifyItem<'_>],
+    names: &dyn Fn(usize) -> String,
     stop: &Stop<'_>,
 ) -> Result<Vec<Verdict>> {
-    verifier.verify(items).map_err(|e| {
+    verifier.verify_named(items, names).map_err(|e| {
         let what = if e.is_endpoint_down() {
             "the verifier's endpoint is down (it did not answer through its retries)"
         } else {
@@ -489,7 +492,11 @@ fn evaluate<B: FusedOps>(
         checkpoints,
         output: cfg.output(),
     };
-    let verdicts = verify_or_stop(verifier, &items, &stop)?;
+    let name = |i: usize| {
+        let (p, _) = flat[i];
+        format!("eval completion {} of prompt {}", i % n, job.eval[p].source)
+    };
+    let verdicts = verify_or_stop(verifier, &items, &name, &stop)?;
     let writing = match scorer {
         Some(s) => {
             let pairs: Vec<ScoreItem<'_>> = flat
@@ -932,7 +939,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 checkpoints: &checkpoints,
                 output: &output,
             };
-            let verdicts = verify_or_stop(&verifier, &items, &stop)?;
+            let name = |i: usize| {
+                let (p, _) = flat[i];
+                format!("completion {} of prompt {}", i % n, job.train[p].source)
+            };
+            let verdicts = verify_or_stop(&verifier, &items, &name, &stop)?;
             let writing: Vec<f64> = match &scorer {
                 Some(s) => {
                     let pairs: Vec<ScoreItem<'_>> = flat

@@ -29,6 +29,8 @@ pub struct ColumnNames {
     pub kwargs: Option<String>,
     pub constraints: Option<String>,
     pub rubric: Option<String>,
+    /// Read no rubric, whatever the file holds.
+    pub no_rubric: bool,
 }
 
 /// The columns a table's rows are read from.
@@ -81,7 +83,11 @@ impl Columns {
             ids: optional(&names.ids, "instruction_id_list")?,
             kwargs: optional(&names.kwargs, "kwargs")?,
             constraints: optional(&names.constraints, "constraints")?,
-            rubric: optional(&names.rubric, "rubric")?,
+            rubric: if names.no_rubric {
+                None
+            } else {
+                optional(&names.rubric, "rubric")?
+            },
         };
         if mode == Mode::Rules && columns.ids.is_none() && columns.rubric.is_none() {
             return Err(DataError::File {
@@ -262,17 +268,11 @@ fn parse_row(
     }
     if let Some(column) = &columns.rubric {
         let rubric = super::rubric::Rubric::parse(cell(column), Some(&prompt))
-            .map_err(|e| err(column, e.to_string()))?;
+            .map_err(|e| err(column, format!("{e} (if this column is not an rmtk rubric, name the rubric column with --rubric-column, or ignore it with --no-rubric)")))?;
         if mode == Mode::Rules
-            && let Some(k) = rubric.items().iter().position(|i| i.needs_judge())
+            && let Some(message) = rubric.judge_error()
         {
-            return Err(err(
-                column,
-                format!(
-                    "item {k} ({}) is checked by the judge, which needs --judge-model (with --judge-url for a remote one)",
-                    truncate(&rubric.items()[k].criterion, 60)
-                ),
-            ));
+            return Err(err(column, message));
         }
         constraints.set_rubric(rubric);
     }

@@ -538,7 +538,9 @@ impl Verifier {
         if let Some(e) = endpoints.get(url) {
             return Ok(e.clone());
         }
-        let e = std::sync::Arc::new(reward_url::RemoteReward::new(self.reward.options(url))?);
+        let e = std::sync::Arc::new(reward_url::RemoteReward::new(
+            self.reward.data_url_options(url),
+        )?);
         endpoints.insert(url.to_owned(), e.clone());
         Ok(e)
     }
@@ -581,6 +583,16 @@ impl Verifier {
     /// query of the call goes to the judge at once (batched, or concurrent for a
     /// remote judge), and every rubric URL check to its endpoint (batched, concurrent).
     pub fn verify(&self, items: &[VerifyItem<'_>]) -> Result<Vec<Verdict>, VerifyError> {
+        self.verify_named(items, &|i| format!("item {i}"))
+    }
+
+    /// [`Verifier::verify`], with errors naming item `i` as `name(i)` (a row of a file,
+    /// a completion of a prompt).
+    pub fn verify_named(
+        &self,
+        items: &[VerifyItem<'_>],
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<Verdict>, VerifyError> {
         let use_rules = self.options.mode != Mode::Judge;
         let mut queries: Vec<JudgeQuery<'_>> = Vec::new();
         let mut url_queries: Vec<UrlQuery<'_>> = Vec::new();
@@ -642,7 +654,7 @@ impl Verifier {
                             prompt: item.prompt,
                             response: item.response,
                             criterion: &ri.criterion,
-                            name: format!("item {index}, rubric item {k}"),
+                            name: format!("{}, rubric item {k}", name(index)),
                         });
                         continue;
                     }
@@ -689,11 +701,12 @@ impl Verifier {
                 (listed, rubric)
             })
             .collect();
+        // Endpoints first: they are cheap to call again, a local judge's work is not.
+        let url_scores = self.score_urls(&url_queries)?;
         let answers = match (&self.judge, queries.is_empty()) {
             (Some(judge), false) => judge.judge(&queries)?,
             _ => Vec::new(),
         };
-        let url_scores = self.score_urls(&url_queries)?;
         let threshold = self.options.threshold;
         let verdicts = plans
             .into_iter()
@@ -1008,6 +1021,23 @@ impl VerifierArgs {
         Ok(())
     }
 
+    /// The options that decide verdicts, as text: everything but how endpoints are
+    /// reached (timeouts, retries, backoff, concurrency, caches, key variables), so
+    /// that a run stopped by an endpoint can resume with more patience.
+    pub fn decision_fingerprint(&self) -> String {
+        let mut a = self.clone();
+        let j = &mut a.judge;
+        (
+            j.judge_concurrency,
+            j.judge_timeout,
+            j.judge_retries,
+            j.judge_backoff,
+        ) = (0, 0.0, 0, 0.0);
+        (j.judge_cache, j.no_judge_cache, j.judge_api_key_env) = (None, false, String::new());
+        a.reward = reward_url::RewardArgs::default();
+        format!("{a:?}")
+    }
+
     /// The remote judge's options (the API key read from its variable).
     pub fn remote_options(&self, url: &str, model: &str) -> Result<RemoteOptions> {
         let j = &self.judge;
@@ -1149,6 +1179,9 @@ pub struct VerifyConfig {
     /// the judge or an endpoint [default: `rubric`, if present].
     #[arg(long)]
     pub rubric_column: Option<String>,
+    /// Read no rubric (a `rubric` column of another kind).
+    #[arg(long, conflicts_with = "rubric_column")]
+    pub no_rubric: bool,
     /// Skip rows that cannot be verified (they are counted, and written with a null
     /// `pass` and an `error`) instead of stopping before any work.
     #[arg(long)]
@@ -1195,6 +1228,7 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
             kwargs: cfg.kwargs_column.clone(),
             constraints: cfg.constraints_column.clone(),
             rubric: cfg.rubric_column.clone(),
+            no_rubric: cfg.no_rubric,
         },
         mode,
     )?;
@@ -1217,6 +1251,18 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
         mode.as_str()
     );
     let fingerprint = run_fingerprint(input, &cfg)?;
+    let endpoints = rubric::endpoints(
+        parsed
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|r| r.constraints.rubric()),
+    );
+    if !endpoints.is_empty() {
+        eprintln!(
+            "{}",
+            rubric::describe_endpoints(&endpoints, &cfg.verifier.reward)
+        );
+    }
     with_verifier(&cfg.verifier, |verifier| {
         let started = Instant::now();
         let good: Vec<usize> = (0..parsed.len()).filter(|&i| parsed[i].is_ok()).collect();
@@ -1266,7 +1312,8 @@ pub fn run(cfg: VerifyConfig) -> Result<()> {
                     }
                 })
                 .collect();
-            let verdicts = verifier.verify(&items).map_err(|e| {
+            let name = |k: usize| format!("{} row {}", input.display(), rows[k]);
+            let verdicts = verifier.verify_named(&items, &name).map_err(|e| {
                 let saved = progress
                     .as_ref()
                     .map(|p| p.resume_hint(done.len()))
@@ -1340,10 +1387,10 @@ pub(crate) fn bad_rows_message(bad: &[(usize, String)]) -> String {
 fn run_fingerprint(input: &Path, cfg: &VerifyConfig) -> Result<String> {
     let meta = std::fs::metadata(input).with_context(|| input.display().to_string())?;
     let text = format!(
-        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         input.display(),
         meta.len(),
-        cfg.verifier,
+        cfg.verifier.decision_fingerprint(),
         cfg.prompt_column,
         cfg.response_column,
         cfg.ids_column,
@@ -1360,7 +1407,7 @@ fn write_summary(path: &Path, summary: &Value) -> Result<()> {
 }
 
 /// The columns a run adds to each row.
-const OUTPUT_COLUMNS: [&str; 12] = [
+const OUTPUT_COLUMNS: [&str; 13] = [
     "pass",
     "constraint_verdicts",
     "constraint_names",
@@ -1372,6 +1419,7 @@ const OUTPUT_COLUMNS: [&str; 12] = [
     "rubric_scores",
     "rubric_checked_by",
     "rubric_score",
+    "rubric_rationales",
     "error",
 ];
 
@@ -1380,6 +1428,7 @@ fn writes_column(column: &str, verifier: &Verifier, rubric: bool) -> bool {
     match column {
         "judge_probabilities" => verifier.judge().is_some(),
         "judge_rationales" => wants_rationales(verifier),
+        "rubric_rationales" => rubric && wants_rationales(verifier),
         c if c.starts_with("rubric_") => rubric,
         _ => true,
     }
@@ -1447,6 +1496,12 @@ fn output_row(input: &Row, verdict: &Verdict, verifier: &Verifier, rubric: bool)
             "rubric_score".into(),
             verdict.rubric_score.map_or(Value::Null, round6),
         );
+        if wants_rationales(verifier) {
+            row.insert(
+                "rubric_rationales".into(),
+                items(&|i| json!(i.verdict.rationale)),
+            );
+        }
     }
     row
 }
@@ -1528,7 +1583,9 @@ fn verdict_from_row(row: &Row, rubric: Option<&rubric::Rubric>) -> Option<Verdic
                 },
                 pass: item_pass[k].as_bool().unwrap_or(false),
                 reason: None,
-                probability: None,
+                // A judge item's score is its P(yes).
+                probability: (item_by.get(k).and_then(Value::as_str) == Some("judge"))
+                    .then(|| item_scores.get(k).and_then(Value::as_f64).unwrap_or(0.0) as f32),
                 rationale: None,
                 note: None,
             },
@@ -1570,6 +1627,24 @@ struct Stats {
 }
 
 impl Stats {
+    /// A judge's check: of a constraint or of a rubric item (which scores 0 when the
+    /// judge gave no verdict; counted here).
+    fn add_judge(&mut self, check: &ConstraintVerdict) {
+        self.judge_checks += 1;
+        self.judge_passed += usize::from(check.pass);
+        match check.probability {
+            Some(p) => self.probability_sum += f64::from(p),
+            None => self.judge_no_verdict += 1,
+        }
+        if check
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("shortened"))
+        {
+            self.judge_shortened += 1;
+        }
+    }
+
     fn add(&mut self, verdict: &Verdict) {
         self.rows += 1;
         self.passed += usize::from(verdict.pass);
@@ -1577,6 +1652,9 @@ impl Stats {
             self.rubric_rows += 1;
         }
         for item in &verdict.rubric {
+            if item.checker() == Checker::Judge {
+                self.add_judge(&item.verdict);
+            }
             if item.hard {
                 self.hard_items += 1;
                 self.hard_passed += usize::from(item.verdict.pass);
@@ -1603,21 +1681,7 @@ impl Stats {
                 }
                 // Only rubric items have endpoints (counted below).
                 Checker::Url => {}
-                Checker::Judge => {
-                    self.judge_checks += 1;
-                    self.judge_passed += usize::from(check.pass);
-                    match check.probability {
-                        Some(p) => self.probability_sum += f64::from(p),
-                        None => self.judge_no_verdict += 1,
-                    }
-                    if check
-                        .note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("shortened"))
-                    {
-                        self.judge_shortened += 1;
-                    }
-                }
+                Checker::Judge => self.add_judge(check),
             }
         }
     }
@@ -1851,6 +1915,40 @@ mod tests {
         let checkers: Vec<Checker> = verdicts[0].checks.iter().map(|c| c.checker).collect();
         assert_eq!(checkers, [Checker::Judge, Checker::Rules]);
         assert!(verdicts[0].pass);
+    }
+
+    #[test]
+    fn a_stopped_run_resumes_with_other_transport_options_only() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            v: VerifierArgs,
+        }
+        let fp = |args: &[&str]| {
+            let argv = std::iter::once("rmtk").chain(args.iter().copied());
+            <Cli as clap::Parser>::parse_from(argv)
+                .v
+                .decision_fingerprint()
+        };
+        let base = fp(&[]);
+        let patient = fp(&[
+            "--judge-timeout",
+            "600",
+            "--judge-retries",
+            "20",
+            "--judge-concurrency",
+            "2",
+            "--reward-timeout",
+            "300",
+            "--reward-retries",
+            "9",
+            "--no-reward-cache",
+            "--reward-key-origin",
+            "https://grader.example.org",
+        ]);
+        assert_eq!(base, patient);
+        assert_ne!(base, fp(&["--judge-threshold", "0.7"]));
+        assert_ne!(base, fp(&["--loose"]));
     }
 
     #[test]

@@ -64,12 +64,12 @@ impl RewardUrlOptions {
     }
 }
 
-/// The endpoint options on the command line (`rmtk grpo --reward-url` and the URL
-/// checks of rubrics, in `rmtk verify` and `rmtk grpo`).
+/// The endpoint options on the command line (the URL checks of rubrics, in `rmtk
+/// verify` and `rmtk grpo`, and `rmtk grpo --reward-url`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RewardArgs {
-    /// Reward endpoints (--reward-url, rubric URL checks): seconds allowed for one
-    /// request.
+    /// Reward endpoints (rubric URL checks; rmtk grpo's --reward-url): seconds allowed
+    /// for one request.
     #[arg(long, default_value_t = 120.0)]
     pub reward_timeout: f64,
     /// Reward endpoints: retries after a failed request (connection errors, timeouts,
@@ -92,9 +92,22 @@ pub struct RewardArgs {
     #[arg(long, conflicts_with = "reward_cache")]
     pub no_reward_cache: bool,
     /// Reward endpoints: the environment variable holding the API key, sent as
-    /// `Authorization: Bearer KEY` when set (never printed).
+    /// `Authorization: Bearer KEY` when set (never printed) to --reward-url and to the
+    /// rubric URLs of the origins given with --reward-key-origin.
     #[arg(long, default_value = "REWARD_API_KEY")]
     pub reward_api_key_env: String,
+    /// An origin (`https://host:port`) whose rubric URLs get the API key; repeatable.
+    /// Rubric URLs come from the data, so none gets the key unless its origin is named.
+    #[arg(long = "reward-key-origin", value_name = "ORIGIN")]
+    pub reward_key_origins: Vec<String>,
+}
+
+/// A URL's origin, `scheme://host[:port]`, lowercased.
+pub fn origin(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{}://{}", scheme.to_lowercase(), host.to_lowercase())
 }
 
 impl RewardArgs {
@@ -112,7 +125,28 @@ impl RewardArgs {
         Ok(())
     }
 
-    /// The options of an endpoint at `url` (the API key read from its variable).
+    /// The options of an endpoint named in the data (a rubric URL): the API key only
+    /// when its origin was named with --reward-key-origin.
+    pub fn data_url_options(&self, url: &str) -> RewardUrlOptions {
+        let mut options = self.options(url);
+        let wanted = origin(url);
+        if !self
+            .reward_key_origins
+            .iter()
+            .any(|o| origin(o.trim_end_matches('/')) == wanted)
+        {
+            options.api_key = None;
+        }
+        options
+    }
+
+    /// Whether rubric URLs of `url`'s origin get the API key.
+    pub fn key_goes_to(&self, url: &str) -> bool {
+        self.data_url_options(url).api_key.is_some()
+    }
+
+    /// The options of an endpoint at `url` given on the command line (the API key
+    /// read from its variable).
     pub fn options(&self, url: &str) -> RewardUrlOptions {
         RewardUrlOptions {
             api_key: Secret::from_env(&self.reward_api_key_env),
@@ -147,6 +181,7 @@ impl Default for RewardArgs {
             reward_cache: None,
             no_reward_cache: true,
             reward_api_key_env: "REWARD_API_KEY".into(),
+            reward_key_origins: Vec::new(),
         }
     }
 }
@@ -482,6 +517,31 @@ mod tests {
             quote_non_finite(r#"{"a": "x\"NaN", "b": [Infinity, NaN]}"#),
             r#"{"a": "x\"NaN", "b": ["Infinity", "NaN"]}"#
         );
+    }
+
+    #[test]
+    fn the_key_goes_only_to_named_origins() {
+        assert_eq!(
+            origin("HTTPS://Example.org:8443/x/y?q"),
+            "https://example.org:8443"
+        );
+        assert_eq!(origin("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
+        let env = "RMTK_TEST_REWARD_KEY_ORIGINS";
+        // SAFETY: the variable is unique to this test; no other thread reads it.
+        unsafe { std::env::set_var(env, "sk-secret") };
+        let args = RewardArgs {
+            reward_api_key_env: env.into(),
+            reward_key_origins: vec!["https://grader.example.org/".into()],
+            ..RewardArgs::default()
+        };
+        assert!(
+            args.options("http://anywhere:1/").api_key.is_some(),
+            "typed by the user"
+        );
+        assert!(args.key_goes_to("https://grader.example.org/score"));
+        assert!(!args.key_goes_to("https://grader.example.org:444/score"));
+        assert!(!args.key_goes_to("http://grader.example.org/score"));
+        assert!(!args.key_goes_to("https://evil.example.com/?https://grader.example.org"));
     }
 
     #[test]

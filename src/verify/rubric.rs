@@ -27,8 +27,11 @@
 //!
 //! A malformed item is an error naming the item (its index in the list) and the field.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Map, Value};
 
+use super::reward_url::RewardArgs;
 use super::{Checker, Constraint, ConstraintError, ConstraintSet, ConstraintVerdict};
 use crate::data::{json_type, truncate};
 
@@ -56,10 +59,20 @@ impl RubricItem {
     /// Whether the judge decides this item (a judge item, or an instruction the rules
     /// cannot decide here).
     pub fn needs_judge(&self) -> bool {
+        self.why_judge().is_some()
+    }
+
+    /// Why the judge must decide this item, if it must.
+    pub fn why_judge(&self) -> Option<String> {
         match &self.check {
-            ItemCheck::Judge(_) => true,
-            ItemCheck::Rule(c) => !c.by_rules(),
-            ItemCheck::Url(_) => false,
+            ItemCheck::Judge(_) => Some("is checked by the judge".into()),
+            ItemCheck::Rule(Constraint::Ifbench(inst)) => inst.undecidable().map(|why| {
+                format!(
+                    "is {}, which the rules cannot decide here ({why}), so it needs the judge",
+                    inst.id()
+                )
+            }),
+            ItemCheck::Rule(_) | ItemCheck::Url(_) => None,
         }
     }
 }
@@ -136,6 +149,18 @@ impl Rubric {
         self.items.iter().any(RubricItem::needs_judge)
     }
 
+    /// Without a judge: the first item that needs one, as an error message.
+    pub fn judge_error(&self) -> Option<String> {
+        self.items.iter().enumerate().find_map(|(k, item)| {
+            item.why_judge().map(|why| {
+                format!(
+                    "item {k} ({}) {why}; configure one (--judge-model, with --judge-url for a remote one)",
+                    truncate(&item.criterion, 60)
+                )
+            })
+        })
+    }
+
     /// Whether some item is checked by an endpoint.
     pub fn has_urls(&self) -> bool {
         self.items
@@ -146,6 +171,15 @@ impl Rubric {
 
 const ITEM_KEYS: [&str; 4] = ["criterion", "weight", "hard", "check"];
 
+/// An object without its null fields: parquet stores a list of objects as structs
+/// with every field any item has, null where an item lacks it.
+fn present(map: &Map<String, Value>) -> Map<String, Value> {
+    map.iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 fn parse_item(value: &Value, prompt: Option<&str>) -> Result<RubricItem, String> {
     let Value::Object(map) = value else {
         return Err(format!(
@@ -154,6 +188,7 @@ fn parse_item(value: &Value, prompt: Option<&str>) -> Result<RubricItem, String>
             truncate(&value.to_string(), 60)
         ));
     };
+    let map = &present(map);
     if let Some(key) = map.keys().find(|k| !ITEM_KEYS.contains(&k.as_str())) {
         return Err(format!(
             "unknown field `{key}` (an item has {})",
@@ -218,6 +253,7 @@ fn parse_check(value: &Value, criterion: &str, prompt: Option<&str>) -> Result<I
         Value::String(s) if is_url(s.trim()) => Ok(ItemCheck::Url(s.trim().to_owned())),
         Value::String(s) => rule(s.trim(), &Map::new(), prompt),
         Value::Object(map) => {
+            let map = &present(map);
             let forms = ["rule", "judge", "url"];
             let given: Vec<&str> = forms.into_iter().filter(|k| map.contains_key(*k)).collect();
             if given.len() != 1 {
@@ -295,6 +331,43 @@ fn rule(id: &str, kwargs: &Map<String, Value>, prompt: Option<&str>) -> Result<I
         )?;
     let constraint = set.as_slice()[0].clone();
     Ok(ItemCheck::Rule(constraint))
+}
+
+/// The distinct URLs rubrics call.
+pub fn endpoints<'a>(rubrics: impl Iterator<Item = &'a Rubric>) -> BTreeSet<&'a str> {
+    rubrics
+        .flat_map(|r| r.items.iter())
+        .filter_map(|i| match &i.check {
+            ItemCheck::Url(url) => Some(url.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A line saying which endpoints the data makes rmtk call, and which get the API key.
+pub fn describe_endpoints(urls: &BTreeSet<&str>, reward: &RewardArgs) -> String {
+    let keyed: Vec<&str> = urls
+        .iter()
+        .copied()
+        .filter(|u| reward.key_goes_to(u))
+        .collect();
+    let shown: Vec<&str> = urls.iter().copied().take(5).collect();
+    let more = urls.len().saturating_sub(shown.len());
+    format!(
+        "rubric endpoints (from the data): {}{}; the API key (${}) goes to {}",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        reward.reward_api_key_env,
+        if keyed.is_empty() {
+            "none of them (--reward-key-origin names the origins that get it)".to_owned()
+        } else {
+            keyed.join(", ")
+        }
+    )
 }
 
 /// The verdict on one rubric item.
@@ -382,6 +455,21 @@ mod tests {
         assert!(!r.needs_judge() && !r.has_urls());
         assert!(parse(Value::Null).unwrap().is_empty());
         assert!(parse(json!([])).unwrap().is_empty());
+        // As parquet gives a list of structs back: every field of every item, null where
+        // an item lacks it.
+        let r = parse(json!([
+            {"criterion": "No commas", "weight": null, "hard": true,
+             "check": {"rule": "punctuation:no_comma", "kwargs": null, "judge": null, "url": null}},
+            {"criterion": "Vivid", "weight": 2.0, "hard": null,
+             "check": {"rule": null, "kwargs": null, "judge": "Is it vivid?", "url": null}},
+            {"criterion": "Graded", "weight": null, "hard": null,
+             "check": {"rule": null, "kwargs": null, "judge": null, "url": "http://localhost:5000/g"}},
+        ]))
+        .unwrap();
+        assert!(matches!(&r.items()[0].check, ItemCheck::Rule(_)));
+        assert!(matches!(&r.items()[1].check, ItemCheck::Judge(q) if q == "Is it vivid?"));
+        assert!(matches!(&r.items()[2].check, ItemCheck::Url(_)));
+        assert_eq!(r.items()[0].weight, 1.0);
     }
 
     #[test]

@@ -730,6 +730,24 @@ fn a_rubric_gates_with_its_hard_items_and_adds_its_weighted_score() {
         }
     }
     assert!(compliant > 0 && violators > 0, "{compliant} / {violators}");
+    // RLMR on the sum: in a group with both kinds, every violator's reward trails the
+    // group's mean by gamma (1), however high its rubric score.
+    let mut mixed_groups = 0;
+    for g in samples.chunks(4) {
+        let pass: Vec<bool> = g.iter().map(|v| v["pass"] == true).collect();
+        if pass.iter().all(|p| *p) || pass.iter().all(|p| !*p) {
+            continue;
+        }
+        let mean = g.iter().map(|v| f(v, "reward")).sum::<f64>() / 4.0;
+        for v in g.iter().filter(|v| v["pass"] == false) {
+            assert!(f(v, "reward") <= mean - 1.0 + 1e-5, "{v} vs mean {mean}");
+        }
+        mixed_groups += 1;
+    }
+    assert!(
+        mixed_groups > 0,
+        "no group with violators and compliant responses"
+    );
     for r in train_lines(&out) {
         assert!(r["rubric_score_mean"].as_f64().is_some(), "{r:?}");
         assert_eq!(r["rubric_score_mean"], r["rewards/rubric/mean"]);
@@ -740,6 +758,7 @@ fn a_rubric_gates_with_its_hard_items_and_adds_its_weighted_score() {
         .into_iter()
         .filter(|r| r.get("split").is_some())
         .collect();
+    assert!(!evals.is_empty());
     assert!(evals.iter().all(|r| r["rubric_score_mean"].is_number()));
 }
 

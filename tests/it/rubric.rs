@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rmtk::verify::reward_url::RewardArgs;
-use rmtk::verify::rubric::Rubric;
+use rmtk::verify::rubric::{ItemCheck, Rubric};
 use rmtk::verify::{Checker, ConstraintSet, Verifier, VerifyError, VerifyItem};
 use serde_json::{Value, json};
 
@@ -283,7 +283,15 @@ fn verify_writes_rubric_columns_stops_when_the_endpoint_is_down_and_resumes() {
         .map(|s| s.body["responses"].as_array().unwrap().len())
         .sum();
     assert_eq!(sent, 6, "only the rows left are sent");
-    assert!(log.contains("rubric: 70 rows with a rubric"), "{log}");
+    // 24 of the 70 responses (every third) have a comma.
+    assert!(
+        log.contains("rubric: 70 rows with a rubric; hard items 65.71% passed (46 of 70)"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("rubric endpoints (from the data): {url}; the API key ($REWARD_API_KEY) goes to none of them")),
+        "{log}"
+    );
 
     let rows = json_lines(&output);
     assert_eq!(rows.len(), 70);
@@ -371,4 +379,55 @@ fn bad_rubric_cells_name_the_row_column_and_item() {
         Value::Null,
         "no soft item, no score"
     );
+}
+
+#[test]
+fn a_parquet_rubric_with_mixed_check_forms_reads_back() {
+    // As pandas/pyarrow store a list of dicts: structs with every field of every item,
+    // null where an item lacks it (scripts/gen-rubric-parquet-fixture.py).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rubric/mixed-checks.parquet"
+    );
+    let table = rmtk::data::read_table(Path::new(path)).unwrap();
+    let cell = &table.rows[0]["rubric"];
+    assert!(
+        cell[0]["check"].get("url").is_some_and(Value::is_null),
+        "the fixture has parquet's null fields: {cell}"
+    );
+    let rubric = Rubric::parse(cell, Some("Write about rain. No commas.")).unwrap();
+    let forms: Vec<String> = rubric
+        .items()
+        .iter()
+        .map(|i| match &i.check {
+            ItemCheck::Rule(c) => format!("rule {}", c.id().unwrap()),
+            ItemCheck::Judge(q) => format!("judge {q}"),
+            ItemCheck::Url(u) => format!("url {u}"),
+        })
+        .collect();
+    assert_eq!(
+        forms,
+        [
+            "rule punctuation:no_comma",
+            "rule length_constraints:number_words",
+            "judge The ending surprises the reader",
+            "judge Does it use concrete sensory detail?",
+            "url http://127.0.0.1:5000/grade",
+        ]
+    );
+    let weights: Vec<f64> = rubric.items().iter().map(|i| i.weight).collect();
+    assert_eq!(weights, [1.0, 1.0, 2.0, 1.0, 0.5]);
+    assert!(rubric.items()[0].hard && !rubric.items()[1].hard);
+    // The rule items decide as written: 2 words, no comma.
+    let mut set = ConstraintSet::default();
+    set.set_rubric(Rubric::new(rubric.items()[..2].to_vec()));
+    let v = &Verifier::rules(false)
+        .verify(&[VerifyItem {
+            prompt: "p",
+            response: "Rain again",
+            constraints: &set,
+        }])
+        .unwrap()[0];
+    assert!(v.pass);
+    assert_eq!(v.rubric_score, Some(1.0));
 }
