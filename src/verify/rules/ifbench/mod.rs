@@ -46,6 +46,8 @@ mod words;
 
 #[cfg(test)]
 mod parity_tests;
+#[cfg(test)]
+mod test_support;
 
 use std::cell::RefCell;
 use std::fmt;

