@@ -21,79 +21,20 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::ifeval::{Matching, read_responses, write_unmatched};
-use super::input::{kwargs_list, string_list};
+use super::rules::IfevalReport;
 use super::rules::ifbench::{self, IfbenchInstruction, IfbenchRow};
-use super::rules::{IfevalReport, RuleError};
 use super::{VerifyConfig, bad_rows_message};
-use crate::data::{self, DataError, Row, Table, json_type};
+use crate::data::{self, DataError, Row, Table};
 
-/// One prompt of the benchmark.
-#[derive(Debug, Clone)]
-pub struct IfbenchPrompt {
-    pub key: Value,
-    pub prompt: String,
-    pub ids: Vec<String>,
-    pub instructions: Vec<IfbenchInstruction>,
-}
+/// One prompt of IFBench.
+pub type IfbenchPrompt = super::ifeval::BenchmarkPrompt<IfbenchInstruction>;
 
 /// Reads `IFBench_test.jsonl` rows: `key`, `prompt`, `instruction_id_list`, `kwargs`.
 pub fn read_prompts(
     table: &Table,
     prompt_column: &str,
 ) -> Result<Vec<Result<IfbenchPrompt, DataError>>, DataError> {
-    for column in [prompt_column, "instruction_id_list", "kwargs"] {
-        table.require_column(column)?;
-    }
-    Ok((0..table.rows.len())
-        .map(|i| read_prompt(table, i, prompt_column))
-        .collect())
-}
-
-fn read_prompt(table: &Table, i: usize, prompt_column: &str) -> Result<IfbenchPrompt, DataError> {
-    if let Some((_, message)) = table.bad.iter().find(|(row, _)| *row == i) {
-        return Err(DataError::Row {
-            path: table.path.clone(),
-            row: i,
-            message: message.clone(),
-        });
-    }
-    let row = &table.rows[i];
-    let cell = |c: &str| row.get(c).unwrap_or(&Value::Null);
-    let err = |c: &str, m: String| table.cell_error(i, c, m);
-    let prompt = match cell(prompt_column) {
-        Value::String(s) => s.clone(),
-        other => {
-            let found = json_type(other);
-            return Err(err(
-                prompt_column,
-                format!("should be text, found a {found}"),
-            ));
-        }
-    };
-    let ids = string_list(cell("instruction_id_list"), "instruction ids")
-        .map_err(|m| err("instruction_id_list", m))?;
-    let kwargs = kwargs_list(cell("kwargs"), ids.len()).map_err(|m| err("kwargs", m))?;
-    let mut instructions = Vec::with_capacity(ids.len());
-    for (k, (id, kwargs)) in ids.iter().zip(&kwargs).enumerate() {
-        let inst = IfbenchInstruction::new(id, kwargs).map_err(|e| {
-            let column = match e {
-                RuleError::UnknownInstruction { .. } => "instruction_id_list",
-                RuleError::BadKwargs { .. } => "kwargs",
-            };
-            err(column, format!("instruction {k} of the list: {e}"))
-        })?;
-        instructions.push(inst);
-    }
-    let key = match cell("key") {
-        Value::Null => json!(i),
-        key => key.clone(),
-    };
-    Ok(IfbenchPrompt {
-        key,
-        prompt,
-        ids,
-        instructions,
-    })
+    super::ifeval::read_benchmark_prompts(table, prompt_column, IfbenchInstruction::new)
 }
 
 /// The output row of one prompt.

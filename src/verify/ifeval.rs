@@ -31,14 +31,17 @@ use super::rules::{self, IfevalReport, Instruction, RowVerdict};
 use super::{ConstraintSet, Mode, VerifyConfig, VerifyItem, bad_rows_message, with_verifier};
 use crate::data::{self, DataError, Row, Table, json_type};
 
-/// One prompt of the benchmark.
+/// One prompt of a benchmark (IFEval's, IFBench's): its instructions built as `I`.
 #[derive(Debug, Clone)]
-pub struct IfevalPrompt {
+pub struct BenchmarkPrompt<I> {
     pub key: Value,
     pub prompt: String,
     pub ids: Vec<String>,
-    pub instructions: Vec<Instruction>,
+    pub instructions: Vec<I>,
 }
+
+/// One prompt of IFEval.
+pub type IfevalPrompt = BenchmarkPrompt<Instruction>;
 
 /// Reads IFEval's `input_data.jsonl` rows: `key`, `prompt`, `instruction_id_list`,
 /// `kwargs`. Arguments are taken exactly as given (as the official evaluator builds
@@ -47,15 +50,30 @@ pub fn read_prompts(
     table: &Table,
     prompt_column: &str,
 ) -> Result<Vec<Result<IfevalPrompt, DataError>>, DataError> {
+    read_benchmark_prompts(table, prompt_column, Instruction::new)
+}
+
+/// Reads a benchmark's rows (`key`, a prompt, `instruction_id_list`, `kwargs`), each
+/// instruction built by `build`; a bad row is an error naming its row and column.
+pub(super) fn read_benchmark_prompts<I>(
+    table: &Table,
+    prompt_column: &str,
+    build: impl Fn(&str, &Map<String, Value>) -> Result<I, rules::RuleError>,
+) -> Result<Vec<Result<BenchmarkPrompt<I>, DataError>>, DataError> {
     for column in [prompt_column, "instruction_id_list", "kwargs"] {
         table.require_column(column)?;
     }
     Ok((0..table.rows.len())
-        .map(|i| read_prompt(table, i, prompt_column))
+        .map(|i| read_prompt(table, i, prompt_column, &build))
         .collect())
 }
 
-fn read_prompt(table: &Table, i: usize, prompt_column: &str) -> Result<IfevalPrompt, DataError> {
+fn read_prompt<I>(
+    table: &Table,
+    i: usize,
+    prompt_column: &str,
+    build: &impl Fn(&str, &Map<String, Value>) -> Result<I, rules::RuleError>,
+) -> Result<BenchmarkPrompt<I>, DataError> {
     if let Some((_, message)) = table.bad.iter().find(|(row, _)| *row == i) {
         return Err(DataError::Row {
             path: table.path.clone(),
@@ -83,7 +101,7 @@ fn read_prompt(table: &Table, i: usize, prompt_column: &str) -> Result<IfevalPro
         .zip(&kwargs)
         .enumerate()
         .map(|(k, (id, kwargs))| {
-            Instruction::new(id, kwargs).map_err(|e| {
+            build(id, kwargs).map_err(|e| {
                 let column = match e {
                     rules::RuleError::UnknownInstruction { .. } => "instruction_id_list",
                     rules::RuleError::BadKwargs { .. } => "kwargs",
@@ -96,7 +114,7 @@ fn read_prompt(table: &Table, i: usize, prompt_column: &str) -> Result<IfevalPro
         Value::Null => json!(i),
         key => key.clone(),
     };
-    Ok(IfevalPrompt {
+    Ok(BenchmarkPrompt {
         key,
         prompt,
         ids,
