@@ -132,23 +132,21 @@ pub fn mix_with_rubric(
         "one rubric score per response"
     );
     let violators = pass.iter().filter(|p| !**p).count();
-    let with_rubric: Vec<f64>;
-    let quality = if rubric.is_empty() || cfg.mixing == Mixing::Gdpo {
-        writing
+    // The writing reward with the rubric score added (rlmr, fixed, writing-only).
+    let quality: Vec<f64> = if rubric.is_empty() {
+        writing.to_vec()
     } else {
-        with_rubric = writing
+        writing
             .iter()
             .zip(rubric)
             .map(|(r, s)| r + cfg.rubric_weight * s)
-            .collect();
-        &with_rubric
+            .collect()
     };
-    let writing = quality;
     let (rewards, delta) = match cfg.mixing {
-        Mixing::WritingOnly => (writing.to_vec(), 0.0),
+        Mixing::WritingOnly => (quality, 0.0),
         Mixing::ConstraintOnly => (pass.iter().map(|&p| f64::from(u8::from(p))).collect(), 0.0),
         Mixing::Fixed => (
-            writing
+            quality
                 .iter()
                 .zip(pass)
                 .map(|(r, &p)| r + cfg.constraint_weight * f64::from(u8::from(p)))
@@ -170,9 +168,9 @@ pub fn mix_with_rubric(
         Mixing::Rlmr => {
             // A group of violators only is dropped by the filter; its rewards stay as
             // they are so the metrics still show them.
-            let delta = rlmr_delta(writing, pass, cfg.gamma).unwrap_or(0.0);
+            let delta = rlmr_delta(&quality, pass, cfg.gamma).unwrap_or(0.0);
             (
-                writing
+                quality
                     .iter()
                     .zip(pass)
                     .map(|(r, &p)| if p { *r } else { r - delta })

@@ -173,7 +173,7 @@ mod tests {
             ],
         );
         let rows = read_prompts(&[path], &columns(), false).expect("the rules decide both");
-        assert!(rows[0].constraints.rules_only());
+        assert!(!rows[0].constraints.needs_judge());
         assert_eq!(rows[0].constraints.len(), 2);
     }
 

@@ -303,18 +303,6 @@ impl ConstraintSet {
         &self.constraints
     }
 
-    /// Whether the rules decide every constraint and every rubric item (and there is at
-    /// least one): the rules alone can verify it.
-    pub fn rules_only(&self) -> bool {
-        !self.is_empty()
-            && self.constraints.iter().all(Constraint::by_rules)
-            && self
-                .rubric
-                .items()
-                .iter()
-                .all(|i| matches!(&i.check, rubric::ItemCheck::Rule(c) if c.by_rules()))
-    }
-
     /// Whether verifying needs a judge: nothing listed (the judge reads the prompt), a
     /// free-text constraint, an instruction the rules cannot decide here, or a rubric
     /// item for the judge.
@@ -383,16 +371,6 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A verdict on listed constraints alone (no rubric).
-    pub fn of_checks(checks: Vec<ConstraintVerdict>) -> Verdict {
-        Verdict {
-            pass: checks.iter().all(|c| c.pass),
-            checks,
-            rubric: Vec::new(),
-            rubric_score: None,
-        }
-    }
-
     /// The failure reasons: the constraints', then the hard rubric items', in order.
     pub fn reasons(&self) -> impl Iterator<Item = &str> {
         self.checks
@@ -1854,7 +1832,7 @@ mod tests {
         let ids = ["punctuation:no_comma", "count:numbers"];
         let set = ConstraintSet::ifeval(None, &ids, &kwargs(&[json!({}), json!({"N": 2.0})]))
             .expect("both build");
-        assert!(set.rules_only());
+        assert!(!set.needs_judge());
         let items = ["I have 2 cats and 3 dogs", "I have 2 cats, 3 dogs", "one"].map(|response| {
             VerifyItem {
                 prompt: "p",
@@ -1890,7 +1868,7 @@ mod tests {
         let ids = ["ratio:stop_words", "count:numbers"];
         let args = kwargs(&[json!({"percentage": 40}), json!({"N": 1})]);
         let set = ConstraintSet::ifeval(None, &ids, &args).expect("builds");
-        assert!(!set.rules_only());
+        assert!(set.needs_judge());
         let items = [VerifyItem {
             prompt: "p",
             response: "The 1 cat.",
@@ -1966,7 +1944,7 @@ mod tests {
             )
             .expect("a rubric"),
         );
-        assert!(set.needs_judge() && !set.rules_only());
+        assert!(set.needs_judge());
         let items = [VerifyItem {
             prompt: "Write about rain.",
             response: "Rain falls",

@@ -268,7 +268,8 @@ fn parse_check(value: &Value, criterion: &str, prompt: Option<&str>) -> Result<I
             }
             let allowed: &[&str] = match given[0] {
                 "rule" => &["rule", "kwargs"],
-                other => std::slice::from_ref(forms.iter().find(|f| **f == other).unwrap()),
+                "judge" => &["judge"],
+                _ => &["url"],
             };
             if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
                 return Err(format!(

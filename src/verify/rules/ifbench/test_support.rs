@@ -60,3 +60,44 @@ pub(super) fn verdicts(id: &str, kwargs: Value, cases: &[(&str, bool, bool)]) {
         assert_eq!(got.pass, loose, "{id} loose {response:?}: {:?}", got.reason);
     }
 }
+
+/// Every response of IFBench's sample output and of IFEval's text-bison responses, each
+/// with its loose variants (the texts the fast paths are checked on against the old code).
+pub(super) fn responses_with_loose_variants() -> Vec<String> {
+    let samples = include_str!("../../../../data/ifbench/sample_output.jsonl");
+    let bison = include_str!("../../../../data/ifeval/input_response_data_text_bison.jsonl");
+    let mut texts: Vec<String> = Vec::new();
+    let rows = samples.lines().chain(bison.lines());
+    for row in rows.filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+        if let Some(response) = row["response"].as_str() {
+            let variants = super::super::LooseVariants::new(response);
+            texts.extend(variants.iter().map(str::to_owned));
+        }
+    }
+    texts
+}
+
+/// `count` texts of up to `max_pieces - 1` of `pieces` each, drawn by a xorshift
+/// generator from `state` (the same texts every run).
+pub(super) fn piece_texts(
+    pieces: &[&str],
+    count: usize,
+    max_pieces: u64,
+    mut state: u64,
+) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let mut text = String::new();
+            for _ in 0..(state % max_pieces) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            text
+        })
+        .collect()
+}

@@ -294,20 +294,12 @@ mod tests {
             "é.",
             "word",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for _ in 0..3000 {
-            let mut text = String::new();
-            for _ in 0..(state % 12) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            }
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            texts.push(text);
-        }
+        texts.extend(super::super::test_support::piece_texts(
+            &pieces,
+            3000,
+            12,
+            0x9e37_79b9_7f4a_7c15,
+        ));
         for text in &texts {
             assert_eq!(split_into_sentences(text), upstream_split(text), "{text:?}");
         }
