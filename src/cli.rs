@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{data, generate, grpo, info, plot, rm, verify};
+use crate::{data, generate, grpo, info, plot, rm, serve, verify};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +58,10 @@ pub enum Command {
     Verify(verify::VerifyConfig),
     /// Inspect, convert, split and deduplicate preference files.
     Data(data::commands::DataConfig),
+    /// Serve a decoder, a reward model and the verifier over HTTP: OpenAI-compatible
+    /// completions and chat (continuous batching, streaming), vLLM's runtime LoRA API,
+    /// reward and verify endpoints.
+    Serve(serve::ServeConfig),
     /// Draw training runs' curves (rmtk's metrics.jsonl, or TRL's trainer_state.json) to a
     /// PNG; several runs share the panels.
     Plot(PlotConfig),
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grpo(cfg) => grpo::run(cfg, cli.grpo_args),
         Command::Plot(cfg) => run_plot(cfg),
         Command::Data(cfg) => data::commands::run(cfg),
+        Command::Serve(cfg) => serve::run(cfg),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod kernels;
 pub mod models;
 pub mod plot;
 pub mod rm;
+pub mod serve;
 pub mod train;
 pub mod util;
 pub mod verify;

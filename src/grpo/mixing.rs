@@ -13,10 +13,10 @@
 //! sum), or as a third reward normalised within the group under GDPO. Hard rubric items
 //! are part of the verdict.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How the writing reward and the constraint verdict become one reward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mixing {
     /// RLMR's dynamic penalty (the default).

@@ -75,6 +75,68 @@ impl Completion {
     }
 }
 
+/// The tokens one sequence has generated, and how much of their text was handed out:
+/// text that could be the start of a stop string is held back until it is not.
+#[derive(Debug, Clone, Default)]
+pub struct SeqText {
+    ids: Vec<u32>,
+    shown: usize,
+}
+
+impl SeqText {
+    /// Tokens generated so far.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Add the next token (`last`: the token limit is reached with it). Returns the text
+    /// newly safe to show (possibly empty) and, when the sequence ended with this token,
+    /// its completion; the pieces returned add up to the completion's text.
+    pub fn push(
+        &mut self,
+        token: u32,
+        tok: &Tokenizer,
+        eos: &[u32],
+        params: &SamplingParams,
+        last: bool,
+    ) -> Result<(String, Option<Completion>), TokenizerError> {
+        self.ids.push(token);
+        let finished_eos = eos.contains(&token);
+        let text_ids: &[u32] = if finished_eos {
+            &self.ids[..self.ids.len() - 1]
+        } else {
+            &self.ids
+        };
+        let mut text = tok.decode(text_ids, true)?;
+        let mut finish = finished_eos.then_some(FinishReason::Eos);
+        if finish.is_none()
+            && let Some(cut) = earliest_stop(&text, &params.stop, self.shown)
+        {
+            text.truncate(cut);
+            finish = Some(FinishReason::Stop);
+        }
+        if finish.is_none() && last {
+            finish = Some(FinishReason::Length);
+        }
+        // Hold back text that could be the start of a stop string.
+        let safe = match finish {
+            Some(_) => text.len(),
+            None => safe_prefix(&text, &params.stop),
+        };
+        let mut delta = String::new();
+        if safe > self.shown && text.is_char_boundary(self.shown) && text.is_char_boundary(safe) {
+            delta.push_str(&text[self.shown..safe]);
+            self.shown = safe;
+        }
+        let done = finish.map(|finish| Completion {
+            ids: self.ids.clone(),
+            text,
+            finish,
+        });
+        Ok((delta, done))
+    }
+}
+
 /// A seeded random source for sampling.
 pub fn rng_from_seed(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
@@ -147,8 +209,7 @@ pub fn generate<B: FusedOps>(
     let mut slot_of: Vec<Option<SlotId>> = vec![None; n];
 
     let mut out: Vec<Option<Completion>> = vec![None; n];
-    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let mut shown: Vec<usize> = vec![0; n];
+    let mut texts: Vec<SeqText> = vec![SeqText::default(); n];
     // `active[i]` is the row (prompt index) of the i-th sequence still decoding.
     let mut active: Vec<usize> = (0..n).collect();
     for step in 0..params.max_new_tokens {
@@ -157,43 +218,17 @@ pub fn generate<B: FusedOps>(
         for (a, &p) in active.iter().enumerate() {
             let r = logit_row[a];
             let token = pick(&logits[r * vocab..(r + 1) * vocab], params, &mut rngs[p]);
-            generated[p].push(token);
-            let finished_eos = eos.contains(&token);
-            let text_ids: &[u32] = if finished_eos {
-                &generated[p][..generated[p].len() - 1]
-            } else {
-                &generated[p]
-            };
-            let mut text = tok.decode(text_ids, true)?;
-            let mut finish = finished_eos.then_some(FinishReason::Eos);
-            if finish.is_none()
-                && let Some(cut) = earliest_stop(&text, &params.stop, shown[p])
-            {
-                text.truncate(cut);
-                finish = Some(FinishReason::Stop);
+            let last = step + 1 == params.max_new_tokens;
+            let (delta, done) = texts[p].push(token, tok, &eos, params, last)?;
+            if !delta.is_empty() {
+                on_text(p, &delta);
             }
-            if finish.is_none() && step + 1 == params.max_new_tokens {
-                finish = Some(FinishReason::Length);
-            }
-            // Hold back text that could be the start of a stop string.
-            let safe = match finish {
-                Some(_) => text.len(),
-                None => safe_prefix(&text, &params.stop),
-            };
-            if safe > shown[p] && text.is_char_boundary(shown[p]) && text.is_char_boundary(safe) {
-                on_text(p, &text[shown[p]..safe]);
-                shown[p] = safe;
-            }
-            match finish {
-                Some(f) => {
+            match done {
+                Some(c) => {
                     if let Some(slot) = slot_of[p].take() {
                         cache.free(slot);
                     }
-                    out[p] = Some(Completion {
-                        ids: generated[p].clone(),
-                        text,
-                        finish: f,
-                    })
+                    out[p] = Some(c);
                 }
                 None => {
                     keep.push(p);

@@ -1429,6 +1429,54 @@ fn wants_rationales(verifier: &Verifier) -> bool {
     verifier.judge().is_some_and(|j| j.writes_rationales())
 }
 
+/// Verify rows given in memory (as `rmtk serve`'s `/v1/verify` receives them), with the
+/// default column names of `rmtk verify`: each row comes back with the verdict columns
+/// `rmtk verify` writes. A bad row is an error naming its index (`what` names the
+/// source, e.g. `request`).
+pub fn verify_rows(verifier: &Verifier, rows: Vec<Row>, what: &str) -> Result<Vec<Row>> {
+    let mut columns: Vec<String> = Vec::new();
+    for row in &rows {
+        for key in row.keys() {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    let table = data::Table {
+        path: PathBuf::from(what),
+        types: vec![String::new(); columns.len()],
+        columns,
+        rows,
+        bad: Vec::new(),
+    };
+    let mode = verifier.options().mode;
+    let names = input::ColumnNames {
+        prompt: "prompt".into(),
+        ..Default::default()
+    };
+    let columns = input::Columns::resolve(&table, &names, mode)?;
+    let with_rubric = columns.rubric.is_some();
+    let parsed = input::parse_rows(&table, &columns, mode)
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let items: Vec<VerifyItem<'_>> = parsed
+        .iter()
+        .map(|row| VerifyItem {
+            prompt: &row.prompt,
+            response: &row.response,
+            constraints: &row.constraints,
+        })
+        .collect();
+    let name = |k: usize| format!("{what} row {k}");
+    let verdicts = verifier.verify_named(&items, &name)?;
+    Ok(table
+        .rows
+        .iter()
+        .zip(&verdicts)
+        .map(|(row, verdict)| output_row(row, verdict, verifier, with_rubric))
+        .collect())
+}
+
 /// A score as written: six decimals.
 fn round6(x: f64) -> Value {
     json!((x * 1e6).round() / 1e6)

@@ -22,6 +22,7 @@ mod rm_reference;
 mod rm_resume;
 mod rm_support;
 mod rubric;
+mod serve;
 mod verify_cli;
 mod verify_judge;
 mod verify_remote;
