@@ -251,6 +251,9 @@ pub struct GrpoConfig {
     /// no second copy of the weights).
     #[command(flatten)]
     pub lora: LoraArgs,
+    /// Rollouts from an OpenAI-compatible server.
+    #[command(flatten)]
+    pub rollout: super::remote::RolloutArgs,
     /// Evaluate on --eval-prompts every N steps (0: at the start and the end only).
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,
@@ -340,6 +343,14 @@ impl GrpoConfig {
         }
         self.verifier.validate()?;
         self.lora.validate()?;
+        // A LoRA run: new adapters, or an adapter folder as the policy.
+        let adapter_policy = self.policy.as_deref().is_some_and(|p| {
+            std::path::Path::new(p)
+                .join("adapter_config.json")
+                .is_file()
+        });
+        self.rollout
+            .validate(self.lora.lora_r > 0 || adapter_policy || self.resume.is_some())?;
         Ok(())
     }
 

@@ -42,6 +42,9 @@ pub struct LossInputs<B: Backend> {
     pub advantages: Tensor<B, 1>,
     /// 1 for response tokens that count, 0 for padding (and masked truncated responses).
     pub mask: Tensor<B, 2>,
+    /// Per-token weights of the whole per-token loss (KL included), `[n, t]`: the
+    /// truncated importance-sampling ratio of rollouts from a server (TRL's correction).
+    pub is_weight: Option<Tensor<B, 2>>,
 }
 
 /// The loss of a micro-batch and sums for the step's metrics.
@@ -97,6 +100,7 @@ pub fn policy_loss<B: Backend>(
         ref_logp,
         advantages,
         mask,
+        is_weight,
     } = inputs;
     let [n, t] = logp.dims();
     let adv = advantages.reshape([n, 1]).expand([n, t]);
@@ -114,6 +118,9 @@ pub fn policy_loss<B: Backend>(
         let kl = diff.clone().exp() - diff - 1.0;
         kl_sum = scalar(&(kl.clone().detach() * mask.clone()).sum());
         per_token = per_token + kl * cfg.beta;
+    }
+    if let Some(w) = is_weight {
+        per_token = per_token * w;
     }
     let masked = per_token * mask.clone();
     let loss = match cfg.aggregation {
@@ -220,6 +227,7 @@ mod tests {
                         &Default::default(),
                     ),
                     mask,
+                    is_weight: None,
                 },
                 &cfg,
                 norm,
@@ -284,6 +292,7 @@ mod tests {
                 ref_logp: Some(all("ref_logp").narrow(0, rows.start, rows.len())),
                 advantages: adv.clone().narrow(0, rows.start, rows.len()),
                 mask: all("mask").narrow(0, rows.start, rows.len()),
+                is_weight: None,
             };
             let whole = all("logp").require_grad();
             let g_whole = policy_loss(inputs(0..n, whole.clone()), &cfg, norm)

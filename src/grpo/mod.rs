@@ -28,6 +28,7 @@ pub mod config;
 pub mod loss;
 pub mod mixing;
 pub mod prompts;
+pub mod remote;
 pub mod rollout;
 pub mod trainer;
 pub mod trl_metrics;

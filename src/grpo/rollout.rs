@@ -29,7 +29,9 @@ pub struct RolloutSeed {
 
 impl RolloutSeed {
     /// The stream of the `sample`-th completion of the `slot`-th prompt of this round.
-    fn stream(&self, slot: usize, sample: usize, n: usize) -> u64 {
+    /// The streams of one prompt's completions are consecutive: `stream_of(slot, s, n)
+    /// == stream_of(slot, 0, n) + s`.
+    pub fn stream_of(&self, slot: usize, sample: usize, n: usize) -> u64 {
         // Steps and rounds are far below 2^20; slots and samples below 2^24 together.
         (self.step << 44) ^ (self.round << 36) ^ (slot * n + sample) as u64
     }
@@ -67,7 +69,7 @@ pub fn generate_groups<B: FusedOps>(
             .collect();
         let mut rngs: Vec<_> = chunk
             .iter()
-            .map(|&(slot, s)| row_rng(seed.seed, seed.stream(slot, s, n)))
+            .map(|&(slot, s)| row_rng(seed.seed, seed.stream_of(slot, s, n)))
             .collect();
         let done = generate(lm, tok, &batch, params, &mut rngs, |_, _| {})?;
         for (&(slot, _), completion) in chunk.iter().zip(done) {
@@ -94,7 +96,10 @@ mod tests {
                 };
                 for slot in 0..16 {
                     for sample in 0..8 {
-                        assert!(seen.insert(s.stream(slot, sample, 8)));
+                        let stream = s.stream_of(slot, sample, 8);
+                        assert!(seen.insert(stream));
+                        // Consecutive within a prompt: one request's `seed_stream`.
+                        assert_eq!(stream, s.stream_of(slot, 0, 8) + sample as u64);
                     }
                 }
             }

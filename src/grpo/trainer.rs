@@ -29,6 +29,7 @@ use super::config::{GrpoConfig, Overlong, mixing_name};
 use super::loss::{LossConfig, LossInputs, Normaliser, policy_loss};
 use super::mixing::{self, DropReason, FilterConfig, MixConfig, Mixing};
 use super::prompts::PromptRow;
+use super::remote::RolloutServer;
 use super::rollout::{RolloutSeed, generate_groups};
 use super::trl_metrics::{self, LossMetrics, ZeroStdScope};
 use crate::data::prefs::{Content, SeqSpec};
@@ -97,6 +98,11 @@ struct Scored {
     advantage: f64,
     kept: bool,
     round: usize,
+    /// The sampled tokens' log-probabilities as the rollout server computed them
+    /// (`--rollout-url`), for the importance-sampling correction.
+    rollout_logp: Option<Vec<f32>>,
+    /// How many policy versions the rollout's policy trailed the one it trains.
+    staleness: u64,
 }
 
 /// Checks passed and made by constraint type over every completion scored for a step,
@@ -285,6 +291,21 @@ fn score_with_model<B: FusedOps>(
     let refs: Vec<&crate::data::prefs::Seq> = seqs.iter().collect();
     let rewards = rm.rewards(model, &refs, batch_size, device, |_| {})?;
     Ok(rewards.into_iter().map(f64::from).collect())
+}
+
+/// Save the policy's adapter where the rollout server reads it and load it there as
+/// version `version`.
+fn push_policy<B: Backend>(
+    server: &RolloutServer,
+    policy: &LlamaForCausalLM<B>,
+    version: u64,
+    job: &GrpoJob,
+    lora: Option<&crate::models::peft::LoraConfig>,
+) -> std::result::Result<(), String> {
+    let dir = server.adapter_path(version);
+    save_causal_lm(policy, &dir, &job.policy_dir, SaveDtype::F32, lora)
+        .map_err(|e| format!("{e:#}"))?;
+    server.push(version).map(|_| ())
 }
 
 /// Where a run stands when an endpoint fails: the error that stops it says which
@@ -868,6 +889,47 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         Ok(Some(rec))
     };
 
+    // Rollouts from a server: the policy goes there as a LoRA adapter, version
+    // `state.step`, now and after every update.
+    let server: Option<std::sync::Arc<RolloutServer>> = match &cfg.rollout.rollout_url {
+        Some(_) => {
+            let server = RolloutServer::new(&cfg.rollout, &output)?;
+            if let Some(model) = &cfg.rollout.rollout_model {
+                server
+                    .check_model(model)
+                    .map_err(|e| anyhow::anyhow!("--rollout-model {model}: {e}"))?;
+            }
+            push_policy(&server, &policy.valid(), state.step, &job, lora.as_ref()).map_err(
+                |e| {
+                    Stop {
+                        step: state.step,
+                        checkpoints: &checkpoints,
+                        output: &output,
+                    }
+                    .error("syncing the policy to the rollout server", &e)
+                },
+            )?;
+            log.info(&format!(
+                "rollouts from {} ({}); policy synced as adapter {}",
+                server.url(),
+                if cfg.rollout.async_rollouts {
+                    "asynchronous, one step ahead"
+                } else {
+                    "synchronous"
+                },
+                RolloutServer::adapter_name(state.step)
+            ));
+            Some(std::sync::Arc::new(server))
+        }
+        None => None,
+    };
+    type Prefetched = (
+        std::result::Result<super::remote::RemoteGroups, String>,
+        u64,
+    );
+    let mut prefetch: Option<(Vec<usize>, std::thread::JoinHandle<Prefetched>)> = None;
+    let mut resume_point: Option<(Vec<u32>, usize, u64, crate::train::rng::RngState)> = None;
+
     let mut last_eval = None;
     if state.step == 0 {
         last_eval = run_eval(&policy, 0, &mut metrics, &mut log)?;
@@ -891,7 +953,12 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         let inner = policy.valid();
         while kept_groups < cfg.batch_prompts && rounds < cfg.max_generation_rounds {
             let need = cfg.batch_prompts - kept_groups;
-            let idx = order.take(need, job.train.len(), &mut rng);
+            // The first round's rollouts may have been generated during the last update
+            // (--async-rollouts), for prompts drawn then.
+            let (idx, prefetched) = match prefetch.take() {
+                Some((idx, handle)) => (idx, Some(handle)),
+                None => (order.take(need, job.train.len(), &mut rng), None),
+            };
             let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| job.train_ids[i].clone()).collect();
             let t0 = Instant::now();
             bar.set_message(format!(
@@ -900,21 +967,61 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 idx.len(),
                 rounds + 1
             ));
-            let new_groups = generate_groups(
-                &inner,
-                &job.tokenizer,
-                &prompts,
-                &idx,
-                n,
-                &params,
-                cfg.gen_batch_size,
-                RolloutSeed {
-                    seed: cfg.seed,
-                    step,
-                    round: rounds as u64,
-                },
-                |_| {},
-            )?;
+            let rollout_seed = RolloutSeed {
+                seed: cfg.seed,
+                step,
+                round: rounds as u64,
+            };
+            let (new_groups, remote_logps, rollout_version) = match &server {
+                None => (
+                    generate_groups(
+                        &inner,
+                        &job.tokenizer,
+                        &prompts,
+                        &idx,
+                        n,
+                        &params,
+                        cfg.gen_batch_size,
+                        rollout_seed,
+                        |_| {},
+                    )?,
+                    None,
+                    state.step,
+                ),
+                Some(server) => {
+                    let stop = Stop {
+                        step,
+                        checkpoints: &checkpoints,
+                        output: &output,
+                    };
+                    let prefetched = prefetched
+                        .map(|h| {
+                            h.join()
+                                .map_err(|_| anyhow::anyhow!("the rollout thread panicked"))
+                        })
+                        .transpose()?;
+                    let (got, version) = match prefetched {
+                        Some((got, version)) => (got, version),
+                        None => (
+                            server.generate_groups(
+                                &RolloutServer::adapter_name(state.step),
+                                &prompts,
+                                &idx,
+                                n,
+                                &params,
+                                rollout_seed,
+                            ),
+                            state.step,
+                        ),
+                    };
+                    let got = got.map_err(|e| stop.error("rollouts", &e))?;
+                    let (groups, logps): (Vec<_>, Vec<_>) = got.into_iter().unzip();
+                    let logps: Vec<Option<Vec<f32>>> =
+                        logps.into_iter().flatten().map(Some).collect();
+                    (groups, Some(logps), version)
+                }
+            };
+            let mut rollout_logps = remote_logps.into_iter().flatten();
             t_gen += t0.elapsed().as_secs_f64();
             device_peak.sample::<B>(&device);
             let t1 = Instant::now();
@@ -976,6 +1083,8 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                     advantage: 0.0,
                     kept: false,
                     round: rounds,
+                    rollout_logp: rollout_logps.next().flatten(),
+                    staleness: state.step - rollout_version,
                 });
             }
             rounds += 1;
@@ -1051,6 +1160,29 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 });
             }
         }
+        // --async-rollouts: the next step's first round is generated during this
+        // update, from the policy version that generated this step's (staleness 1).
+        if let Some(server) = &server
+            && cfg.rollout.async_rollouts
+            && state.step + 1 < cfg.max_steps
+        {
+            resume_point = Some((order.order.clone(), order.cursor, order.epoch, rng.state()));
+            let idx = order.take(cfg.batch_prompts, job.train.len(), &mut rng);
+            let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| job.train_ids[i].clone()).collect();
+            let (server, params, indices) = (server.clone(), params.clone(), idx.clone());
+            let version = state.step;
+            let seed = RolloutSeed {
+                seed: cfg.seed,
+                step: step + 1,
+                round: 0,
+            };
+            let handle = std::thread::spawn(move || {
+                let name = RolloutServer::adapter_name(version);
+                let got = server.generate_groups(&name, &prompts, &indices, n, &params, seed);
+                (got, version)
+            });
+            prefetch = Some((idx, handle));
+        }
         if cfg.mixing == Mixing::Gdpo {
             // GDPO normalises the summed rewards over the batch (every kept response),
             // not within each group.
@@ -1100,6 +1232,14 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             num(gen_tokens as f64 / t_gen.max(1e-9)),
         );
         rec.insert("generated_tokens".into(), json!(gen_tokens));
+        if server.is_some() {
+            let stale: Vec<f64> = scored.iter().map(|s| s.staleness as f64).collect();
+            rec.insert("rollout_staleness_mean".into(), num(mixing::mean(&stale)));
+            rec.insert(
+                "rollout_staleness_max".into(),
+                json!(scored.iter().map(|s| s.staleness).max().unwrap_or(0)),
+            );
+        }
         // TRL's names, over every completion generated in the step (dropped groups
         // included, as TRL has no filter): lengths, and the rewards unless some writing
         // reward was not finite (the step is then skipped, its last round never mixed).
@@ -1259,6 +1399,7 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             let mut skipped_updates = 0usize;
             let mut lr = 0.0;
             let mut trained_tokens = 0usize;
+            let (mut is_sum, mut is_over, mut is_tokens) = (0.0f64, 0.0f64, 0.0f64);
             if seqs.is_empty() {
                 rec.insert(
                     "note".into(),
@@ -1291,6 +1432,14 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                                 micro.iter().map(|&i| r[i].as_slice()).collect();
                             padded::<Ad<B>>(&rows, width, &device)
                         });
+                        let rollout_logp = server.as_ref().map(|_| {
+                            let rows: Vec<&[f32]> = micro
+                                .iter()
+                                .map(|&i| seqs[i].rollout_logp.as_deref().expect("server rollouts"))
+                                .collect();
+                            padded::<Ad<B>>(&rows, width, &device)
+                        });
+                        let is_cap = cfg.rollout.rollout_is_cap;
                         let adv: Vec<f32> =
                             micro.iter().map(|&i| seqs[i].advantage as f32).collect();
                         let k = micro.len();
@@ -1304,9 +1453,27 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                                 let ent = entropy.map(|e| {
                                     (e.detach() * mask.clone()).sum().into_scalar().to_f32()
                                 });
+                                let old_logp = old_logp.unwrap_or_else(|| logp.clone().detach());
+                                // Truncated importance sampling: the trainer's policy
+                                // over the one the server sampled with, per token.
+                                let ratio = rollout_logp.map(|r| (old_logp.clone() - r).exp());
+                                let is_stats = ratio.as_ref().map(|w| {
+                                    // Padding's ratios are masked out (bounded first, so
+                                    // an overflow there does not become NaN).
+                                    let sum = (w.clone().clamp_max(1e6) * mask.clone())
+                                        .sum()
+                                        .into_scalar()
+                                        .to_f64();
+                                    let over = (w.clone().greater_elem(is_cap).float()
+                                        * mask.clone())
+                                    .sum()
+                                    .into_scalar()
+                                    .to_f64();
+                                    (sum, over)
+                                });
                                 let out = policy_loss(
                                     LossInputs {
-                                        old_logp: old_logp.unwrap_or_else(|| logp.clone().detach()),
+                                        old_logp,
                                         logp,
                                         ref_logp,
                                         advantages: Tensor::from_data(
@@ -1314,13 +1481,17 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                                             &device,
                                         ),
                                         mask: mask.clone(),
+                                        is_weight: ratio.map(|w| w.clamp_max(is_cap)),
                                     },
                                     &loss_cfg,
                                     norm,
                                 );
-                                (out.loss.clone().mul_scalar(loss_scale), (out, ent))
+                                (
+                                    out.loss.clone().mul_scalar(loss_scale),
+                                    (out, ent, is_stats),
+                                )
                             };
-                        let (out, ent) = if cfg.gradient_checkpointing {
+                        let (out, ent, is_stats) = if cfg.gradient_checkpointing {
                             let (grads, report) = checkpointing::causal_backward(
                                 &policy,
                                 &batch,
@@ -1340,6 +1511,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                             report
                         };
                         let ent = ent.map_or(0.0, f64::from);
+                        if let Some((sum, over)) = is_stats {
+                            is_sum += sum;
+                            is_over += over;
+                            is_tokens += out.tokens;
+                        }
                         trl_loss.push(&out.trl_micro_batch(ent, loss_cfg.beta > 0.0));
                         // rmtk's own entropy: the first pass's tokens.
                         if epoch == 0 {
@@ -1395,6 +1571,17 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             rec.insert("trained_sequences".into(), json!(seqs.len()));
             rec.insert("trained_tokens".into(), json!(trained_tokens));
             rec.insert("time_update_s".into(), num(t_update));
+            if server.is_some() {
+                // Over every pass's tokens (TRL logs its ratio per micro-batch).
+                rec.insert(
+                    "rollout_is_ratio_mean".into(),
+                    num(is_sum / is_tokens.max(1.0)),
+                );
+                rec.insert(
+                    "rollout_is_clipped_frac".into(),
+                    num(is_over / is_tokens.max(1.0)),
+                );
+            }
             state.tokens_seen += trained_tokens as u64;
             if !(loss_sum.is_finite()) {
                 bail!(
@@ -1416,10 +1603,17 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         );
         state.step += 1;
         state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
-        state.order = vec![order.order.clone()];
-        state.epoch = order.epoch;
-        state.extra["cursor"] = json!(order.cursor);
-        state.rng = rng.state();
+        // Prompts drawn for rollouts prefetched during the update belong to the next
+        // step: the checkpoint keeps the order and generator from before that draw, so
+        // a resumed run draws them again.
+        let (order_now, cursor, epoch, rng_state) = match resume_point.take() {
+            Some(point) => point,
+            None => (order.order.clone(), order.cursor, order.epoch, rng.state()),
+        };
+        state.order = vec![order_now];
+        state.epoch = epoch;
+        state.extra["cursor"] = json!(cursor);
+        state.rng = rng_state;
         metrics.log(&rec)?;
         append_jsonl(&output.join(SAMPLES_FILE), &samples)?;
         bar.set_message(bar_message(
@@ -1451,6 +1645,18 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 checkpoints.prune(keep.max(1))?;
             }
             log.info(&format!("checkpoint {}", dir.display()));
+        }
+        if let Some(server) = &server
+            && !last
+        {
+            push_policy(server, &policy.valid(), state.step, &job, lora.as_ref()).map_err(|e| {
+                Stop {
+                    step: state.step - 1,
+                    checkpoints: &checkpoints,
+                    output: &output,
+                }
+                .error("syncing the policy to the rollout server", &e)
+            })?;
         }
     }
     bar.finish_and_clear();
@@ -1510,6 +1716,13 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     };
     for line in crate::train::memory::peak_report(&estimate, process_before, &device_peak) {
         log.info(&line);
+    }
+    if let Some(server) = &server {
+        log.info(&format!(
+            "rollout server {}: {}",
+            server.url(),
+            server.describe_stats()
+        ));
     }
     if let Some(reward) = &job.reward_url {
         log.info(&format!(

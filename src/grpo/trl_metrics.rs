@@ -406,6 +406,7 @@ mod tests {
                             &device,
                         ),
                         mask: t2(&mb["mask"]),
+                        is_weight: None,
                     },
                     &cfg,
                     Normaliser {

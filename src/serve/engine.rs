@@ -37,8 +37,10 @@ pub struct GenRequest {
     pub prompt: Vec<u32>,
     pub params: SamplingParams,
     pub n: usize,
-    /// Choice `i` samples from `row_rng(seed, i)`, as `rmtk generate` row `i` does.
+    /// Choice `i` samples from `row_rng(seed, seed_stream + i)`; with `seed_stream` 0,
+    /// as `rmtk generate` row `i` does.
     pub seed: u64,
+    pub seed_stream: u64,
     /// Report the sampled tokens' log-probabilities, with this many alternatives each.
     pub logprobs: Option<usize>,
     pub events: mpsc::UnboundedSender<Event>,
@@ -366,7 +368,7 @@ impl<B: FusedOps> Engine<B> {
                         req: p.req.clone(),
                         model,
                         choice,
-                        rng: row_rng(p.req.seed, choice as u64),
+                        rng: row_rng(p.req.seed, p.req.seed_stream.wrapping_add(choice as u64)),
                         text: SeqText::default(),
                         slot: None,
                         next: 0,

@@ -48,6 +48,10 @@ struct Sampling {
     stop: Option<OneOrMany<String>>,
     #[serde(default)]
     seed: Option<u64>,
+    /// rmtk's extension: choice `i` samples from stream `seed_stream + i` of `seed`
+    /// (what `rmtk grpo --rollout-url` sends, so a server's rollouts are a local run's).
+    #[serde(default)]
+    seed_stream: u64,
     #[serde(default)]
     stream: bool,
     #[serde(default)]
@@ -133,6 +137,7 @@ struct Prepared {
     params: SamplingParams,
     n: usize,
     seed: u64,
+    seed_stream: u64,
     logprobs: Option<usize>,
     stream: bool,
     include_usage: bool,
@@ -228,6 +233,7 @@ fn prepare(
         },
         n,
         seed: s.seed.unwrap_or_else(rand::random),
+        seed_stream: s.seed_stream,
         logprobs,
         stream: s.stream,
         include_usage: s.stream_options.is_some_and(|o| o.include_usage),
@@ -357,6 +363,7 @@ async fn generate(state: &Arc<AppState>, p: Prepared) -> Response {
         params: p.params.clone(),
         n: p.n,
         seed: p.seed,
+        seed_stream: p.seed_stream,
         logprobs: p.logprobs,
         events,
     };

@@ -37,7 +37,7 @@ impl Secret {
             .map(|v| Secret(v.trim().to_owned()))
     }
 
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 

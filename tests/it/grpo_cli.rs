@@ -1214,3 +1214,151 @@ fn read_samples(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// `rmtk grpo --rollout-url` against `rmtk serve`: the first step's rollouts are a local
+/// run's token for token, the importance ratio stays at 1 while the policy is synced as a
+/// LoRA adapter after every update, asynchronous rollouts are never more than one version
+/// old, and a server that dies ends the run with a clear stop and a working --resume.
+#[test]
+fn rollouts_from_rmtk_serve_match_local_ones_and_survive_a_dead_server() {
+    use super::serve::Server;
+    let s = setup("remote");
+    let serve_args = |port: Option<&str>| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--model",
+            s.policy.to_str().unwrap(),
+            "--max-num-seqs",
+            "16",
+            "--max-model-len",
+            "96",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        if let Some(p) = port {
+            a.extend(["--port".to_string(), p.to_string()]);
+        }
+        a
+    };
+    let start = |port: Option<&str>| {
+        let args = serve_args(port);
+        Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let server = start(None);
+    let url = server.url("/v1");
+    let lora = [
+        "--max-steps",
+        "3",
+        "--lora-r",
+        "4",
+        "--lora-alpha",
+        "16",
+        "--samples-per-step",
+        "8",
+        "--save-every",
+        "1",
+    ];
+    let local = s.dir.join("local");
+    ok(rmtk().args(grpo_args(&s, &local, &lora)));
+    let remote = s.dir.join("remote");
+    let mut extra: Vec<&str> = lora.to_vec();
+    extra.extend(["--rollout-url", url.as_str()]);
+    let log = ok(rmtk().args(grpo_args(&s, &remote, &extra)));
+    assert!(log.contains("rollouts from"), "{log}");
+    let first = |out: &Path| -> Vec<(String, u64)> {
+        read_samples(&out.join("samples.jsonl"))
+            .into_iter()
+            .filter(|r| r["step"] == json!(1))
+            .map(|r| {
+                (
+                    r["completion"].as_str().unwrap().to_string(),
+                    r["tokens"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(first(&remote).len(), 8);
+    assert_eq!(first(&remote), first(&local), "step-1 rollouts differ");
+    let lines = train_lines(&remote);
+    assert_eq!(lines.len(), 3);
+    for r in &lines {
+        let ratio = r["rollout_is_ratio_mean"].as_f64().unwrap();
+        assert!(
+            (0.99..=1.01).contains(&ratio),
+            "step {}: ratio {ratio}",
+            r["step"]
+        );
+        assert_eq!(r["rollout_staleness_max"], json!(0));
+    }
+    // The server serves the latest version and the one before it.
+    let models: Value = ureq::get(&server.url("/v1/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"rmtk-policy-v2") && !ids.contains(&"rmtk-policy-v0"),
+        "{ids:?}"
+    );
+
+    // Asynchronous: the next step's rollouts come from the version before the update.
+    let asynchronous = s.dir.join("async");
+    let mut extra_async = extra.clone();
+    extra_async.push("--async-rollouts");
+    ok(rmtk().args(grpo_args(&s, &asynchronous, &extra_async)));
+    let lines = train_lines(&asynchronous);
+    assert_eq!(lines.len(), 3);
+    for r in &lines {
+        let stale = r["rollout_staleness_max"].as_u64().unwrap();
+        assert!(stale <= 1, "step {}: staleness {stale}", r["step"]);
+        let ratio = r["rollout_is_ratio_mean"].as_f64().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0);
+    }
+    assert_eq!(lines[1]["rollout_staleness_max"], json!(1));
+
+    // Without LoRA: a clear error, before anything runs.
+    let err = fails(rmtk().args(grpo_args(
+        &s,
+        &s.dir.join("full"),
+        &["--rollout-url", url.as_str()],
+    )));
+    assert!(err.contains("needs a LoRA policy"), "{err}");
+
+    // A server that is gone when the run needs it: a clear stop naming the intact
+    // checkpoint, and a resume once it is back on the same port.
+    let port = server.port().to_string();
+    let dies = s.dir.join("dies");
+    let mut extra_dies = extra.clone();
+    extra_dies.extend([
+        "--max-steps",
+        "2",
+        "--rollout-retries",
+        "1",
+        "--rollout-timeout",
+        "10",
+    ]);
+    ok(rmtk().args(grpo_args(&s, &dies, &extra_dies)));
+    drop(server);
+    let more = [
+        "grpo",
+        "--resume",
+        dies.to_str().unwrap(),
+        "--max-steps",
+        "4",
+    ];
+    let err = fails(rmtk().args(more));
+    assert!(err.contains("rollout server"), "{err}");
+    assert!(err.contains("checkpoint-2, is intact"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let back = start(Some(&port));
+    let log = ok(rmtk().args(more));
+    assert!(log.contains("resuming"), "{log}");
+    assert_eq!(train_lines(&dies).last().unwrap()["step"], json!(4));
+    drop(back);
+}

@@ -24,20 +24,24 @@ fn smollm2() -> PathBuf {
 }
 
 /// A running `rmtk serve`, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<String>>,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(args: &[&str]) -> Server {
+    pub fn start(args: &[&str]) -> Server {
         Self::start_with_env(args, &[])
     }
 
-    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = rmtk();
-        cmd.arg("serve").args(["--port", "0"]).args(args);
+        cmd.arg("serve");
+        if !args.contains(&"--port") {
+            cmd.args(["--port", "0"]);
+        }
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -67,8 +71,13 @@ impl Server {
         Server { child, base, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     /// POST JSON; the status and the body (JSON, or a string for a text body).
