@@ -5,7 +5,8 @@
 #      checkout (a shell script that does not handle --help is reported, not run);
 #   2. the quick modes of rmtk's side, each a few seconds on the tiny test models:
 #      demo.sh, bench-rm.sh, bench-models.sh, bench-verify.sh, bench-grpo.sh,
-#      ablation-grpo.sh, eval-heldout.sh and bench-memory.sh with --quick.
+#      ablation-grpo.sh, eval-heldout.sh, bench-memory.sh, serve-load.sh and bench-serve.sh
+#      with --quick.
 # No release build, no model download, no torch/TRL venv (unless --with-peers).
 # Prints one line per check and a summary line; exits 1 if any check failed.
 #
@@ -94,6 +95,8 @@ if [[ "$QUICK" == 1 ]]; then
     "scripts/ablation-grpo.sh --quick"
     "scripts/eval-heldout.sh --quick"
     "scripts/bench-memory.sh --quick"
+    "scripts/serve-load.sh --quick"
+    "scripts/bench-serve.sh --quick"
   )
   for cmd in "${QUICKS[@]}"; do
     cmd="${cmd% }"

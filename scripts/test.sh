@@ -5,6 +5,8 @@
 #   3. build and run every unit and integration test (CPU backend; tests/it/ is one crate);
 #   4. check that every script the README names exists and answers --help, and run the quick
 #      modes of rmtk's side of the expensive ones (scripts/check-scripts.sh);
+#   4b. the official `openai` Python client against `rmtk serve` (scripts/check-openai-client.sh;
+#      skipped, with a message, where its venv cannot be built from PyPI);
 #   5. lint: all targets on the CPU backend, then the library and binary with the CUDA backend
 #      compiled in, so the GPU path can't rot (compile only: CI has no GPU).
 #
@@ -56,6 +58,10 @@ done_step "cargo test (build + run)"
 step "scripts: the README's scripts answer --help; quick modes of rmtk's side"
 RMTK_BIN="$TARGET_DIR/debug/rmtk" scripts/check-scripts.sh
 done_step "scripts"
+
+step "the openai Python client against rmtk serve"
+RMTK_BIN="$TARGET_DIR/debug/rmtk" scripts/check-openai-client.sh
+done_step "openai client"
 
 step "cargo clippy --all-targets (CPU)"
 cargo clippy --locked --all-targets -- -D warnings

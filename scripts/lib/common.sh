@@ -17,6 +17,10 @@
 #   rmtk_quick_policy_rm BIN DIR [RM]   the quick modes' GRPO models: POLICY, a tiny Llama in
 #                                       DIR; RM, the given one or a tiny one trained in DIR
 #   rmtk_tmpdir TAG                     a new temporary folder (rmtk-TAG.XXXXXX under TMPDIR)
+#   rmtk_serve_start BIN LOG ARGS...    start `BIN serve --port 0 ARGS...` in the background
+#                                       (stderr to LOG), wait until it listens; sets
+#                                       RMTK_SERVE_PID and RMTK_SERVE_URL (http://host:port)
+#   rmtk_serve_stop                     stop that server (SIGTERM), if one was started
 
 RMTK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -131,5 +135,34 @@ rmtk_quick_policy_rm() {
   else
     rmtk_tiny_rm "$bin" "$dir"
     RM="$dir/rm"
+  fi
+}
+
+rmtk_serve_start() {
+  local bin="$1" log="$2"
+  shift 2
+  "$bin" serve --port 0 "$@" 2>"$log" &
+  RMTK_SERVE_PID=$!
+  RMTK_SERVE_URL=""
+  local _
+  for _ in $(seq 1 1200); do
+    RMTK_SERVE_URL="$(sed -n 's/^serve: listening on //p' "$log")"
+    [[ -n "$RMTK_SERVE_URL" ]] && return 0
+    if ! kill -0 "$RMTK_SERVE_PID" 2>/dev/null; then
+      cat "$log" >&2
+      echo "rmtk serve exited before listening" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "rmtk serve did not start in 120 s" >&2
+  return 1
+}
+
+rmtk_serve_stop() {
+  if [[ -n "${RMTK_SERVE_PID:-}" ]]; then
+    kill "$RMTK_SERVE_PID" 2>/dev/null || true
+    wait "$RMTK_SERVE_PID" 2>/dev/null || true
+    RMTK_SERVE_PID=""
   fi
 }

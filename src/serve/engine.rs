@@ -41,6 +41,8 @@ pub struct GenRequest {
     /// as `rmtk generate` row `i` does.
     pub seed: u64,
     pub seed_stream: u64,
+    /// Go on past the end-of-sequence token, to `max_new_tokens`.
+    pub ignore_eos: bool,
     /// Report the sampled tokens' log-probabilities, with this many alternatives each.
     pub logprobs: Option<usize>,
     pub events: mpsc::UnboundedSender<Event>,
@@ -429,6 +431,7 @@ fn advance(tok: &Tokenizer, eos: &[u32], seq: &mut Seq, logits: &[f32]) -> Resul
         .logprobs
         .map(|top| token_logprob(logits, token, top));
     let last = seq.text.ids().len() + 1 >= params.max_new_tokens;
+    let eos = if seq.req.ignore_eos { &[] } else { eos };
     let (text, done) = seq.text.push(token, tok, eos, params, last)?;
     let events = &seq.req.events;
     let _ = events.send(Event::Token {

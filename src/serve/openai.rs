@@ -52,6 +52,9 @@ struct Sampling {
     /// (what `rmtk grpo --rollout-url` sends, so a server's rollouts are a local run's).
     #[serde(default)]
     seed_stream: u64,
+    /// vLLM's: go on past the end-of-sequence token (benchmarks).
+    #[serde(default)]
+    ignore_eos: bool,
     #[serde(default)]
     stream: bool,
     #[serde(default)]
@@ -138,6 +141,7 @@ struct Prepared {
     n: usize,
     seed: u64,
     seed_stream: u64,
+    ignore_eos: bool,
     logprobs: Option<usize>,
     stream: bool,
     include_usage: bool,
@@ -234,6 +238,7 @@ fn prepare(
         n,
         seed: s.seed.unwrap_or_else(rand::random),
         seed_stream: s.seed_stream,
+        ignore_eos: s.ignore_eos,
         logprobs,
         stream: s.stream,
         include_usage: s.stream_options.is_some_and(|o| o.include_usage),
@@ -364,6 +369,7 @@ async fn generate(state: &Arc<AppState>, p: Prepared) -> Response {
         n: p.n,
         seed: p.seed,
         seed_stream: p.seed_stream,
+        ignore_eos: p.ignore_eos,
         logprobs: p.logprobs,
         events,
     };
