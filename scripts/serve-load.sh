@@ -32,14 +32,22 @@ if [[ "$QUICK" == 1 ]]; then
   rmtk_tiny_model llama "$MODEL"
   REQUESTS=40
   VOCAB=200
+  # The tiny model decodes thousands of tokens/s: the requests filling the queue decode
+  # together, long, so that they are still there when the ones beyond it arrive.
+  SEQS=40
+  HOLD=490
+  LEN=512
 else
   VOCAB=4096
+  SEQS=32
+  HOLD=64
+  LEN=128
   BIN="$(rmtk_bin release)"
   MODEL="$RMTK_ROOT/models/smollm2-135m-instruct"
   [[ -d "$MODEL" ]] || { echo "serve-load: $MODEL missing: run scripts/fetch-models.sh" >&2; exit 1; }
 fi
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 rmtk_serve_start "$BIN" "$TMP/serve.log" --model "$MODEL" --served-model-name m \
-  --max-num-seqs 32 --max-model-len 128 --max-queued-requests 40
+  --max-num-seqs "$SEQS" --max-model-len "$LEN" --max-queued-requests 40
 python3 scripts/serve_client.py load --base-url "$RMTK_SERVE_URL/v1" --model m \
-  --requests "$REQUESTS" --concurrency "$CONCURRENCY" --queue-bound 40 --beyond 20 --vocab "$VOCAB"
+  --requests "$REQUESTS" --concurrency "$CONCURRENCY" --queue-bound 40 --beyond 20 --vocab "$VOCAB" --hold-tokens "$HOLD"

@@ -115,12 +115,13 @@ def load(args) -> int:
     # request beyond it is refused at once (timed one at a time, so that the client's own
     # threads do not add to what is measured).
     holders = [threading.Thread(target=lambda i=i: held.append(
-        post(url, {"model": args.model, "prompt": prompts[i % len(prompts)], "max_tokens": 64,
-                   "temperature": 0, "ignore_eos": True}))) for i in range(args.queue_bound)]
+        post(url, {"model": args.model, "prompt": prompts[i % len(prompts)],
+                   "max_tokens": args.hold_tokens, "temperature": 0, "ignore_eos": True})))
+        for i in range(args.queue_bound)]
     held: list = []
     for t in holders:
         t.start()
-    time.sleep(1.0)
+    time.sleep(0.5)
     refused = [post(url, {"model": args.model, "prompt": prompts[0], "max_tokens": 4})
                for _ in range(args.beyond)]
     for t in holders:
@@ -185,6 +186,7 @@ def main() -> int:
     lo.add_argument("--queue-bound", type=int, default=40,
                     help="the server's --max-queued-requests: this many long requests fill it")
     lo.add_argument("--beyond", type=int, default=20, help="requests sent beyond the bound")
+    lo.add_argument("--hold-tokens", type=int, default=64, help="tokens each holding request decodes")
     lo.add_argument("--vocab", type=int, default=4096, help="prompt token ids stay below it")
     be.add_argument("--prompts", required=True)
     be.add_argument("--levels", default="1,8,16,32")
