@@ -12,8 +12,8 @@
 //! The policy reaches the server as a LoRA adapter: after every update the trainer
 //! saves it under `--rollout-adapter-dir` (the server must be able to read that path)
 //! and loads it with vLLM's `POST {url}/load_lora_adapter` under a new name,
-//! `rmtk-policy-v{version}`, then unloads the version before last. Full-weight sync is
-//! not supported.
+//! `rmtk-policy-v{version}`, then unloads versions no rollout can still use. Full-weight
+//! sync is not supported.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,7 +33,8 @@ pub struct RolloutArgs {
     /// the policy is synced to it as an adapter after every update.
     #[arg(long)]
     pub rollout_url: Option<String>,
-    /// The server's name for the policy's base model (default: --policy as given).
+    /// The server's name for the policy's base model; if given, checked against the
+    /// server's /v1/models at the start.
     #[arg(long, requires = "rollout_url")]
     pub rollout_model: Option<String>,
     /// Truncated importance sampling: each token's loss is weighted by
@@ -61,8 +62,9 @@ pub struct RolloutArgs {
     /// most --max-staleness versions old).
     #[arg(long, requires = "rollout_url")]
     pub async_rollouts: bool,
-    /// With --async-rollouts: the most versions a rollout's policy may trail the one
-    /// being trained.
+    /// With --async-rollouts: the first rounds of this many coming steps are requested
+    /// ahead, so a rollout's policy trails the one it trains by at most this many
+    /// versions.
     #[arg(long, default_value_t = 1)]
     pub max_staleness: u64,
 }
@@ -110,8 +112,10 @@ pub struct RolloutServer {
     unload: RetryingClient,
     concurrency: usize,
     adapter_dir: PathBuf,
-    /// Loaded adapter names, oldest first (at most two: the newest and the one before).
+    /// Loaded adapter names, oldest first (at most `keep`).
     loaded: std::sync::Mutex<Vec<(u64, String)>>,
+    /// Versions kept loaded: the newest and those rollouts in flight may still use.
+    keep: usize,
     /// `GET {url}/models`.
     models_url: String,
     api_key: Option<Secret>,
@@ -178,6 +182,12 @@ impl RolloutServer {
             concurrency: args.rollout_concurrency,
             adapter_dir,
             loaded: Default::default(),
+            // Prefetched rollouts use versions up to --max-staleness old.
+            keep: if args.async_rollouts {
+                args.max_staleness as usize + 1
+            } else {
+                2
+            },
             models_url: endpoint(url, "models"),
             api_key,
         })
@@ -234,7 +244,7 @@ impl RolloutServer {
     }
 
     /// Load the adapter written at [`RolloutServer::adapter_path`] as version `version`,
-    /// then unload the version before last (and delete its folder). Returns its name.
+    /// then unload (and delete) the versions older than the last `keep`. Returns its name.
     pub fn push(&self, version: u64) -> Result<String, String> {
         let name = Self::adapter_name(version);
         let path = self.adapter_path(version);
@@ -250,7 +260,7 @@ impl RolloutServer {
             .map_err(|e| describe(self.load.url(), &e))?;
         let mut loaded = self.loaded.lock().expect("not poisoned");
         loaded.push((version, name.clone()));
-        while loaded.len() > 2 {
+        while loaded.len() > self.keep {
             let (old, old_name) = loaded.remove(0);
             // An old version that cannot be unloaded only costs the server memory.
             let _ = self

@@ -293,6 +293,18 @@ fn score_with_model<B: FusedOps>(
     Ok(rewards.into_iter().map(f64::from).collect())
 }
 
+/// Rollouts requested ahead (`--async-rollouts`): the prompts, the thread generating them
+/// (its answer and the policy version it asked for), and the prompt order and generator
+/// state from before the prompts were drawn.
+struct Prefetch {
+    indices: Vec<usize>,
+    handle: std::thread::JoinHandle<(
+        std::result::Result<super::remote::RemoteGroups, String>,
+        u64,
+    )>,
+    before: (Vec<u32>, usize, u64, crate::train::rng::RngState),
+}
+
 /// Save the policy's adapter where the rollout server reads it and load it there as
 /// version `version`.
 fn push_policy<B: Backend>(
@@ -660,6 +672,13 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
     // The adapter settings the run saves with: the new adapter's, or those of the
     // adapter it continues.
     let lora = new_lora.or_else(|| job.policy_dir.adapter.as_ref().map(|a| a.config.clone()));
+    if lora.is_none()
+        && let Some(url) = &cfg.rollout.rollout_url
+    {
+        bail!(
+            "--rollout-url {url} needs a LoRA policy: this run trains every weight, and only LoRA adapters are synced to a rollout server"
+        );
+    }
     // Under LoRA the initial policy is the base: the same weights, adapters off.
     let reference_is_base = cfg.beta > 0.0 && lora.is_some() && cfg.reference.is_none();
     let reference: Option<LlamaForCausalLM<B>> = match &job.reference_dir {
@@ -923,12 +942,9 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         }
         None => None,
     };
-    type Prefetched = (
-        std::result::Result<super::remote::RemoteGroups, String>,
-        u64,
-    );
-    let mut prefetch: Option<(Vec<usize>, std::thread::JoinHandle<Prefetched>)> = None;
-    let mut resume_point: Option<(Vec<u32>, usize, u64, crate::train::rng::RngState)> = None;
+    // --async-rollouts: the first rounds of the next --max-staleness steps, requested
+    // ahead, oldest first.
+    let mut prefetch: std::collections::VecDeque<Prefetch> = Default::default();
 
     let mut last_eval = None;
     if state.step == 0 {
@@ -955,9 +971,14 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             let need = cfg.batch_prompts - kept_groups;
             // The first round's rollouts may have been generated during the last update
             // (--async-rollouts), for prompts drawn then.
-            let (idx, prefetched) = match prefetch.take() {
-                Some((idx, handle)) => (idx, Some(handle)),
-                None => (order.take(need, job.train.len(), &mut rng), None),
+            let (idx, prefetched) = match prefetch.pop_front() {
+                Some(p) if rounds == 0 => (p.indices, Some(p.handle)),
+                other => {
+                    if let Some(p) = other {
+                        prefetch.push_front(p);
+                    }
+                    (order.take(need, job.train.len(), &mut rng), None)
+                }
             };
             let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| job.train_ids[i].clone()).collect();
             let t0 = Instant::now();
@@ -1160,28 +1181,36 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 });
             }
         }
-        // --async-rollouts: the next step's first round is generated during this
-        // update, from the policy version that generated this step's (staleness 1).
-        if let Some(server) = &server
+        // --async-rollouts: the first rounds of the next K steps are requested now, from
+        // the current policy version, and generated while this and the next updates run:
+        // a step's rollouts are at most K versions old.
+        while let Some(server) = &server
             && cfg.rollout.async_rollouts
-            && state.step + 1 < cfg.max_steps
+            && (prefetch.len() as u64) < cfg.rollout.max_staleness
+            && state.step + 1 + (prefetch.len() as u64) < cfg.max_steps
         {
-            resume_point = Some((order.order.clone(), order.cursor, order.epoch, rng.state()));
-            let idx = order.take(cfg.batch_prompts, job.train.len(), &mut rng);
-            let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| job.train_ids[i].clone()).collect();
-            let (server, params, indices) = (server.clone(), params.clone(), idx.clone());
+            let ahead = step + 1 + prefetch.len() as u64;
+            let before = (order.order.clone(), order.cursor, order.epoch, rng.state());
+            let indices = order.take(cfg.batch_prompts, job.train.len(), &mut rng);
+            let prompts: Vec<Vec<u32>> =
+                indices.iter().map(|&i| job.train_ids[i].clone()).collect();
+            let (server, params, idx) = (server.clone(), params.clone(), indices.clone());
             let version = state.step;
             let seed = RolloutSeed {
                 seed: cfg.seed,
-                step: step + 1,
+                step: ahead,
                 round: 0,
             };
             let handle = std::thread::spawn(move || {
                 let name = RolloutServer::adapter_name(version);
-                let got = server.generate_groups(&name, &prompts, &indices, n, &params, seed);
+                let got = server.generate_groups(&name, &prompts, &idx, n, &params, seed);
                 (got, version)
             });
-            prefetch = Some((idx, handle));
+            prefetch.push_back(Prefetch {
+                indices,
+                handle,
+                before,
+            });
         }
         if cfg.mixing == Mixing::Gdpo {
             // GDPO normalises the summed rewards over the batch (every kept response),
@@ -1603,11 +1632,11 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
         );
         state.step += 1;
         state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
-        // Prompts drawn for rollouts prefetched during the update belong to the next
-        // step: the checkpoint keeps the order and generator from before that draw, so
-        // a resumed run draws them again.
-        let (order_now, cursor, epoch, rng_state) = match resume_point.take() {
-            Some(point) => point,
+        // Prompts drawn for prefetched rollouts belong to later steps: the checkpoint
+        // keeps the order and generator from before the first such draw, so a resumed run
+        // draws them again.
+        let (order_now, cursor, epoch, rng_state) = match prefetch.front() {
+            Some(p) => p.before.clone(),
             None => (order.order.clone(), order.cursor, order.epoch, rng.state()),
         };
         state.order = vec![order_now];

@@ -118,10 +118,11 @@ impl SeqText {
         if finish.is_none() && last {
             finish = Some(FinishReason::Length);
         }
-        // Hold back text that could be the start of a stop string.
+        // Hold back text that could be the start of a stop string, and a character still
+        // split across tokens (decoded as U+FFFD until its last byte arrives).
         let safe = match finish {
             Some(_) => text.len(),
-            None => safe_prefix(&text, &params.stop),
+            None => safe_prefix(text.trim_end_matches('\u{FFFD}'), &params.stop),
         };
         let mut delta = String::new();
         if safe > self.shown && text.is_char_boundary(self.shown) && text.is_char_boundary(safe) {

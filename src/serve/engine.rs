@@ -72,6 +72,8 @@ pub enum Event {
         choice: usize,
         completion: Completion,
     },
+    /// The request failed (its other choices are dropped).
+    Failed(String),
 }
 
 /// A message to the engine.
@@ -363,8 +365,9 @@ impl<B: FusedOps> Engine<B> {
             let row = |r: usize| &logits[r * vocab..(r + 1) * vocab];
             for (r, p) in pre.iter().enumerate() {
                 // Every choice picks its first token from the prompt's logits with its
-                // own random source; the first that goes on keeps the prompt's slot.
-                let mut slot = Some(p.slot);
+                // own random source; the first that goes on keeps the prompt's slot, the
+                // others get copies of it.
+                let mut going_on: Vec<Seq> = Vec::with_capacity(p.req.n);
                 for choice in 0..p.req.n {
                     let mut seq = Seq {
                         req: p.req.clone(),
@@ -375,23 +378,28 @@ impl<B: FusedOps> Engine<B> {
                         slot: None,
                         next: 0,
                     };
-                    if advance(tok, &self.eos, &mut seq, row(r))? {
-                        continue;
+                    if !advance(tok, &self.eos, &mut seq, row(r)) {
+                        going_on.push(seq);
                     }
-                    seq.slot = Some(match slot.take() {
-                        Some(s) => s,
-                        None => cache.fork(p.slot, 1).expect("slots reserved")[0],
-                    });
-                    new_seqs.push(seq);
                 }
-                if let Some(s) = slot {
+                if going_on.is_empty() {
                     // Every choice ended on its first token.
-                    cache.free(s);
+                    cache.free(p.slot);
+                } else {
+                    let copies = match going_on.len() - 1 {
+                        0 => Vec::new(),
+                        k => cache.fork(p.slot, k).expect("slots reserved at admission"),
+                    };
+                    let slots = std::iter::once(p.slot).chain(copies);
+                    for (mut seq, slot) in going_on.into_iter().zip(slots) {
+                        seq.slot = Some(slot);
+                        new_seqs.push(seq);
+                    }
                 }
             }
             for (k, &i) in dec.iter().enumerate() {
                 let seq = &mut self.running[i];
-                if advance(tok, &self.eos, seq, row(pre.len() + k))? {
+                if advance(tok, &self.eos, seq, row(pre.len() + k)) {
                     if let Some(s) = seq.slot.take() {
                         cache.free(s);
                     }
@@ -422,8 +430,9 @@ impl<B: FusedOps> Engine<B> {
 }
 
 /// Sample the next token of `seq` from `logits` and tell its handler; true when the
-/// choice ended.
-fn advance(tok: &Tokenizer, eos: &[u32], seq: &mut Seq, logits: &[f32]) -> Result<bool> {
+/// choice ended (a token the tokenizer cannot decode ends it with an error event: one
+/// request's failure is not the server's).
+fn advance(tok: &Tokenizer, eos: &[u32], seq: &mut Seq, logits: &[f32]) -> bool {
     let params = &seq.req.params;
     let token = pick(logits, params, &mut seq.rng);
     let logprob = seq
@@ -432,8 +441,14 @@ fn advance(tok: &Tokenizer, eos: &[u32], seq: &mut Seq, logits: &[f32]) -> Resul
         .map(|top| token_logprob(logits, token, top));
     let last = seq.text.ids().len() + 1 >= params.max_new_tokens;
     let eos = if seq.req.ignore_eos { &[] } else { eos };
-    let (text, done) = seq.text.push(token, tok, eos, params, last)?;
     let events = &seq.req.events;
+    let (text, done) = match seq.text.push(token, tok, eos, params, last) {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            let _ = events.send(Event::Failed(format!("decoding token {token}: {e}")));
+            return true;
+        }
+    };
     let _ = events.send(Event::Token {
         choice: seq.choice,
         id: token,
@@ -447,9 +462,9 @@ fn advance(tok: &Tokenizer, eos: &[u32], seq: &mut Seq, logits: &[f32]) -> Resul
                 choice: seq.choice,
                 completion,
             });
-            Ok(true)
+            true
         }
-        None => Ok(false),
+        None => false,
     }
 }
 

@@ -123,15 +123,21 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {
+impl ApiError {
+    /// The JSON body: `{"error": {"message", "type", "param", "code"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {
             "message": self.message,
             "type": self.kind(),
             "param": null,
             "code": self.status.as_u16(),
-        }});
-        (self.status, axum::Json(body)).into_response()
+        }})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body())).into_response()
     }
 }
 
@@ -140,6 +146,8 @@ pub struct AppState {
     /// The decoder's served name, if a decoder is served.
     pub model_name: Option<String>,
     pub tokenizer: Option<Arc<Tokenizer>>,
+    /// The decoder's embedding rows: prompt token ids must be below.
+    pub vocab_size: usize,
     pub max_model_len: usize,
     pub max_num_seqs: usize,
     pub max_queued: usize,
@@ -356,7 +364,7 @@ impl Job for ServeJob {
     fn run<B: FusedOps>(self, device: B::Device) -> Result<()> {
         let cfg = self.cfg;
         let registry = Arc::new(Registry::default());
-        let (decoder, model_name, tokenizer, max_model_len) = match &cfg.model {
+        let (decoder, model_name, tokenizer, max_model_len, vocab_size) = match &cfg.model {
             Some(spec) => {
                 let dir = ModelDir::open(spec)?;
                 let llama = dir.llama_config()?;
@@ -375,9 +383,10 @@ impl Job for ServeJob {
                     Some(name),
                     Some(Arc::new(dir.tokenizer()?)),
                     len,
+                    llama.vocab_size,
                 )
             }
-            None => (None, None, None, 0),
+            None => (None, None, None, 0, 0),
         };
         let rm = match &cfg.reward_model {
             Some(spec) => {
@@ -406,6 +415,7 @@ impl Job for ServeJob {
         let state = Arc::new(AppState {
             model_name,
             tokenizer,
+            vocab_size,
             max_model_len,
             max_num_seqs: cfg.max_num_seqs,
             max_queued: cfg.max_queued_requests,
@@ -473,7 +483,27 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     futures_util::future::select(Box::pin(ctrl_c), Box::pin(term)).await;
-    eprintln!("serve: shutting down after the requests in flight");
+    eprintln!(
+        "serve: shutting down after the requests in flight (a second SIGTERM or Ctrl-C stops at once)"
+    );
+    tokio::spawn(async {
+        let again = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                s.recv().await;
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        futures_util::future::select(Box::pin(again), Box::pin(term)).await;
+        eprintln!("serve: stopped at once by a second signal; requests in flight were dropped");
+        std::process::exit(1);
+    });
 }
 
 #[cfg(test)]

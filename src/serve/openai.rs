@@ -159,6 +159,9 @@ fn prepare(
     default_max: usize,
     logprobs: Option<usize>,
 ) -> Result<Prepared, ApiError> {
+    if prompt.is_empty() {
+        return Err(ApiError::bad_request("the prompt encodes to no tokens"));
+    }
     let adapter = state.resolve_model(s.model.as_deref())?;
     let model = s
         .model
@@ -271,7 +274,7 @@ pub async fn completions(State(state): State<Arc<AppState>>, body: Bytes) -> Res
                 return Err(ApiError::bad_request("the prompt is empty"));
             }
             PromptField::Tokens(ids) => {
-                let vocab = tok.vocab_size();
+                let vocab = state.vocab_size;
                 if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
                     return Err(ApiError::bad_request(format!(
                         "token id {bad} is outside the vocabulary ({vocab} tokens)"
@@ -408,8 +411,13 @@ fn token_text(tok: &Tokenizer, id: u32) -> String {
     tok.decode(&[id], false).unwrap_or_default()
 }
 
-fn completion_logprobs(tok: &Tokenizer, tokens: &[TokenLogprob], with_top: bool) -> Value {
-    let mut offset = 0;
+/// Completions' `logprobs` of `tokens`, whose text starts at byte `offset` of the choice's.
+fn completion_logprobs(
+    tok: &Tokenizer,
+    tokens: &[TokenLogprob],
+    with_top: bool,
+    mut offset: usize,
+) -> Value {
     let mut offsets = Vec::with_capacity(tokens.len());
     let texts: Vec<String> = tokens
         .iter()
@@ -486,6 +494,9 @@ async fn whole_answer(
                 choices[choice].done = Some(completion);
                 remaining -= 1;
             }
+            Some(Event::Failed(message)) => {
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message).into_response();
+            }
             None => {
                 return lost(p, choices.iter().all(|c| c.ids.is_empty())).into_response();
             }
@@ -500,7 +511,7 @@ async fn whole_answer(
             let done = c.done.as_ref().expect("every choice ended");
             let logprobs = match (p.logprobs, p.kind) {
                 (None, _) => Value::Null,
-                (Some(k), Kind::Completion) => completion_logprobs(tok, &c.tokens, k > 0),
+                (Some(k), Kind::Completion) => completion_logprobs(tok, &c.tokens, k > 0, 0),
                 (Some(_), Kind::Chat) => chat_logprobs(tok, &c.tokens),
             };
             let mut choice = match p.kind {
@@ -561,6 +572,8 @@ struct StreamState {
     completion_tokens: usize,
     /// Chat: whether each choice's first chunk (with the role) went out.
     started: Vec<bool>,
+    /// Completions: each choice's `text_offset` of its next token.
+    offsets: Vec<usize>,
     finished: bool,
     _place: LoadGuard,
 }
@@ -581,6 +594,7 @@ fn stream_answer(
         remaining: n,
         completion_tokens: 0,
         started: vec![false; n],
+        offsets: vec![0; n],
         finished: false,
         _place: place,
     };
@@ -591,7 +605,10 @@ fn stream_answer(
         let mut out: Vec<SseEvent> = Vec::new();
         if st.remaining == 0 {
             if st.p.include_usage {
-                let chunk = st.chunk(Vec::new(), Some(usage(st.p.prompt.len(), st.completion_tokens)));
+                let chunk = st.chunk(
+                    Vec::new(),
+                    Some(usage(st.p.prompt.len(), st.completion_tokens)),
+                );
                 out.push(SseEvent::default().data(chunk.to_string()));
             }
             out.push(SseEvent::default().data("[DONE]"));
@@ -618,10 +635,14 @@ fn stream_answer(
                 let c = st.choice_chunk(choice, "", None, None, Some(&completion));
                 out.push(SseEvent::default().data(c.to_string()));
             }
+            Some(Event::Failed(message)) => {
+                let e = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message);
+                out.push(SseEvent::default().data(e.body().to_string()));
+                st.finished = true;
+            }
             None => {
                 let e = lost(&st.p, st.completion_tokens == 0);
-                let body = json!({"error": {"message": e.message, "type": "internal_server_error", "code": e.status.as_u16()}});
-                out.push(SseEvent::default().data(body.to_string()));
+                out.push(SseEvent::default().data(e.body().to_string()));
                 st.finished = true;
             }
         }
@@ -659,7 +680,9 @@ impl StreamState {
         let logprobs = match (logprob, self.p.kind) {
             (None, _) => Value::Null,
             (Some(t), Kind::Completion) => {
-                completion_logprobs(tok, std::slice::from_ref(t), self.p.logprobs > Some(0))
+                let at = self.offsets[index];
+                self.offsets[index] += token_text(tok, t.id).len();
+                completion_logprobs(tok, std::slice::from_ref(t), self.p.logprobs > Some(0), at)
             }
             (Some(t), Kind::Chat) => chat_logprobs(tok, std::slice::from_ref(t)),
         };

@@ -1361,4 +1361,94 @@ fn rollouts_from_rmtk_serve_match_local_ones_and_survive_a_dead_server() {
     assert!(log.contains("resuming"), "{log}");
     assert_eq!(train_lines(&dies).last().unwrap()["step"], json!(4));
     drop(back);
+
+    // A server that takes the adapter, then fails every rollout mid-run: retried, then
+    // a clear stop at that step with the checkpoint intact.
+    let failing = rollout_server_that_fails_completions();
+    let url = format!("http://{failing}/v1");
+    let err = fails(rmtk().args([
+        "grpo",
+        "--resume",
+        dies.to_str().unwrap(),
+        "--max-steps",
+        "6",
+        "--rollout-url",
+        &url,
+        "--rollout-retries",
+        "1",
+    ]));
+    assert!(err.contains("rollouts at step 5"), "{err}");
+    assert!(err.contains("is down (2 attempts; last: HTTP 503"), "{err}");
+    assert!(err.contains("checkpoint-4, is intact"), "{err}");
+    assert_eq!(train_lines(&dies).last().unwrap()["step"], json!(4));
+
+    // Asynchronous, two steps ahead: staleness reaches 2 and never passes it.
+    let ahead = s.dir.join("ahead");
+    let server = start(None);
+    let url = server.url("/v1");
+    let mut extra_ahead: Vec<&str> = lora.to_vec();
+    extra_ahead.extend([
+        "--max-steps",
+        "4",
+        "--rollout-url",
+        url.as_str(),
+        "--async-rollouts",
+        "--max-staleness",
+        "2",
+    ]);
+    ok(rmtk().args(grpo_args(&s, &ahead, &extra_ahead)));
+    let stale: Vec<u64> = train_lines(&ahead)
+        .iter()
+        .map(|r| r["rollout_staleness_max"].as_u64().unwrap())
+        .collect();
+    assert_eq!(stale, [0, 1, 2, 2]);
+}
+
+/// A loopback server that accepts vLLM's LoRA calls and answers every completions request
+/// with 503. Returns its address.
+fn rollout_server_that_fails_completions() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let (status, text) = if line.contains("lora_adapter") {
+                        ("200 OK", "Success")
+                    } else {
+                        ("503 Service Unavailable", "{\"error\": \"overloaded\"}")
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                    if out.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }

@@ -833,3 +833,34 @@ fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
     assert_eq!(group["rewards"], json!(mixed.rewards));
     assert_eq!(group["violators"], json!(mixed.violators));
 }
+
+/// Streaming never shows a character split across tokens: SmolLM2's byte-level tokens of
+/// CJK text and emoji, pushed one at a time, give pieces without U+FFFD that add up to the
+/// whole text.
+#[test]
+fn streamed_pieces_hold_back_characters_split_across_tokens() {
+    let dir = ModelDir::open(smollm2().to_str().unwrap()).unwrap();
+    let tok = dir.tokenizer().unwrap();
+    let text = "Tea 茶 and cake 🍰🎂, 中文 words: ok";
+    let ids = tok.encode(text, false).unwrap();
+    assert!(
+        ids.iter()
+            .any(|&i| tok.decode(&[i], true).unwrap().contains('\u{FFFD}')),
+        "the text should split a character across tokens"
+    );
+    let params = rmtk::models::generate::SamplingParams::greedy(ids.len());
+    let mut seq = rmtk::models::generate::SeqText::default();
+    let mut pieces = String::new();
+    let mut done = None;
+    for (k, &id) in ids.iter().enumerate() {
+        let (piece, end) = seq
+            .push(id, &tok, &[], &params, k + 1 == ids.len())
+            .unwrap();
+        assert!(!piece.contains('\u{FFFD}'), "piece {k}: {piece:?}");
+        pieces.push_str(&piece);
+        done = end;
+    }
+    let done = done.expect("ended at the token limit");
+    assert_eq!(done.text, text);
+    assert_eq!(pieces, text);
+}
