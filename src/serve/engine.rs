@@ -92,7 +92,7 @@ pub enum Msg {
     /// decoding steps.
     Score {
         rows: Vec<crate::data::Row>,
-        reply: oneshot::Sender<Result<Vec<f32>, ApiError>>,
+        reply: oneshot::Sender<Result<(Vec<f32>, usize), ApiError>>,
     },
 }
 

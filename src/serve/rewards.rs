@@ -54,10 +54,10 @@ impl<B: FusedOps> RmState<B> {
     }
 
     /// Rewards of rows `{prompt?, response}` (text or messages), exactly as `rmtk score`
-    /// computes them for the same rows in a file.
-    pub fn score(&self, rows: Vec<Row>) -> Result<Vec<f32>, ApiError> {
+    /// computes them for the same rows in a file, and the tokens the model read.
+    pub fn score(&self, rows: Vec<Row>) -> Result<(Vec<f32>, usize), ApiError> {
         if rows.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let has_prompt = rows.iter().any(|r| r.contains_key("prompt"));
         let table = Table {
@@ -85,19 +85,22 @@ impl<B: FusedOps> RmState<B> {
             seqs.push(seq);
         }
         let refs: Vec<_> = seqs.iter().collect();
-        self.rm
+        let tokens = seqs.iter().map(|s| s.ids.len()).sum();
+        let rewards = self
+            .rm
             .rewards(&self.model, &refs, 16, &self.device, |_| {})
             .map_err(|e| {
                 ApiError::new(
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                     format!("{e:#}"),
                 )
-            })
+            })?;
+        Ok((rewards, tokens))
     }
 }
 
 /// Ask the engine for reward model scores.
-async fn score(state: &Arc<AppState>, rows: Vec<Row>) -> Result<Vec<f32>, ApiError> {
+async fn score(state: &Arc<AppState>, rows: Vec<Row>) -> Result<(Vec<f32>, usize), ApiError> {
     if !state.has_reward_model {
         return Err(ApiError::not_found(
             "this server hosts no reward model (start it with --reward-model)",
@@ -208,7 +211,7 @@ async fn pooling_inner(state: &Arc<AppState>, body: &[u8]) -> Result<Response, A
             ));
         }
     };
-    let rewards = score(state, rows).await?;
+    let (rewards, tokens) = score(state, rows).await?;
     let data: Vec<Value> = rewards
         .iter()
         .enumerate()
@@ -220,7 +223,7 @@ async fn pooling_inner(state: &Arc<AppState>, body: &[u8]) -> Result<Response, A
         "created": state.created,
         "model": state.reward_model_name,
         "data": data,
-        "usage": {"prompt_tokens": 0, "total_tokens": 0, "completion_tokens": 0},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0},
     }))
     .into_response())
 }
@@ -331,6 +334,7 @@ async fn group_inner(state: &Arc<AppState>, body: &[u8]) -> Result<Response, Api
             .collect();
         score(state, rows)
             .await?
+            .0
             .into_iter()
             .map(f64::from)
             .collect()
@@ -418,6 +422,7 @@ pub async fn openrlhf(State(state): State<Arc<AppState>>, body: Bytes) -> Respon
         }
         let rewards: Vec<Value> = score(&state, rows)
             .await?
+            .0
             .into_iter()
             .map(reward_json)
             .collect();

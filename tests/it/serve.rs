@@ -696,6 +696,7 @@ fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
         })
         .collect();
     assert_eq!(served, scored);
+    assert!(pooled["usage"]["prompt_tokens"].as_u64().unwrap() > 12);
 
     // A conversation in `messages`: the reward of that row as messages.
     let convo = json!([{"role": "user", "content": "the time of day"},
