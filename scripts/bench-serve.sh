@@ -60,7 +60,7 @@ fi
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "model: $MODEL; $NPROMPTS chat prompts, $NEW new tokens each, greedy; $ROUNDS rounds"
 
-secs() { python3 -c 'import sys, time; print(time.time())'; }
+secs() { date +%s.%N; }
 gen_rate() {
   local t0 t1 t2
   t0=$(secs)

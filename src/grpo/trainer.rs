@@ -932,9 +932,12 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
                 "rollouts from {} ({}); policy synced as adapter {}",
                 server.url(),
                 if cfg.rollout.async_rollouts {
-                    "asynchronous, one step ahead"
+                    format!(
+                        "asynchronous, up to {} steps ahead",
+                        cfg.rollout.max_staleness
+                    )
                 } else {
-                    "synchronous"
+                    "synchronous".to_string()
                 },
                 RolloutServer::adapter_name(state.step)
             ));
@@ -971,14 +974,14 @@ fn train_loop<B: FusedOps>(mut job: GrpoJob, device: B::Device) -> Result<()> {
             let need = cfg.batch_prompts - kept_groups;
             // The first round's rollouts may have been generated during the last update
             // (--async-rollouts), for prompts drawn then.
-            let (idx, prefetched) = match prefetch.pop_front() {
-                Some(p) if rounds == 0 => (p.indices, Some(p.handle)),
-                other => {
-                    if let Some(p) = other {
-                        prefetch.push_front(p);
-                    }
-                    (order.take(need, job.train.len(), &mut rng), None)
-                }
+            let ahead = if rounds == 0 {
+                prefetch.pop_front()
+            } else {
+                None
+            };
+            let (idx, prefetched) = match ahead {
+                Some(p) => (p.indices, Some(p.handle)),
+                None => (order.take(need, job.train.len(), &mut rng), None),
             };
             let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| job.train_ids[i].clone()).collect();
             let t0 = Instant::now();

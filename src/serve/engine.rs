@@ -137,7 +137,7 @@ pub struct Engine<B: FusedOps> {
     names: HashMap<String, usize>,
     /// `None` without a decoder.
     cache: Option<KvCache<B>>,
-    tok: Option<Tokenizer>,
+    tok: Option<std::sync::Arc<Tokenizer>>,
     eos: Vec<u32>,
     rm: Option<super::rewards::RmState<B>>,
     registry: std::sync::Arc<Registry>,
@@ -149,7 +149,7 @@ impl<B: FusedOps> Engine<B> {
     /// An engine for `decoder` (with its tokenizer) with `slots` sequences of up to
     /// `capacity` tokens, and for the reward model `rm`; either may be absent.
     pub fn new(
-        decoder: Option<(LlamaForCausalLM<B>, Tokenizer)>,
+        decoder: Option<(LlamaForCausalLM<B>, std::sync::Arc<Tokenizer>)>,
         slots: usize,
         capacity: usize,
         registry: std::sync::Arc<Registry>,
@@ -221,18 +221,17 @@ impl<B: FusedOps> Engine<B> {
 
     /// Remove adapter `name` for new requests; requests already using it finish on it.
     pub fn unload_adapter(&mut self, name: &str) -> Result<(), ApiError> {
-        let Some(index) = self.names.remove(name) else {
+        if self.names.remove(name).is_none() {
             return Err(ApiError::not_found(format!(
                 "no adapter named `{name}` is loaded"
             )));
-        };
-        let in_use = self.running.iter().any(|s| s.model == index)
-            || self.waiting.iter().any(|(_, m)| *m == index);
-        if !in_use {
-            self.models[index] = None;
         }
-        let mut adapters = self.registry.adapters.write().expect("not poisoned");
-        adapters.retain(|(n, _)| n != name);
+        self.registry
+            .adapters
+            .write()
+            .expect("not poisoned")
+            .retain(|(n, _)| n != name);
+        self.drop_unused_adapters();
         Ok(())
     }
 
@@ -416,6 +415,8 @@ impl<B: FusedOps> Engine<B> {
         Ok(())
     }
 
+    /// Free the adapters no name points to and no request uses (an adapter unloaded while
+    /// requests ran on it goes once they end).
     fn drop_unused_adapters(&mut self) {
         for index in 1..self.models.len() {
             if self.models[index].is_some()

@@ -151,9 +151,8 @@ pub struct AppState {
     pub max_model_len: usize,
     pub max_num_seqs: usize,
     pub max_queued: usize,
-    pub has_reward_model: bool,
     pub reward_model_name: Option<String>,
-    pub engine: Mutex<mpsc::Sender<Msg>>,
+    pub engine: mpsc::Sender<Msg>,
     pub registry: Arc<Registry>,
     /// Requests held now (the queue bound).
     pub load: AtomicUsize,
@@ -166,8 +165,7 @@ pub struct AppState {
 impl AppState {
     /// Send a message to the engine.
     pub fn send(&self, msg: Msg) -> Result<(), ApiError> {
-        let engine = self.engine.lock().expect("not poisoned");
-        engine.send(msg).map_err(|_| {
+        self.engine.send(msg).map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the engine has stopped (the server is shutting down)",
@@ -368,7 +366,7 @@ impl Job for ServeJob {
             Some(spec) => {
                 let dir = ModelDir::open(spec)?;
                 let llama = dir.llama_config()?;
-                let tok = dir.tokenizer()?;
+                let tok = Arc::new(dir.tokenizer()?);
                 let limit = llama.max_position_embeddings;
                 let len = cfg.max_model_len.unwrap_or(limit.min(4096));
                 if len > limit {
@@ -379,9 +377,9 @@ impl Job for ServeJob {
                 let lm = load_causal_lm_in::<B>(&dir, &device, cfg.dtype.burn())?;
                 let name = cfg.served_model_name.clone().unwrap_or(dir.name.clone());
                 (
-                    Some((lm, tok)),
+                    Some((lm, tok.clone())),
                     Some(name),
-                    Some(Arc::new(dir.tokenizer()?)),
+                    Some(tok),
                     len,
                     llama.vocab_size,
                 )
@@ -419,9 +417,8 @@ impl Job for ServeJob {
             max_model_len,
             max_num_seqs: cfg.max_num_seqs,
             max_queued: cfg.max_queued_requests,
-            has_reward_model: reward_model_name.is_some(),
             reward_model_name,
-            engine: Mutex::new(tx),
+            engine: tx,
             registry,
             load: AtomicUsize::new(0),
             verifier: Arc::new(Mutex::new(verifier)),

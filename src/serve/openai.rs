@@ -390,12 +390,11 @@ async fn generate(state: &Arc<AppState>, p: Prepared) -> Response {
     }
 }
 
-/// One choice as it is being built.
+/// One choice as it is being built: its tokens' log-probs (when asked for), then its
+/// completion (text and ids).
 #[derive(Default)]
 struct ChoiceState {
-    text: String,
     tokens: Vec<TokenLogprob>,
-    ids: Vec<u32>,
     done: Option<Completion>,
 }
 
@@ -477,18 +476,14 @@ async fn whole_answer(
 ) -> Response {
     let mut choices: Vec<ChoiceState> = (0..p.n).map(|_| ChoiceState::default()).collect();
     let mut remaining = p.n;
+    let mut generated = 0usize;
     while remaining > 0 {
         match rx.recv().await {
             Some(Event::Token {
-                choice,
-                id,
-                text,
-                logprob,
+                choice, logprob, ..
             }) => {
-                let c = &mut choices[choice];
-                c.text.push_str(&text);
-                c.ids.push(id);
-                c.tokens.extend(logprob);
+                generated += 1;
+                choices[choice].tokens.extend(logprob);
             }
             Some(Event::Done { choice, completion }) => {
                 choices[choice].done = Some(completion);
@@ -498,12 +493,12 @@ async fn whole_answer(
                 return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message).into_response();
             }
             None => {
-                return lost(p, choices.iter().all(|c| c.ids.is_empty())).into_response();
+                return lost(p, generated == 0).into_response();
             }
         }
     }
     let tok = state.tokenizer.as_deref().expect("a decoder");
-    let completion_tokens: usize = choices.iter().map(|c| c.ids.len()).sum();
+    let completion_tokens = generated;
     let out: Vec<Value> = choices
         .iter()
         .enumerate()

@@ -101,7 +101,7 @@ impl<B: FusedOps> RmState<B> {
 
 /// Ask the engine for reward model scores.
 async fn score(state: &Arc<AppState>, rows: Vec<Row>) -> Result<(Vec<f32>, usize), ApiError> {
-    if !state.has_reward_model {
+    if state.reward_model_name.is_none() {
         return Err(ApiError::not_found(
             "this server hosts no reward model (start it with --reward-model)",
         ));

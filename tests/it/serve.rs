@@ -75,6 +75,21 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The ids `/v1/models` lists.
+    pub fn model_ids(&self) -> Vec<String> {
+        let models: Value = ureq::get(&self.url("/v1/models"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.base.rsplit(':').next().unwrap().parse().unwrap()
@@ -431,18 +446,7 @@ fn serve_answers_like_generate_batches_continuously_and_hot_swaps_lora() {
             &json!({"lora_name": "moon", "lora_path": adapter.to_str().unwrap()}),
         );
         assert_eq!(status, 200, "{body}");
-        let models = ureq::get(&server.url("/v1/models"))
-            .call()
-            .unwrap()
-            .into_json::<Value>()
-            .unwrap();
-        let ids: Vec<&str> = models["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["smol", "moon"]);
+        assert_eq!(server.model_ids(), ["smol", "moon"]);
         let adapted = ok_body(
             server,
             "/v1/completions",
@@ -607,6 +611,29 @@ fn a_full_queue_answers_503_at_once_and_sigterm_finishes_the_request_in_flight()
     assert!(server.log.lock().unwrap().contains("serve: stopped"));
 }
 
+/// The rows of a JSONL file.
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `rmtk score --model rm --input input --output output`: the rows it wrote.
+fn score_file(rm: &Path, input: &Path, output: &Path) -> Vec<Value> {
+    ok(rmtk().args([
+        "score",
+        "--model",
+        rm.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]));
+    json_lines(output)
+}
+
 #[test]
 fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
     // A tiny reward model.
@@ -632,13 +659,7 @@ fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
 
     // IFEval rows with real responses: prompt, response, instruction ids, kwargs.
     let ifeval = root().join("data/ifeval");
-    let read = |name: &str| -> Vec<Value> {
-        std::fs::read_to_string(ifeval.join(name))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let read = |name: &str| json_lines(&ifeval.join(name));
     let responses: std::collections::HashMap<String, String> =
         read("input_response_data_text_bison.jsonl")
             .into_iter()
@@ -666,24 +687,9 @@ fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
         .map(|r| json!({"prompt": r["prompt"], "response": r["response"]}))
         .collect();
     write_rows(&score_in, &pairs);
-    let score_out = dir.join("scored.jsonl");
-    ok(rmtk().args([
-        "score",
-        "--model",
-        rm.to_str().unwrap(),
-        "--input",
-        score_in.to_str().unwrap(),
-        "--output",
-        score_out.to_str().unwrap(),
-    ]));
-    let scored: Vec<f64> = std::fs::read_to_string(&score_out)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["reward"]
-                .as_f64()
-                .unwrap()
-        })
+    let scored: Vec<f64> = score_file(&rm, &score_in, &dir.join("scored.jsonl"))
+        .iter()
+        .map(|r| r["reward"].as_f64().unwrap())
         .collect();
     let pooled = ok_body(&server, "/pooling", &json!({"input": pairs}));
     let served: Vec<f64> = pooled["data"]
@@ -706,18 +712,7 @@ fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
         &one,
         &[json!({"prompt": [convo[0]], "response": [convo[1]]})],
     );
-    let one_out = dir.join("one-scored.jsonl");
-    ok(rmtk().args([
-        "score",
-        "--model",
-        rm.to_str().unwrap(),
-        "--input",
-        one.to_str().unwrap(),
-        "--output",
-        one_out.to_str().unwrap(),
-    ]));
-    let want: Value =
-        serde_json::from_str(std::fs::read_to_string(&one_out).unwrap().trim()).unwrap();
+    let want = score_file(&rm, &one, &dir.join("one-scored.jsonl")).remove(0);
     let got = ok_body(&server, "/pooling", &json!({"messages": convo}));
     assert_eq!(got["data"][0]["data"][0], want["reward"]);
 
@@ -759,11 +754,7 @@ fn reward_endpoints_equal_score_verify_and_the_mixing_function() {
         "--output",
         verify_out.to_str().unwrap(),
     ]));
-    let written: Vec<Value> = std::fs::read_to_string(&verify_out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let written = json_lines(&verify_out);
     let verified = ok_body(&server, "/v1/verify", &json!({"rows": rows}));
     assert_eq!(verified["rows"], json!(written));
     assert!(
