@@ -12,6 +12,8 @@
 
 use rayon::prelude::*;
 
+use super::math;
+
 /// Which keys each query of a `[batch, seq]` input sees. Query `i` of row `b` stands at
 /// key position `p = query_start[b] + i` (its row's past length plus `i`; 0 plus `i`
 /// without a cache) and sees key `j` when `key_start[b] <= j < key_end[b]`, `j <= p` if
@@ -205,6 +207,24 @@ unsafe fn mm(
     }
 }
 
+/// The largest of `xs` and `init` (NaNs ignored, as `f32::max` does), in 16 lanes so that
+/// it vectorises; the maximum does not depend on the order.
+#[inline]
+fn max_of(xs: &[f32], init: f32) -> f32 {
+    let mut acc = [init; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = if x > *a { x } else { *a };
+        }
+    }
+    let mut max = init;
+    for &x in acc.iter().chain(chunks.remainder()) {
+        max = max.max(x);
+    }
+    max
+}
+
 /// Softmax of each row of `scores` (`rows x width`, row stride `width`) over the keys the
 /// layout lets it see (others become 0); returns each row's log-sum-exp.
 fn softmax_rows(
@@ -225,14 +245,14 @@ fn softmax_rows(
             continue;
         }
         let own = own.map(|j| (j, row[j]));
-        let mut max = own.map_or(f32::NEG_INFINITY, |(_, s)| s);
-        for &s in &row[lo..hi] {
-            max = max.max(s);
-        }
-        let mut sum = 0.0f32;
+        let max = max_of(&row[lo..hi], own.map_or(f32::NEG_INFINITY, |(_, s)| s));
         for s in &mut row[lo..hi] {
-            *s = (*s - max).exp();
-            sum += *s;
+            *s -= max;
+        }
+        math::exp_in_place(&mut row[lo..hi]);
+        let mut sum = 0.0f32;
+        for &s in &row[lo..hi] {
+            sum += s;
         }
         let own = own.map(|(j, s)| (j, (s - max).exp()));
         sum += own.map_or(0.0, |(_, e)| e);
@@ -432,8 +452,9 @@ pub(crate) fn backward(
                         let (lo, hi, own) = layout.row_keys(b, i, width);
                         let own = own.map(|j| (j, (row[j] - lse[i]).exp()));
                         for s in &mut row[lo..hi] {
-                            *s = (*s - lse[i]).exp();
+                            *s -= lse[i];
                         }
+                        math::exp_in_place(&mut row[lo..hi]);
                         row[..lo].fill(0.0);
                         row[hi..].fill(0.0);
                         if let Some((j, e)) = own {

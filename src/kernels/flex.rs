@@ -116,12 +116,6 @@ fn dims2(t: &FlexTensor) -> (usize, usize) {
     (s[0], s[1])
 }
 
-/// `x * sigmoid(x)`, computed as PyTorch does: `x / (1 + exp(-x))`.
-#[inline]
-fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
-}
-
 impl FusedOps for Flex {
     fn fused_enabled() -> bool {
         super::mode() == Mode::Fused
@@ -542,7 +536,11 @@ impl FusedOps for Flex {
             .zip(xs.par_chunks(ELEM_BLOCK))
             .for_each(|(o, xb)| {
                 for (o, &x) in o.iter_mut().zip(xb) {
-                    *o = 0.5 * x * (1.0 + math::erf(x * FRAC_1_SQRT_2));
+                    *o = math::erf_exp_arg(x * FRAC_1_SQRT_2);
+                }
+                math::exp_in_place(o);
+                for (o, &x) in o.iter_mut().zip(xb) {
+                    *o = 0.5 * x * (1.0 + math::erf_with(x * FRAC_1_SQRT_2, *o));
                 }
             });
         tensor(out, x.shape())
@@ -560,10 +558,26 @@ impl FusedOps for Flex {
         dx.par_chunks_mut(ELEM_BLOCK)
             .zip(xs.par_chunks(ELEM_BLOCK).zip(dys.par_chunks(ELEM_BLOCK)))
             .for_each(|(d, (xb, yb))| {
-                for ((d, &x), &y) in d.iter_mut().zip(xb).zip(yb) {
-                    let cdf = 0.5 * (1.0 + math::erf(x * FRAC_1_SQRT_2));
-                    let pdf = INV_SQRT_2PI * (-0.5 * x * x).exp();
-                    *d = y * (cdf + x * pdf);
+                // The two exponentials a block at a time: erf's in `d`, the density's in
+                // `e`.
+                let mut e = [0.0f32; EXP_BLOCK];
+                for ((d, xb), yb) in d
+                    .chunks_mut(EXP_BLOCK)
+                    .zip(xb.chunks(EXP_BLOCK))
+                    .zip(yb.chunks(EXP_BLOCK))
+                {
+                    let e = &mut e[..d.len()];
+                    for ((d, e), &x) in d.iter_mut().zip(e.iter_mut()).zip(xb) {
+                        *d = math::erf_exp_arg(x * FRAC_1_SQRT_2);
+                        *e = -0.5 * x * x;
+                    }
+                    math::exp_in_place(d);
+                    math::exp_in_place(e);
+                    for (((d, &e), &x), &y) in d.iter_mut().zip(e.iter()).zip(xb).zip(yb) {
+                        let cdf = 0.5 * (1.0 + math::erf_with(x * FRAC_1_SQRT_2, *d));
+                        let pdf = INV_SQRT_2PI * e;
+                        *d = y * (cdf + x * pdf);
+                    }
                 }
             });
         tensor(dx, x.shape())
@@ -579,8 +593,13 @@ impl FusedOps for Flex {
         out.par_chunks_mut(ELEM_BLOCK)
             .zip(gs.par_chunks(ELEM_BLOCK).zip(us.par_chunks(ELEM_BLOCK)))
             .for_each(|(o, (gb, ub))| {
+                for (o, &g) in o.iter_mut().zip(gb) {
+                    *o = -g;
+                }
+                math::exp_in_place(o);
+                // silu(g) * u, silu as PyTorch computes it: g / (1 + exp(-g)).
                 for ((o, &g), &u) in o.iter_mut().zip(gb).zip(ub) {
-                    *o = silu(g) * u;
+                    *o = g / (1.0 + *o) * u;
                 }
             });
         tensor(out, g.shape())
@@ -604,11 +623,15 @@ impl FusedOps for Flex {
             .zip(gs.par_chunks(ELEM_BLOCK).zip(us.par_chunks(ELEM_BLOCK)))
             .zip(dys.par_chunks(ELEM_BLOCK))
             .for_each(|(((dg, du), (gb, ub)), yb)| {
+                for (dg, &g) in dg.iter_mut().zip(gb) {
+                    *dg = -g;
+                }
+                math::exp_in_place(dg);
                 for ((((dg, du), &g), &u), &y) in
                     dg.iter_mut().zip(du.iter_mut()).zip(gb).zip(ub).zip(yb)
                 {
                     // PyTorch's silu backward, and its rounding order (one exp for both).
-                    let e1 = 1.0 + (-g).exp();
+                    let e1 = 1.0 + *dg;
                     let s = 1.0 / e1;
                     *dg = ((y * u) * s) * (1.0 + g * (1.0 - s));
                     *du = y * (g / e1);
@@ -721,6 +744,9 @@ fn attn_scale(d: usize) -> f32 {
 
 /// Elements per rayon task of the elementwise kernels.
 const ELEM_BLOCK: usize = 16 * 1024;
+
+/// Elements per stack buffer of exponentials inside an [`ELEM_BLOCK`].
+const EXP_BLOCK: usize = 1024;
 
 fn plain_neg(t: FlexTensor) -> FlexTensor {
     <Flex as burn::tensor::ops::FloatTensorOps<Flex>>::float_neg(t)
