@@ -250,6 +250,9 @@ fn softmax_rows(
             *s -= max;
         }
         math::exp_in_place(&mut row[lo..hi]);
+        // Added in order, one after another: the sums' rounding is the tests' (a lane-wise
+        // sum moved a tiny Llama's second-step rewards 1.1e-5 from PyTorch's, over the
+        // 1e-5 they hold).
         let mut sum = 0.0f32;
         for &s in &row[lo..hi] {
             sum += s;
@@ -314,61 +317,63 @@ pub(crate) fn forward(
     let parts: Vec<(Vec<f32>, Vec<f32>)> = (0..batch * kv_heads)
         .into_par_iter()
         .map(|task| {
-            let (b, g) = (task / kv_heads, task % kv_heads);
-            let kb = kv_rows.map_or(b, |rows| rows[b]);
-            let mut out = vec![0.0f32; rep * seq * d];
-            let mut lse = vec![0.0f32; rep * seq];
-            let mut scores = Vec::new();
-            for r in 0..rep {
-                let h = g * rep + r;
-                for q0 in (0..seq).step_by(QUERY_BLOCK) {
-                    let rows = QUERY_BLOCK.min(seq - q0);
-                    let width = layout.keys_needed(b, q0..q0 + rows, keys);
-                    scores.clear();
-                    scores.resize(rows * width, 0.0);
-                    // SAFETY: q rows q0.., k and v rows 0..width of this (b, head) are
-                    // inside their tensors; `scores` and `out` are this task's own.
-                    unsafe {
-                        mm(
-                            rows,
-                            width,
-                            d,
-                            scores.as_mut_ptr(),
-                            width,
-                            false,
-                            q.at(b, q0, h),
-                            q.pos,
-                            1,
-                            k.at(kb, 0, g),
-                            1,
-                            k.pos,
-                            scale,
-                        );
-                    }
-                    let lse_rows = &mut lse[r * seq + q0..r * seq + q0 + rows];
-                    softmax_rows(&mut scores, width, layout, b, q0, lse_rows);
-                    let dst = &mut out[(r * seq + q0) * d..(r * seq + q0 + rows) * d];
-                    // SAFETY: as above.
-                    unsafe {
-                        mm(
-                            rows,
-                            d,
-                            width,
-                            dst.as_mut_ptr(),
-                            d,
-                            false,
-                            scores.as_ptr(),
-                            width,
-                            1,
-                            v.at(kb, 0, g),
-                            v.pos,
-                            1,
-                            1.0,
-                        );
+            math::vectorized(|| {
+                let (b, g) = (task / kv_heads, task % kv_heads);
+                let kb = kv_rows.map_or(b, |rows| rows[b]);
+                let mut out = vec![0.0f32; rep * seq * d];
+                let mut lse = vec![0.0f32; rep * seq];
+                let mut scores = Vec::new();
+                for r in 0..rep {
+                    let h = g * rep + r;
+                    for q0 in (0..seq).step_by(QUERY_BLOCK) {
+                        let rows = QUERY_BLOCK.min(seq - q0);
+                        let width = layout.keys_needed(b, q0..q0 + rows, keys);
+                        scores.clear();
+                        scores.resize(rows * width, 0.0);
+                        // SAFETY: q rows q0.., k and v rows 0..width of this (b, head) are
+                        // inside their tensors; `scores` and `out` are this task's own.
+                        unsafe {
+                            mm(
+                                rows,
+                                width,
+                                d,
+                                scores.as_mut_ptr(),
+                                width,
+                                false,
+                                q.at(b, q0, h),
+                                q.pos,
+                                1,
+                                k.at(kb, 0, g),
+                                1,
+                                k.pos,
+                                scale,
+                            );
+                        }
+                        let lse_rows = &mut lse[r * seq + q0..r * seq + q0 + rows];
+                        softmax_rows(&mut scores, width, layout, b, q0, lse_rows);
+                        let dst = &mut out[(r * seq + q0) * d..(r * seq + q0 + rows) * d];
+                        // SAFETY: as above.
+                        unsafe {
+                            mm(
+                                rows,
+                                d,
+                                width,
+                                dst.as_mut_ptr(),
+                                d,
+                                false,
+                                scores.as_ptr(),
+                                width,
+                                1,
+                                v.at(kb, 0, g),
+                                v.pos,
+                                1,
+                                1.0,
+                            );
+                        }
                     }
                 }
-            }
-            (out, lse)
+                (out, lse)
+            })
         })
         .collect();
     let mut out = vec![0.0f32; batch * seq * heads * d];
@@ -411,148 +416,150 @@ pub(crate) fn backward(
     let parts: Vec<Part> = (0..batch * kv_heads)
         .into_par_iter()
         .map(|task| {
-            let (b, g) = (task / kv_heads, task % kv_heads);
-            let mut dq = vec![0.0f32; rep * seq * d];
-            let mut dk = vec![0.0f32; keys * d];
-            let mut dv = vec![0.0f32; keys * d];
-            let (mut p, mut dp) = (Vec::new(), Vec::new());
-            for r in 0..rep {
-                let h = g * rep + r;
-                let lse = &lse[(b * heads + h) * seq..(b * heads + h + 1) * seq];
-                for q0 in (0..seq).step_by(QUERY_BLOCK) {
-                    let rows = QUERY_BLOCK.min(seq - q0);
-                    let width = layout.keys_needed(b, q0..q0 + rows, keys);
-                    p.clear();
-                    p.resize(rows * width, 0.0);
-                    dp.clear();
-                    dp.resize(rows * width, 0.0);
-                    // SAFETY (every product below): the rows and columns addressed are
-                    // inside q, k, v, out and grad for this (b, head) and inside this
-                    // task's own buffers, which never alias the inputs.
-                    unsafe {
-                        // Scores again, then probabilities from the saved log-sum-exp.
-                        mm(
-                            rows,
-                            width,
-                            d,
-                            p.as_mut_ptr(),
-                            width,
-                            false,
-                            q.at(b, q0, h),
-                            q.pos,
-                            1,
-                            k.at(b, 0, g),
-                            1,
-                            k.pos,
-                            scale,
-                        );
-                    }
-                    for (rr, row) in p.chunks_exact_mut(width).enumerate() {
-                        let i = q0 + rr;
-                        let (lo, hi, own) = layout.row_keys(b, i, width);
-                        let own = own.map(|j| (j, (row[j] - lse[i]).exp()));
-                        for s in &mut row[lo..hi] {
-                            *s -= lse[i];
+            math::vectorized(|| {
+                let (b, g) = (task / kv_heads, task % kv_heads);
+                let mut dq = vec![0.0f32; rep * seq * d];
+                let mut dk = vec![0.0f32; keys * d];
+                let mut dv = vec![0.0f32; keys * d];
+                let (mut p, mut dp) = (Vec::new(), Vec::new());
+                for r in 0..rep {
+                    let h = g * rep + r;
+                    let lse = &lse[(b * heads + h) * seq..(b * heads + h + 1) * seq];
+                    for q0 in (0..seq).step_by(QUERY_BLOCK) {
+                        let rows = QUERY_BLOCK.min(seq - q0);
+                        let width = layout.keys_needed(b, q0..q0 + rows, keys);
+                        p.clear();
+                        p.resize(rows * width, 0.0);
+                        dp.clear();
+                        dp.resize(rows * width, 0.0);
+                        // SAFETY (every product below): the rows and columns addressed are
+                        // inside q, k, v, out and grad for this (b, head) and inside this
+                        // task's own buffers, which never alias the inputs.
+                        unsafe {
+                            // Scores again, then probabilities from the saved log-sum-exp.
+                            mm(
+                                rows,
+                                width,
+                                d,
+                                p.as_mut_ptr(),
+                                width,
+                                false,
+                                q.at(b, q0, h),
+                                q.pos,
+                                1,
+                                k.at(b, 0, g),
+                                1,
+                                k.pos,
+                                scale,
+                            );
                         }
-                        math::exp_in_place(&mut row[lo..hi]);
-                        row[..lo].fill(0.0);
-                        row[hi..].fill(0.0);
-                        if let Some((j, e)) = own {
-                            row[j] = e;
+                        for (rr, row) in p.chunks_exact_mut(width).enumerate() {
+                            let i = q0 + rr;
+                            let (lo, hi, own) = layout.row_keys(b, i, width);
+                            let own = own.map(|j| (j, (row[j] - lse[i]).exp()));
+                            for s in &mut row[lo..hi] {
+                                *s -= lse[i];
+                            }
+                            math::exp_in_place(&mut row[lo..hi]);
+                            row[..lo].fill(0.0);
+                            row[hi..].fill(0.0);
+                            if let Some((j, e)) = own {
+                                row[j] = e;
+                            }
                         }
-                    }
-                    unsafe {
-                        // dV += P^T dO
-                        mm(
-                            width,
-                            d,
-                            rows,
-                            dv.as_mut_ptr(),
-                            d,
-                            true,
-                            p.as_ptr(),
-                            1,
-                            width,
-                            grad.at(b, q0, h),
-                            grad.pos,
-                            1,
-                            1.0,
-                        );
-                        // dP = dO V^T
-                        mm(
-                            rows,
-                            width,
-                            d,
-                            dp.as_mut_ptr(),
-                            width,
-                            false,
-                            grad.at(b, q0, h),
-                            grad.pos,
-                            1,
-                            v.at(b, 0, g),
-                            1,
-                            v.pos,
-                            1.0,
-                        );
-                    }
-                    // dS = P * (dP - rowsum(dO * O)) * scale, in place of dP.
-                    for (rr, (dprow, prow)) in dp
-                        .chunks_exact_mut(width)
-                        .zip(p.chunks_exact(width))
-                        .enumerate()
-                    {
-                        let i = q0 + rr;
-                        let (go, o) = (grad.at(b, i, h), out.at(b, i, h));
-                        // SAFETY: d contiguous elements of grad and out at [b, i, h].
-                        let (go, o) = unsafe {
-                            (
-                                std::slice::from_raw_parts(go, d),
-                                std::slice::from_raw_parts(o, d),
-                            )
-                        };
-                        let delta = super::flex::dot(go, o);
-                        for (ds, &pv) in dprow.iter_mut().zip(prow) {
-                            *ds = pv * (*ds - delta) * scale;
+                        unsafe {
+                            // dV += P^T dO
+                            mm(
+                                width,
+                                d,
+                                rows,
+                                dv.as_mut_ptr(),
+                                d,
+                                true,
+                                p.as_ptr(),
+                                1,
+                                width,
+                                grad.at(b, q0, h),
+                                grad.pos,
+                                1,
+                                1.0,
+                            );
+                            // dP = dO V^T
+                            mm(
+                                rows,
+                                width,
+                                d,
+                                dp.as_mut_ptr(),
+                                width,
+                                false,
+                                grad.at(b, q0, h),
+                                grad.pos,
+                                1,
+                                v.at(b, 0, g),
+                                1,
+                                v.pos,
+                                1.0,
+                            );
                         }
-                    }
-                    let dq_rows = &mut dq[(r * seq + q0) * d..(r * seq + q0 + rows) * d];
-                    unsafe {
-                        // dQ = dS K
-                        mm(
-                            rows,
-                            d,
-                            width,
-                            dq_rows.as_mut_ptr(),
-                            d,
-                            false,
-                            dp.as_ptr(),
-                            width,
-                            1,
-                            k.at(b, 0, g),
-                            k.pos,
-                            1,
-                            1.0,
-                        );
-                        // dK += dS^T Q
-                        mm(
-                            width,
-                            d,
-                            rows,
-                            dk.as_mut_ptr(),
-                            d,
-                            true,
-                            dp.as_ptr(),
-                            1,
-                            width,
-                            q.at(b, q0, h),
-                            q.pos,
-                            1,
-                            1.0,
-                        );
+                        // dS = P * (dP - rowsum(dO * O)) * scale, in place of dP.
+                        for (rr, (dprow, prow)) in dp
+                            .chunks_exact_mut(width)
+                            .zip(p.chunks_exact(width))
+                            .enumerate()
+                        {
+                            let i = q0 + rr;
+                            let (go, o) = (grad.at(b, i, h), out.at(b, i, h));
+                            // SAFETY: d contiguous elements of grad and out at [b, i, h].
+                            let (go, o) = unsafe {
+                                (
+                                    std::slice::from_raw_parts(go, d),
+                                    std::slice::from_raw_parts(o, d),
+                                )
+                            };
+                            let delta = super::flex::dot(go, o);
+                            for (ds, &pv) in dprow.iter_mut().zip(prow) {
+                                *ds = pv * (*ds - delta) * scale;
+                            }
+                        }
+                        let dq_rows = &mut dq[(r * seq + q0) * d..(r * seq + q0 + rows) * d];
+                        unsafe {
+                            // dQ = dS K
+                            mm(
+                                rows,
+                                d,
+                                width,
+                                dq_rows.as_mut_ptr(),
+                                d,
+                                false,
+                                dp.as_ptr(),
+                                width,
+                                1,
+                                k.at(b, 0, g),
+                                k.pos,
+                                1,
+                                1.0,
+                            );
+                            // dK += dS^T Q
+                            mm(
+                                width,
+                                d,
+                                rows,
+                                dk.as_mut_ptr(),
+                                d,
+                                true,
+                                dp.as_ptr(),
+                                1,
+                                width,
+                                q.at(b, q0, h),
+                                q.pos,
+                                1,
+                                1.0,
+                            );
+                        }
                     }
                 }
-            }
-            (dq, dk, dv)
+                (dq, dk, dv)
+            })
         })
         .collect();
     let mut dq = vec![0.0f32; batch * seq * heads * d];

@@ -60,7 +60,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline]
-fn sum(a: &[f32]) -> f32 {
+pub(crate) fn sum(a: &[f32]) -> f32 {
     let mut acc = [0.0f32; 16];
     let (ac, at) = a.split_at(a.len() - a.len() % 16);
     for x in ac.chunks_exact(16) {
@@ -98,7 +98,7 @@ fn column_sums(
         .into_par_iter()
         .map(|b| {
             let mut out = vec![0.0f32; dim];
-            partial(b * ROW_BLOCK..((b + 1) * ROW_BLOCK).min(rows), &mut out);
+            math::vectorized(|| partial(b * ROW_BLOCK..((b + 1) * ROW_BLOCK).min(rows), &mut out));
             out
         })
         .collect();
@@ -132,12 +132,14 @@ impl FusedOps for Flex {
         out.par_chunks_mut(dim * ROW_BLOCK)
             .zip(xs.par_chunks(dim * ROW_BLOCK))
             .for_each(|(o, xb)| {
-                for (orow, xrow) in o.chunks_exact_mut(dim).zip(xb.chunks_exact(dim)) {
-                    let r = rstd(dot(xrow, xrow), dim, eps);
-                    for ((o, &x), &w) in orow.iter_mut().zip(xrow).zip(ws) {
-                        *o = (x * r) * w;
+                math::vectorized(|| {
+                    for (orow, xrow) in o.chunks_exact_mut(dim).zip(xb.chunks_exact(dim)) {
+                        let r = rstd(dot(xrow, xrow), dim, eps);
+                        for ((o, &x), &w) in orow.iter_mut().zip(xrow).zip(ws) {
+                            *o = (x * r) * w;
+                        }
                     }
-                }
+                })
             });
         tensor(out, x.shape())
     }
@@ -159,7 +161,7 @@ impl FusedOps for Flex {
         // Each row's 1 / rms, once for both passes.
         let rs: Vec<f32> = xs
             .par_chunks(dim)
-            .map(|row| rstd(dot(row, row), dim, eps))
+            .map(|row| math::vectorized(|| rstd(dot(row, row), dim, eps)))
             .collect();
         let mut dx = vec![0.0f32; rows * dim];
         dx.par_chunks_mut(dim * ROW_BLOCK)
@@ -167,23 +169,25 @@ impl FusedOps for Flex {
             .zip(gs.par_chunks(dim * ROW_BLOCK))
             .zip(rs.par_chunks(ROW_BLOCK))
             .for_each(|(((d, xb), gb), rb)| {
-                let mut gw = vec![0.0f32; dim];
-                for (((drow, xrow), grow), &r) in d
-                    .chunks_exact_mut(dim)
-                    .zip(xb.chunks_exact(dim))
-                    .zip(gb.chunks_exact(dim))
-                    .zip(rb)
-                {
-                    for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
-                        *gw = g * w;
+                math::vectorized(|| {
+                    let mut gw = vec![0.0f32; dim];
+                    for (((drow, xrow), grow), &r) in d
+                        .chunks_exact_mut(dim)
+                        .zip(xb.chunks_exact(dim))
+                        .zip(gb.chunks_exact(dim))
+                        .zip(rb)
+                    {
+                        for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
+                            *gw = g * w;
+                        }
+                        // The chain rule through `x * r`, `r = rsqrt(v + eps)`, `v = mean(x^2)`,
+                        // rounded in the order PyTorch's autograd rounds it.
+                        let dv = (-0.5 * dot(&gw, xrow)) * (r * r * r) / dim as f32;
+                        for ((d, &gw), &x) in drow.iter_mut().zip(&gw).zip(xrow) {
+                            *d = gw * r + dv * (2.0 * x);
+                        }
                     }
-                    // The chain rule through `x * r`, `r = rsqrt(v + eps)`, `v = mean(x^2)`,
-                    // rounded in the order PyTorch's autograd rounds it.
-                    let dv = (-0.5 * dot(&gw, xrow)) * (r * r * r) / dim as f32;
-                    for ((d, &gw), &x) in drow.iter_mut().zip(&gw).zip(xrow) {
-                        *d = gw * r + dv * (2.0 * x);
-                    }
-                }
+                })
             });
         let dw = column_sums(rows, dim, |range, out| {
             for row in range {
@@ -219,12 +223,14 @@ impl FusedOps for Flex {
         out.par_chunks_mut(dim * ROW_BLOCK)
             .zip(xs.par_chunks(dim * ROW_BLOCK))
             .for_each(|(o, xb)| {
-                for (orow, xrow) in o.chunks_exact_mut(dim).zip(xb.chunks_exact(dim)) {
-                    let (mean, r) = mean_rstd(xrow, eps);
-                    for (((o, &x), &w), &b) in orow.iter_mut().zip(xrow).zip(ws).zip(bs) {
-                        *o = ((x - mean) * r) * w + b;
+                math::vectorized(|| {
+                    for (orow, xrow) in o.chunks_exact_mut(dim).zip(xb.chunks_exact(dim)) {
+                        let (mean, r) = mean_rstd(xrow, eps);
+                        for (((o, &x), &w), &b) in orow.iter_mut().zip(xrow).zip(ws).zip(bs) {
+                            *o = ((x - mean) * r) * w + b;
+                        }
                     }
-                }
+                })
             });
         tensor(out, x.shape())
     }
@@ -245,33 +251,38 @@ impl FusedOps for Flex {
         let (xs, ws, gs) = (values(&x), values(&w), values(&g));
         let n = dim as f32;
         // Each row's (mean, 1 / std), once for both passes.
-        let stats: Vec<(f32, f32)> = xs.par_chunks(dim).map(|row| mean_rstd(row, eps)).collect();
+        let stats: Vec<(f32, f32)> = xs
+            .par_chunks(dim)
+            .map(|row| math::vectorized(|| mean_rstd(row, eps)))
+            .collect();
         let mut dx = vec![0.0f32; rows * dim];
         dx.par_chunks_mut(dim * ROW_BLOCK)
             .zip(xs.par_chunks(dim * ROW_BLOCK))
             .zip(gs.par_chunks(dim * ROW_BLOCK))
             .zip(stats.par_chunks(ROW_BLOCK))
             .for_each(|(((d, xb), gb), sb)| {
-                let mut gw = vec![0.0f32; dim];
-                let mut xhat = vec![0.0f32; dim];
-                for (((drow, xrow), grow), &(mean, r)) in d
-                    .chunks_exact_mut(dim)
-                    .zip(xb.chunks_exact(dim))
-                    .zip(gb.chunks_exact(dim))
-                    .zip(sb)
-                {
-                    for (h, &x) in xhat.iter_mut().zip(xrow) {
-                        *h = (x - mean) * r;
+                math::vectorized(|| {
+                    let mut gw = vec![0.0f32; dim];
+                    let mut xhat = vec![0.0f32; dim];
+                    for (((drow, xrow), grow), &(mean, r)) in d
+                        .chunks_exact_mut(dim)
+                        .zip(xb.chunks_exact(dim))
+                        .zip(gb.chunks_exact(dim))
+                        .zip(sb)
+                    {
+                        for (h, &x) in xhat.iter_mut().zip(xrow) {
+                            *h = (x - mean) * r;
+                        }
+                        for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
+                            *gw = g * w;
+                        }
+                        let g_mean = sum(&gw) / n;
+                        let proj = dot(&gw, &xhat) / n;
+                        for ((d, &gw), &h) in drow.iter_mut().zip(&gw).zip(&xhat) {
+                            *d = (gw - g_mean - h * proj) * r;
+                        }
                     }
-                    for ((gw, &g), &w) in gw.iter_mut().zip(grow).zip(ws) {
-                        *gw = g * w;
-                    }
-                    let g_mean = sum(&gw) / n;
-                    let proj = dot(&gw, &xhat) / n;
-                    for ((d, &gw), &h) in drow.iter_mut().zip(&gw).zip(&xhat) {
-                        *d = (gw - g_mean - h * proj) * r;
-                    }
-                }
+                })
             });
         let sums = column_sums(rows, 2 * dim, |range, out| {
             let (dw, db) = out.split_at_mut(dim);
@@ -508,19 +519,21 @@ impl FusedOps for Flex {
             .zip(vs.par_chunks_mut(ELEM_BLOCK))
             .zip(gs.par_chunks(ELEM_BLOCK))
             .for_each(|(((pb, mb), vb), gb)| {
-                for (((p, m), v), &g) in pb.iter_mut().zip(mb).zip(vb).zip(gb) {
-                    // The plain composition's operations, one rounding each, same order.
-                    let g = if s.grad_scale != 1.0 {
-                        g * s.grad_scale
-                    } else {
-                        g
-                    };
-                    let pd = if s.decay != 1.0 { *p * s.decay } else { *p };
-                    *m = *m + (g - *m) * s.one_minus_beta1;
-                    *v = *v * s.beta2 + (g * s.one_minus_beta2) * g;
-                    let denom = v.sqrt() / s.bias2_sqrt + s.eps;
-                    *p = pd - (*m / denom) * s.step_size;
-                }
+                math::vectorized(|| {
+                    for (((p, m), v), &g) in pb.iter_mut().zip(mb).zip(vb).zip(gb) {
+                        // The plain composition's operations, one rounding each, same order.
+                        let g = if s.grad_scale != 1.0 {
+                            g * s.grad_scale
+                        } else {
+                            g
+                        };
+                        let pd = if s.decay != 1.0 { *p * s.decay } else { *p };
+                        *m = *m + (g - *m) * s.one_minus_beta1;
+                        *v = *v * s.beta2 + (g * s.one_minus_beta2) * g;
+                        let denom = v.sqrt() / s.bias2_sqrt + s.eps;
+                        *p = pd - (*m / denom) * s.step_size;
+                    }
+                })
             });
         (p, m, v)
     }
@@ -535,13 +548,15 @@ impl FusedOps for Flex {
         out.par_chunks_mut(ELEM_BLOCK)
             .zip(xs.par_chunks(ELEM_BLOCK))
             .for_each(|(o, xb)| {
-                for (o, &x) in o.iter_mut().zip(xb) {
-                    *o = math::erf_exp_arg(x * FRAC_1_SQRT_2);
-                }
-                math::exp_in_place(o);
-                for (o, &x) in o.iter_mut().zip(xb) {
-                    *o = 0.5 * x * (1.0 + math::erf_with(x * FRAC_1_SQRT_2, *o));
-                }
+                math::vectorized(|| {
+                    for (o, &x) in o.iter_mut().zip(xb) {
+                        *o = math::erf_exp_arg(x * FRAC_1_SQRT_2);
+                    }
+                    math::exp_in_place(o);
+                    for (o, &x) in o.iter_mut().zip(xb) {
+                        *o = 0.5 * x * (1.0 + math::erf_with(x * FRAC_1_SQRT_2, *o));
+                    }
+                })
             });
         tensor(out, x.shape())
     }
@@ -558,27 +573,29 @@ impl FusedOps for Flex {
         dx.par_chunks_mut(ELEM_BLOCK)
             .zip(xs.par_chunks(ELEM_BLOCK).zip(dys.par_chunks(ELEM_BLOCK)))
             .for_each(|(d, (xb, yb))| {
-                // The two exponentials a block at a time: erf's in `d`, the density's in
-                // `e`.
-                let mut e = [0.0f32; EXP_BLOCK];
-                for ((d, xb), yb) in d
-                    .chunks_mut(EXP_BLOCK)
-                    .zip(xb.chunks(EXP_BLOCK))
-                    .zip(yb.chunks(EXP_BLOCK))
-                {
-                    let e = &mut e[..d.len()];
-                    for ((d, e), &x) in d.iter_mut().zip(e.iter_mut()).zip(xb) {
-                        *d = math::erf_exp_arg(x * FRAC_1_SQRT_2);
-                        *e = -0.5 * x * x;
+                math::vectorized(|| {
+                    // The two exponentials a block at a time: erf's in `d`, the density's in
+                    // `e`.
+                    let mut e = [0.0f32; EXP_BLOCK];
+                    for ((d, xb), yb) in d
+                        .chunks_mut(EXP_BLOCK)
+                        .zip(xb.chunks(EXP_BLOCK))
+                        .zip(yb.chunks(EXP_BLOCK))
+                    {
+                        let e = &mut e[..d.len()];
+                        for ((d, e), &x) in d.iter_mut().zip(e.iter_mut()).zip(xb) {
+                            *d = math::erf_exp_arg(x * FRAC_1_SQRT_2);
+                            *e = -0.5 * x * x;
+                        }
+                        math::exp_in_place(d);
+                        math::exp_in_place(e);
+                        for (((d, &e), &x), &y) in d.iter_mut().zip(e.iter()).zip(xb).zip(yb) {
+                            let cdf = 0.5 * (1.0 + math::erf_with(x * FRAC_1_SQRT_2, *d));
+                            let pdf = INV_SQRT_2PI * e;
+                            *d = y * (cdf + x * pdf);
+                        }
                     }
-                    math::exp_in_place(d);
-                    math::exp_in_place(e);
-                    for (((d, &e), &x), &y) in d.iter_mut().zip(e.iter()).zip(xb).zip(yb) {
-                        let cdf = 0.5 * (1.0 + math::erf_with(x * FRAC_1_SQRT_2, *d));
-                        let pdf = INV_SQRT_2PI * e;
-                        *d = y * (cdf + x * pdf);
-                    }
-                }
+                })
             });
         tensor(dx, x.shape())
     }
@@ -593,14 +610,16 @@ impl FusedOps for Flex {
         out.par_chunks_mut(ELEM_BLOCK)
             .zip(gs.par_chunks(ELEM_BLOCK).zip(us.par_chunks(ELEM_BLOCK)))
             .for_each(|(o, (gb, ub))| {
-                for (o, &g) in o.iter_mut().zip(gb) {
-                    *o = -g;
-                }
-                math::exp_in_place(o);
-                // silu(g) * u, silu as PyTorch computes it: g / (1 + exp(-g)).
-                for ((o, &g), &u) in o.iter_mut().zip(gb).zip(ub) {
-                    *o = g / (1.0 + *o) * u;
-                }
+                math::vectorized(|| {
+                    for (o, &g) in o.iter_mut().zip(gb) {
+                        *o = -g;
+                    }
+                    math::exp_in_place(o);
+                    // silu(g) * u, silu as PyTorch computes it: g / (1 + exp(-g)).
+                    for ((o, &g), &u) in o.iter_mut().zip(gb).zip(ub) {
+                        *o = g / (1.0 + *o) * u;
+                    }
+                })
             });
         tensor(out, g.shape())
     }
@@ -623,19 +642,21 @@ impl FusedOps for Flex {
             .zip(gs.par_chunks(ELEM_BLOCK).zip(us.par_chunks(ELEM_BLOCK)))
             .zip(dys.par_chunks(ELEM_BLOCK))
             .for_each(|(((dg, du), (gb, ub)), yb)| {
-                for (dg, &g) in dg.iter_mut().zip(gb) {
-                    *dg = -g;
-                }
-                math::exp_in_place(dg);
-                for ((((dg, du), &g), &u), &y) in
-                    dg.iter_mut().zip(du.iter_mut()).zip(gb).zip(ub).zip(yb)
-                {
-                    // PyTorch's silu backward, and its rounding order (one exp for both).
-                    let e1 = 1.0 + *dg;
-                    let s = 1.0 / e1;
-                    *dg = ((y * u) * s) * (1.0 + g * (1.0 - s));
-                    *du = y * (g / e1);
-                }
+                math::vectorized(|| {
+                    for (dg, &g) in dg.iter_mut().zip(gb) {
+                        *dg = -g;
+                    }
+                    math::exp_in_place(dg);
+                    for ((((dg, du), &g), &u), &y) in
+                        dg.iter_mut().zip(du.iter_mut()).zip(gb).zip(ub).zip(yb)
+                    {
+                        // PyTorch's silu backward, and its rounding order (one exp for both).
+                        let e1 = 1.0 + *dg;
+                        let s = 1.0 / e1;
+                        *dg = ((y * u) * s) * (1.0 + g * (1.0 - s));
+                        *du = y * (g / e1);
+                    }
+                })
             });
         (tensor(dg, g.shape()), tensor(du, g.shape()))
     }
@@ -784,30 +805,32 @@ fn rope_f32(x: FlexTensor, cos: FlexTensor, sin: FlexTensor, inverse: bool) -> F
         .zip(xs.par_chunks(tok * ROW_BLOCK))
         .enumerate()
         .for_each(|(blk, (o, xb))| {
-            for (t, (otok, xtok)) in o
-                .chunks_exact_mut(tok)
-                .zip(xb.chunks_exact(tok))
-                .enumerate()
-            {
-                let token = blk * ROW_BLOCK + t;
-                let c = &cs[token * half..(token + 1) * half];
-                let s = &ss[token * half..(token + 1) * half];
-                for (oh, xh) in otok.chunks_exact_mut(d).zip(xtok.chunks_exact(d)) {
-                    let (x1, x2) = xh.split_at(half);
-                    let (o1, o2) = oh.split_at_mut(half);
-                    if inverse {
-                        for i in 0..half {
-                            o1[i] = x1[i] * c[i] + x2[i] * s[i];
-                            o2[i] = x2[i] * c[i] - x1[i] * s[i];
-                        }
-                    } else {
-                        for i in 0..half {
-                            o1[i] = x1[i] * c[i] + (-x2[i]) * s[i];
-                            o2[i] = x2[i] * c[i] + x1[i] * s[i];
+            math::vectorized(|| {
+                for (t, (otok, xtok)) in o
+                    .chunks_exact_mut(tok)
+                    .zip(xb.chunks_exact(tok))
+                    .enumerate()
+                {
+                    let token = blk * ROW_BLOCK + t;
+                    let c = &cs[token * half..(token + 1) * half];
+                    let s = &ss[token * half..(token + 1) * half];
+                    for (oh, xh) in otok.chunks_exact_mut(d).zip(xtok.chunks_exact(d)) {
+                        let (x1, x2) = xh.split_at(half);
+                        let (o1, o2) = oh.split_at_mut(half);
+                        if inverse {
+                            for i in 0..half {
+                                o1[i] = x1[i] * c[i] + x2[i] * s[i];
+                                o2[i] = x2[i] * c[i] - x1[i] * s[i];
+                            }
+                        } else {
+                            for i in 0..half {
+                                o1[i] = x1[i] * c[i] + (-x2[i]) * s[i];
+                                o2[i] = x2[i] * c[i] + x1[i] * s[i];
+                            }
                         }
                     }
                 }
-            }
+            })
         });
     tensor(out, shape)
 }
