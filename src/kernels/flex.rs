@@ -834,3 +834,54 @@ fn rope_f32(x: FlexTensor, cos: FlexTensor, sin: FlexTensor, inverse: bool) -> F
         });
     tensor(out, shape)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::prelude::*;
+
+    fn values_of(t: FloatTensor<Flex>) -> Vec<f32> {
+        float::<Flex, 1>(t).into_data().to_vec::<f32>().unwrap()
+    }
+
+    /// The element loops, vectorised (`math::vectorized`, `math::exp_in_place`), give the
+    /// bits of their formulas evaluated one element at a time with `f32::exp`.
+    #[test]
+    fn element_loops_are_their_scalar_formulas() {
+        if !Flex::fused_enabled() {
+            return;
+        }
+        let dev = Default::default();
+        let n = 3 * ELEM_BLOCK + 77;
+        let xs: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7919).sin() * 9.0).collect();
+        let us: Vec<f32> = (0..n).map(|i| (i as f32 * 0.31).cos() * 2.0).collect();
+        let t = |v: &[f32]| prim(Tensor::<Flex, 1>::from_floats(v, &dev));
+        let gelu = values_of(Flex::fused_gelu(t(&xs)));
+        let swiglu = values_of(Flex::swiglu(t(&xs), t(&us)));
+        let dgelu = values_of(Flex::fused_gelu_backward(t(&xs), t(&us)));
+        let (dg, du) = Flex::swiglu_backward(t(&xs), t(&us), t(&xs));
+        let (dg, du) = (values_of(dg), values_of(du));
+        for i in 0..n {
+            let (x, u) = (xs[i], us[i]);
+            let cdf = 0.5 * (1.0 + math::erf(x * FRAC_1_SQRT_2));
+            assert_eq!(
+                gelu[i].to_bits(),
+                (0.5 * x * (1.0 + math::erf(x * FRAC_1_SQRT_2))).to_bits()
+            );
+            let pdf = 0.398_942_3 * (-0.5 * x * x).exp();
+            assert_eq!(
+                dgelu[i].to_bits(),
+                (u * (cdf + x * pdf)).to_bits(),
+                "gelu' at {x}"
+            );
+            let e1 = 1.0 + (-x).exp();
+            assert_eq!(swiglu[i].to_bits(), (x / e1 * u).to_bits(), "swiglu at {x}");
+            let s = 1.0 / e1;
+            assert_eq!(
+                dg[i].to_bits(),
+                (((x * u) * s) * (1.0 + x * (1.0 - s))).to_bits()
+            );
+            assert_eq!(du[i].to_bits(), (x * (x / e1)).to_bits());
+        }
+    }
+}
