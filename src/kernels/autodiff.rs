@@ -118,6 +118,57 @@ impl<B: FusedOps> Backward<B, 3> for AttentionNode {
     }
 }
 
+/// burn's own linear node, around [`FusedOps::fused_linear`]: `x` is kept only for the
+/// weight's gradient and the weight only for `x`'s.
+#[derive(Debug)]
+struct LinearNode;
+
+type LinearState<B> = (Option<FloatTensor<B>>, Option<FloatTensor<B>>);
+
+/// The gradients a linear node's parents asked for (`want`: x, weight, bias); `x` is
+/// kept only when the weight wants a gradient, the weight only when `x` does.
+fn linear_grads<B: FusedOps>(
+    (x, weight): LinearState<B>,
+    grad: FloatTensor<B>,
+    want: [bool; 3],
+) -> [Option<FloatTensor<B>>; 3] {
+    let x = x.filter(|_| want[1]);
+    let weight = weight.filter(|_| want[0]);
+    B::fused_linear_backward(x, weight, grad, want[2])
+}
+
+impl<B: FusedOps> Backward<B, 3> for LinearNode {
+    type State = LinearState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [px, pw, pb] = ops.parents;
+        let want = [px.is_some(), pw.is_some(), pb.is_some()];
+        let [dx, dw, db] = linear_grads::<B>(ops.state, grad, want);
+        for (parent, g) in [(px, dx), (pw, dw), (pb, db)] {
+            if let (Some(node), Some(g)) = (parent, g) {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+impl<B: FusedOps> Backward<B, 2> for LinearNode {
+    type State = LinearState<B>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [px, pw] = ops.parents;
+        let want = [px.is_some(), pw.is_some(), false];
+        let [dx, dw, _] = linear_grads::<B>(ops.state, grad, want);
+        for (parent, g) in [(px, dx), (pw, dw)] {
+            if let (Some(node), Some(g)) = (parent, g) {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn fused_enabled() -> bool {
         B::fused_enabled()
@@ -129,6 +180,54 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
 
     fn burn_attention() -> bool {
         B::burn_attention()
+    }
+
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        if !B::fused_enabled() {
+            return prim(burn::tensor::module::linear(
+                float::<Self, 2>(x),
+                float(weight),
+                bias.map(float::<Self, 1>),
+            ));
+        }
+        let (x_tracked, w_tracked) = (x.is_tracked(), weight.is_tracked());
+        let out = B::fused_linear(
+            x.primitive.clone(),
+            weight.primitive.clone(),
+            bias.as_ref().map(|b| b.primitive.clone()),
+        );
+        let state = || -> LinearState<B> {
+            (
+                w_tracked.then(|| x.primitive.clone()),
+                x_tracked.then(|| weight.primitive.clone()),
+            )
+        };
+        match &bias {
+            Some(b) => match <LinearNode as Backward<B, 3>>::prepare::<C>(
+                LinearNode,
+                [x.node.clone(), weight.node.clone(), b.node.clone()],
+            )
+            .compute_bound()
+            .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+            None => match <LinearNode as Backward<B, 2>>::prepare::<C>(
+                LinearNode,
+                [x.node.clone(), weight.node.clone()],
+            )
+            .compute_bound()
+            .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            },
+        }
     }
 
     fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {

@@ -111,6 +111,88 @@ fn column_sums(
     total
 }
 
+/// A 2-d f32 tensor as a matrix, possibly transposed (strides swapped, as burn-flex's
+/// `swap_dims` does).
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl<'a> Mat<'a> {
+    fn of(t: &'a FlexTensor) -> Self {
+        let (rows, cols) = dims2(t);
+        let s = t.layout().strides();
+        Self {
+            data: &t.storage::<f32>()[t.layout().start_offset()..],
+            rows,
+            cols,
+            row_stride: s[0],
+            col_stride: s[1],
+        }
+    }
+
+    fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+}
+
+/// `lhs [m, k] @ rhs [k, n]` as burn-flex's matmul computes it: the same `gemm` call, so
+/// the same bits, into a buffer that is not zeroed first (burn-flex zeroes every output,
+/// a pass over memory that the product then overwrites).
+fn matmul_2d(lhs: Mat, rhs: Mat) -> Vec<f32> {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    debug_assert_eq!(k, rhs.rows);
+    let len = m * n;
+    if k == 0 || len == 0 {
+        return vec![0.0; len];
+    }
+    // burn-flex's threshold for splitting a product across threads.
+    let parallelism = if m * n * k >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    // SAFETY: the strides and offsets are the tensors' own, so every element read is
+    // inside them; `out` has room for `m x n`, and gemm with `read_dst = false` writes
+    // every element of it (k > 0) before `set_len` makes them readable.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(len);
+    }
+    out
+}
+
 fn dims2(t: &FlexTensor) -> (usize, usize) {
     let s = t.shape();
     (s[0], s[1])
@@ -119,6 +201,68 @@ fn dims2(t: &FlexTensor) -> (usize, usize) {
 impl FusedOps for Flex {
     fn fused_enabled() -> bool {
         super::mode() == Mode::Fused
+    }
+
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        let f32s = all_f32(&[&x, &weight]) && bias.as_ref().is_none_or(|b| all_f32(&[b]));
+        if !Self::fused_enabled() || !f32s || x.shape().num_dims() != 2 {
+            return prim(burn::tensor::module::linear(
+                float::<Self, 2>(x),
+                float(weight),
+                bias.map(float::<Self, 1>),
+            ));
+        }
+        let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
+        let mut out = matmul_2d(Mat::of(&x), Mat::of(&weight));
+        if let Some(b) = bias {
+            let b = contiguous(b);
+            let bs = values(&b);
+            // The add burn's linear does after its product (`out + bias`, same bits), in
+            // place instead of into a new tensor.
+            out.par_chunks_mut(d_out * ROW_BLOCK).for_each(|o| {
+                math::vectorized(|| {
+                    for row in o.chunks_exact_mut(d_out) {
+                        for (o, &b) in row.iter_mut().zip(bs) {
+                            *o += b;
+                        }
+                    }
+                })
+            });
+        }
+        tensor(out, Shape::new([rows, d_out]))
+    }
+
+    fn fused_linear_backward(
+        x: Option<FloatTensor<Self>>,
+        weight: Option<FloatTensor<Self>>,
+        grad: FloatTensor<Self>,
+        want_bias: bool,
+    ) -> [Option<FloatTensor<Self>>; 3] {
+        let f32s = [&x, &weight]
+            .into_iter()
+            .flatten()
+            .chain([&grad])
+            .all(|t| t.dtype() == DType::F32 && t.shape().num_dims() == 2);
+        if !f32s {
+            return super::linear_backward_plain::<Self>(x, weight, grad, want_bias);
+        }
+        // burn's linear_x_backward and linear_weight_backward: `grad @ weight^T` and
+        // `x^T @ grad`, the transposes being stride swaps.
+        let dx = weight.map(|w| {
+            let out = matmul_2d(Mat::of(&grad), Mat::of(&w).t());
+            tensor(out, Shape::new([grad.shape()[0], w.shape()[0]]))
+        });
+        let dw = x.map(|x| {
+            let out = matmul_2d(Mat::of(&x).t(), Mat::of(&grad));
+            tensor(out, Shape::new([x.shape()[1], grad.shape()[1]]))
+        });
+        let db = want_bias
+            .then(|| <Self as burn::tensor::ops::ModuleOps<Self>>::linear_bias_backward(grad));
+        [dx, dw, db]
     }
 
     fn rms_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
@@ -842,6 +986,63 @@ mod tests {
 
     fn values_of(t: FloatTensor<Flex>) -> Vec<f32> {
         float::<Flex, 1>(t).into_data().to_vec::<f32>().unwrap()
+    }
+
+    /// The fused linear layer and its backward give burn's `module::linear` bits (the same
+    /// multiply, no zeroing, the bias added in place), on a transposed input too.
+    #[test]
+    fn fused_linear_is_burns_linear() {
+        if !Flex::fused_enabled() {
+            return;
+        }
+        use burn::tensor::ops::ModuleOps;
+        let dev = Default::default();
+        let data = |n: usize, salt: f32| -> Vec<f32> {
+            (0..n).map(|i| (i as f32 * 0.37 + salt).sin()).collect()
+        };
+        let t2 = |v: Vec<f32>, r: usize, c: usize| {
+            Tensor::<Flex, 2>::from_data(TensorData::new(v, [r, c]), &dev)
+        };
+        let bits = |t: FloatTensor<Flex>| -> Vec<u32> {
+            values_of(prim(float::<Flex, 2>(t).flatten::<1>(0, 1)))
+                .into_iter()
+                .map(f32::to_bits)
+                .collect()
+        };
+        for (rows, d_in, d_out) in [(300, 70, 50), (3, 5, 2), (1, 384, 1536)] {
+            let x = t2(data(rows * d_in, 0.1), rows, d_in);
+            let xt = t2(data(rows * d_in, 0.2), d_in, rows).transpose();
+            let w = t2(data(d_in * d_out, 0.3), d_in, d_out);
+            let b = Tensor::<Flex, 1>::from_floats(data(d_out, 0.4).as_slice(), &dev);
+            let g = t2(data(rows * d_out, 0.5), rows, d_out);
+            for x in [x, xt] {
+                for bias in [None, Some(b.clone())] {
+                    let want = burn::tensor::module::linear(x.clone(), w.clone(), bias.clone());
+                    let got = Flex::fused_linear(
+                        prim(x.clone()),
+                        prim(w.clone()),
+                        bias.clone().map(prim),
+                    );
+                    assert_eq!(bits(got), bits(prim(want)), "{rows}x{d_in}x{d_out}");
+                }
+                let [dx, dw, db] = Flex::fused_linear_backward(
+                    Some(prim(x.clone())),
+                    Some(prim(w.clone())),
+                    prim(g.clone()),
+                    true,
+                );
+                let want_dx = Flex::linear_x_backward(prim(w.clone()), prim(g.clone()));
+                let want_dw = Flex::linear_weight_backward(prim(x.clone()), prim(g.clone()));
+                assert_eq!(bits(dx.unwrap()), bits(want_dx));
+                assert_eq!(bits(dw.unwrap()), bits(want_dw));
+                let db = float::<Flex, 1>(db.unwrap())
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap();
+                let want_db = float::<Flex, 1>(Flex::linear_bias_backward(prim(g.clone())));
+                assert_eq!(db, want_db.into_data().to_vec::<f32>().unwrap());
+            }
+        }
     }
 
     /// The element loops, vectorised (`math::vectorized`, `math::exp_in_place`), give the

@@ -124,6 +124,31 @@ pub trait FusedOps: Backend {
         (prim(dx), prim(dw))
     }
 
+    /// `x [rows, d_in] @ weight [d_in, d_out] (+ bias [d_out])`: burn's `module::linear`,
+    /// whose backward (`ModuleOps::linear_*_backward`) it keeps.
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        prim(burn::tensor::module::linear(
+            float::<Self, 2>(x),
+            float(weight),
+            bias.map(float::<Self, 1>),
+        ))
+    }
+
+    /// Gradients of [`FusedOps::fused_linear`] for the grad of its output: `x`'s (given the
+    /// weight), the weight's (given `x`) and the bias's (when asked).
+    fn fused_linear_backward(
+        x: Option<FloatTensor<Self>>,
+        weight: Option<FloatTensor<Self>>,
+        grad: FloatTensor<Self>,
+        want_bias: bool,
+    ) -> [Option<FloatTensor<Self>>; 3] {
+        linear_backward_plain::<Self>(x, weight, grad, want_bias)
+    }
+
     /// `(x - mean) / sqrt(var + eps) * weight + bias`, biased variance.
     fn fused_layer_norm(
         x: FloatTensor<Self>,
@@ -513,3 +538,17 @@ impl FusedOps for burn::backend::Cuda {
 
 #[cfg(feature = "bench-ndarray")]
 impl FusedOps for burn::backend::NdArray {}
+
+/// burn's backward of `module::linear` (`ModuleOps::linear_*_backward`): the default of
+/// [`FusedOps::fused_linear_backward`].
+pub(crate) fn linear_backward_plain<B: Backend>(
+    x: Option<FloatTensor<B>>,
+    weight: Option<FloatTensor<B>>,
+    grad: FloatTensor<B>,
+    want_bias: bool,
+) -> [Option<FloatTensor<B>>; 3] {
+    let dx = weight.map(|w| B::linear_x_backward(w, grad.clone()));
+    let dw = x.map(|x| B::linear_weight_backward(x, grad.clone()));
+    let db = want_bias.then(|| B::linear_bias_backward(grad));
+    [dx, dw, db]
+}

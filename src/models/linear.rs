@@ -22,7 +22,8 @@ use burn::nn::LinearConfig;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use crate::kernels::like;
+use crate::kernels::{FusedOps, like};
+use burn::tensor::TensorPrimitive;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -118,7 +119,10 @@ impl<B: Backend> Linear<B> {
 
     /// `x: [.., in]` -> `[.., out]`, computed as one `[rows, in]` product (burn's
     /// `Linear` on a 3-d input would broadcast the weight into a batched product).
-    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+    pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>
+    where
+        B: FusedOps,
+    {
         let dims = x.dims();
         let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
@@ -126,11 +130,13 @@ impl<B: Backend> Linear<B> {
         // Parameters are read in the activations' dtype (f32 masters under bf16
         // activations; the cast's backward hands the master an f32 gradient).
         let dtype = x.dtype();
-        let base = burn::tensor::module::linear(
-            x.clone(),
-            like(self.weight.val(), dtype),
-            self.bias.as_ref().map(|b| like(b.val(), dtype)),
-        );
+        let base = Tensor::from_primitive(TensorPrimitive::Float(B::fused_linear(
+            x.clone().into_primitive().tensor(),
+            like(self.weight.val(), dtype).into_primitive().tensor(),
+            self.bias
+                .as_ref()
+                .map(|b| like(b.val(), dtype).into_primitive().tensor()),
+        )));
         let y = match (&self.lora_A, &self.lora_B) {
             (Some(a), Some(b)) if self.lora_enabled => {
                 let x = dropout(x, self.lora_dropout);
