@@ -46,30 +46,39 @@ pub enum Simd {
     None,
 }
 
-/// The vector path for this CPU: only where glibc's own `expf` is its FMA variant (AVX2
-/// and FMA), so that both compute the same bits; `RMTK_SIMD_EXP=0` turns it off.
+/// The vector path [`exp_in_place`] takes: [`exp_simd_available`] in optimised builds;
+/// none in debug builds (tests), where every intrinsic is a call of its own and the vector
+/// path is slower than libm's `expf` (it made the integration tests 1.3x slower); the
+/// unit tests call the vector paths directly. `RMTK_SIMD_EXP=0` turns it off.
 pub fn simd_level() -> Simd {
     use std::sync::OnceLock;
     static LEVEL: OnceLock<Simd> = OnceLock::new();
     *LEVEL.get_or_init(|| {
-        if !cfg!(all(target_arch = "x86_64", target_env = "gnu"))
-            || std::env::var_os("RMTK_SIMD_EXP").is_some_and(|v| v == "0")
-        {
+        if cfg!(debug_assertions) || std::env::var_os("RMTK_SIMD_EXP").is_some_and(|v| v == "0") {
             return Simd::None;
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
-                return if has!("avx512f") {
-                    Simd::Avx512
-                } else {
-                    Simd::Avx2
-                };
-            }
-        }
-        Simd::None
+        exp_simd_available()
     })
+}
+
+/// The vector path this machine can run bit for bit with `f32::exp`: only where glibc's
+/// own `expf` is its FMA variant (x86-64 glibc on a CPU with AVX2 and FMA).
+pub fn exp_simd_available() -> Simd {
+    if !cfg!(all(target_arch = "x86_64", target_env = "gnu")) {
+        return Simd::None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            return if has!("avx512f") {
+                Simd::Avx512
+            } else {
+                Simd::Avx2
+            };
+        }
+    }
+    Simd::None
 }
 
 /// Runs `f` compiled for AVX-512 (or AVX2 and FMA) where the CPU has it, so that the
@@ -433,7 +442,7 @@ mod tests {
     fn exp_in_place_is_f32_exp_bit_for_bit() {
         assert_exp_bits("exp_in_place", &exp_in_place);
         #[cfg(target_arch = "x86_64")]
-        if simd_level() != Simd::None {
+        if exp_simd_available() != Simd::None {
             use std::arch::is_x86_feature_detected as has;
             // SAFETY: run only where the CPU has the features.
             assert_exp_bits("avx2", &|xs| unsafe { x86::exp_avx2(xs) });
