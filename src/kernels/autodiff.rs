@@ -10,7 +10,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::ops::FloatTensor;
 
-use super::{AttnLayout, FusedOps, float, plain, prim};
+use super::{AttnLayout, FusedOps, float, linear_plain, plain, prim};
 
 /// Hand a gradient to a parent that asked for one.
 macro_rules! give {
@@ -188,11 +188,7 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         bias: Option<FloatTensor<Self>>,
     ) -> FloatTensor<Self> {
         if !B::fused_enabled() {
-            return prim(burn::tensor::module::linear(
-                float::<Self, 2>(x),
-                float(weight),
-                bias.map(float::<Self, 1>),
-            ));
+            return linear_plain::<Self>(x, weight, bias);
         }
         let (x_tracked, w_tracked) = (x.is_tracked(), weight.is_tracked());
         let out = B::fused_linear(

@@ -13,7 +13,9 @@ use rayon::prelude::*;
 use std::cell::Cell;
 
 use super::attention::{self, AttnLayout, Dims, View};
-use super::{AdamWStep, FusedOps, Mode, float, math, plain, prim};
+use super::{
+    AdamWStep, FusedOps, Mode, float, linear_backward_plain, linear_plain, math, plain, prim,
+};
 use std::f32::consts::FRAC_1_SQRT_2;
 
 /// Rows per block of a cross-row reduction, and per rayon task.
@@ -60,7 +62,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline]
-pub(crate) fn sum(a: &[f32]) -> f32 {
+fn sum(a: &[f32]) -> f32 {
     let mut acc = [0.0f32; 16];
     let (ac, at) = a.split_at(a.len() - a.len() % 16);
     for x in ac.chunks_exact(16) {
@@ -210,11 +212,7 @@ impl FusedOps for Flex {
     ) -> FloatTensor<Self> {
         let f32s = all_f32(&[&x, &weight]) && bias.as_ref().is_none_or(|b| all_f32(&[b]));
         if !Self::fused_enabled() || !f32s || x.shape().num_dims() != 2 {
-            return prim(burn::tensor::module::linear(
-                float::<Self, 2>(x),
-                float(weight),
-                bias.map(float::<Self, 1>),
-            ));
+            return linear_plain::<Self>(x, weight, bias);
         }
         let (rows, d_out) = (x.shape()[0], weight.shape()[1]);
         let mut out = matmul_2d(Mat::of(&x), Mat::of(&weight));
@@ -248,7 +246,7 @@ impl FusedOps for Flex {
             .chain([&grad])
             .all(|t| t.dtype() == DType::F32 && t.shape().num_dims() == 2);
         if !f32s {
-            return super::linear_backward_plain::<Self>(x, weight, grad, want_bias);
+            return linear_backward_plain::<Self>(x, weight, grad, want_bias);
         }
         // burn's linear_x_backward and linear_weight_backward: `grad @ weight^T` and
         // `x^T @ grad`, the transposes being stride swaps.

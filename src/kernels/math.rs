@@ -308,11 +308,14 @@ pub(crate) mod x86 {
             let y = _mm256_fmadd_pd(z, r2, y);
             let y = _mm256_mul_pd(y, s);
             let out = _mm256_cvtpd_ps(y);
-            let mut input = [0.0f32; 4];
-            input.copy_from_slice(c);
-            // SAFETY: as the load.
-            unsafe { _mm_storeu_ps(c.as_mut_ptr(), out) };
-            if special != 0 {
+            if special == 0 {
+                // SAFETY: as the load.
+                unsafe { _mm_storeu_ps(c.as_mut_ptr(), out) };
+            } else {
+                let mut input = [0.0f32; 4];
+                input.copy_from_slice(c);
+                // SAFETY: as the load.
+                unsafe { _mm_storeu_ps(c.as_mut_ptr(), out) };
                 fix_special(c, &input, special as u32);
             }
         }

@@ -131,11 +131,7 @@ pub trait FusedOps: Backend {
         weight: FloatTensor<Self>,
         bias: Option<FloatTensor<Self>>,
     ) -> FloatTensor<Self> {
-        prim(burn::tensor::module::linear(
-            float::<Self, 2>(x),
-            float(weight),
-            bias.map(float::<Self, 1>),
-        ))
+        linear_plain::<Self>(x, weight, bias)
     }
 
     /// Gradients of [`FusedOps::fused_linear`] for the grad of its output: `x`'s (given the
@@ -538,6 +534,19 @@ impl FusedOps for burn::backend::Cuda {
 
 #[cfg(feature = "bench-ndarray")]
 impl FusedOps for burn::backend::NdArray {}
+
+/// burn's `module::linear`: the default of [`FusedOps::fused_linear`] and its fallback.
+pub(crate) fn linear_plain<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: Option<FloatTensor<B>>,
+) -> FloatTensor<B> {
+    prim(burn::tensor::module::linear(
+        float::<B, 2>(x),
+        float(weight),
+        bias.map(float::<B, 1>),
+    ))
+}
 
 /// burn's backward of `module::linear` (`ModuleOps::linear_*_backward`): the default of
 /// [`FusedOps::fused_linear_backward`].
